@@ -1,0 +1,248 @@
+"""What every reader shares: the options, the unit it yields, and the columnar checks that turn raw source
+columns into the core schema (or into quarantine records)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .. import errors
+from ..schema import CORE, SOURCE_OPTIONAL, TS
+
+DEFAULT_MAX_DOC_BYTES = 16 * 1024 * 1024
+DEFAULT_BATCH_BYTES = 8 * 1024 * 1024
+
+
+@dataclass
+class ReadOptions:
+    max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES  # larger documents are quarantined as too_large
+    batch_bytes: int = DEFAULT_BATCH_BYTES  # target size of a batch (uncompressed source bytes)
+    batch_rows: int = 8192  # upper bound on rows per batch (Parquet)
+    column_map: dict[str, list[str]] = field(default_factory=dict)  # overrides, see mapping.py
+    keep_html: bool = True  # WARC: keep the HTML body in the batch for page-signal scanners
+
+
+@dataclass
+class ReadChunk:
+    """One unit from a reader: the good rows as a batch, and the rows it had to quarantine."""
+
+    batch: pa.RecordBatch | None
+    quarantine: list[dict]
+    rows_read: int
+
+
+def quarantine_record(position: int | None, reason: str, detail: str, n_bytes: int | None = None, kind: str = "record") -> dict:
+    return {"position": position, "kind": kind, "reason": reason, "detail": detail, "n_bytes": n_bytes}
+
+
+_CRAWL_RE = re.compile(r"CC-MAIN-\d{4}-\d{2}")
+
+
+def crawl_from(values: pa.Array) -> pa.Array:
+    """Extract a Common Crawl id (CC-MAIN-YYYY-WW) from strings such as WET segment paths; keep other
+    non-empty values (e.g. a dataset's own dump name) as they are."""
+    extracted = pc.extract_regex(values, r"(?P<crawl>CC-MAIN-\d{4}-\d{2})")
+    crawl = pc.struct_field(extracted, [0])
+    return pc.if_else(pc.is_null(crawl), values, crawl)
+
+
+def parse_dates(values: pa.Array) -> pa.Array:
+    """Parse crawl dates given as ISO 8601 strings, WARC dates or epoch numbers into UTC timestamps.
+
+    Arrow's ISO 8601 cast handles the common shapes for a whole column at once; only when a column holds
+    other shapes are the distinct values parsed one by one (and unparseable ones become null: a date is
+    useful, not required).
+    """
+    if len(values) == 0:
+        return pa.array([], TS)
+    t = values.type
+    if pa.types.is_timestamp(t):
+        if t.tz is None:
+            return pc.assume_timezone(values.cast(pa.timestamp("us")), "UTC").cast(TS)
+        return values.cast(TS)
+    if pa.types.is_integer(t) or pa.types.is_floating(t):
+        # epoch seconds (or milliseconds when too large to be seconds)
+        arr = values.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        arr = np.where(np.abs(arr) > 1e11, arr / 1000.0, arr)
+        mask = np.isnan(arr)
+        us = np.where(mask, 0, arr * 1e6).astype("int64")
+        return pa.array(us, pa.int64(), mask=mask).cast(TS)
+    if pa.types.is_large_string(t):
+        values = values.cast(pa.string())
+    if not pa.types.is_string(t) and not pa.types.is_large_string(t):
+        values = values.cast(pa.string())
+    try:
+        return values.cast(TS)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    # Slow path: one parse per distinct value.
+    enc = values.dictionary_encode()
+    parsed = [_parse_one(v) for v in enc.dictionary.to_pylist()]
+    dictionary = pa.array(parsed, TS)
+    return dictionary.take(enc.indices)
+
+
+def _parse_one(value: str | None):
+    if value is None:
+        return None
+    v = value.strip()
+    if not v:
+        return None
+    if re.fullmatch(r"-?\d+(\.\d+)?", v):
+        x = float(v)
+        if abs(x) > 1e11:
+            x /= 1000.0
+        try:
+            return datetime.fromtimestamp(x, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return None
+    try:
+        from dateutil import parser as dp
+
+        d = dp.parse(v)
+    except (ValueError, OverflowError, TypeError):
+        return None
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=timezone.utc)
+    return d.astimezone(timezone.utc)
+
+
+def _as_string(arr: pa.Array | None, n: int) -> pa.Array:
+    if arr is None:
+        return pa.nulls(n, pa.string())
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if pa.types.is_string(arr.type):
+        return arr
+    if pa.types.is_large_string(arr.type) or pa.types.is_dictionary(arr.type):
+        return arr.cast(pa.string())
+    if pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type):
+        return arr.cast(pa.binary()).cast(pa.string())  # raises ArrowInvalid on bad UTF-8; callers check first
+    return arr.cast(pa.string())
+
+
+def invalid_utf8_rows(arr: pa.Array) -> np.ndarray:
+    """Indices of rows whose bytes are not valid UTF-8 (a rare path: validate the whole column first)."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    as_bin = arr.cast(pa.binary()) if not pa.types.is_binary(arr.type) else arr
+    try:
+        as_bin.cast(pa.string()).validate(full=True)
+        return np.array([], dtype=np.int64)
+    except pa.ArrowInvalid:
+        pass
+    bad = []
+    for i, v in enumerate(as_bin.to_pylist()):
+        if v is None:
+            continue
+        try:
+            v.decode("utf-8")
+        except UnicodeDecodeError:
+            bad.append(i)
+    return np.array(bad, dtype=np.int64)
+
+
+def finalize(
+    *,
+    shard_id: str,
+    positions: pa.Array,
+    text: pa.Array | None,
+    url: pa.Array | None,
+    doc_id: pa.Array | None = None,
+    crawl_date: pa.Array | None = None,
+    optional: dict[str, pa.Array | None] | None = None,
+    options: ReadOptions,
+    raw_bytes: pa.Array | None = None,
+    allow_empty_text: bool = False,
+) -> tuple[pa.RecordBatch | None, list[dict]]:
+    """Validate and shape one batch of raw columns into the core schema.
+
+    Rows with no URL, no text, invalid UTF-8 or more than ``max_doc_bytes`` of text become quarantine
+    records; the rest are returned as a RecordBatch with CORE + SOURCE_OPTIONAL columns.
+    """
+    n = len(positions)
+    positions = positions.cast(pa.int64())
+    quarantine: list[dict] = []
+    bad = np.zeros(n, dtype=bool)
+
+    # Invalid UTF-8 (Parquet binary columns, WARC payloads decoded elsewhere).
+    for name, arr in (("text", text), ("url", url)):
+        if arr is not None and (pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type)):
+            for i in invalid_utf8_rows(arr):
+                if not bad[i]:
+                    bad[i] = True
+                    quarantine.append(quarantine_record(int(positions[i].as_py()), errors.BAD_UTF8, f"{name} is not valid UTF-8"))
+            if bad.any():
+                arr = pc.if_else(pa.array(bad), pa.scalar(None, arr.type), arr)
+            if name == "text":
+                text = arr
+            else:
+                url = arr
+
+    text_s = _as_string(text, n)
+    url_s = _as_string(url, n)
+    if pa.types.is_large_string(text_s.type):
+        text_s = text_s.cast(pa.string())
+
+    url_stripped = pc.utf8_trim_whitespace(url_s)
+    no_url = pc.fill_null(pc.equal(pc.utf8_length(url_stripped), 0), True).to_numpy(zero_copy_only=False)
+    if allow_empty_text:
+        no_text = pc.is_null(text_s).to_numpy(zero_copy_only=False)
+        text_s = pc.fill_null(text_s, "")
+    else:
+        no_text = pc.fill_null(pc.equal(pc.binary_length(text_s), 0), True).to_numpy(zero_copy_only=False)
+    nbytes = pc.fill_null(pc.binary_length(text_s), 0).to_numpy(zero_copy_only=False)
+    too_large = nbytes > options.max_doc_bytes
+
+    for mask, reason, detail in (
+        (no_url, errors.NO_URL, "record has no URL"),
+        (no_text, errors.NO_TEXT, "record has no text"),
+        (too_large, errors.TOO_LARGE, None),
+    ):
+        new = mask & ~bad
+        if new.any():
+            for i in np.flatnonzero(new):
+                d = detail or f"document of {int(nbytes[i]):,} bytes exceeds max_doc_bytes={options.max_doc_bytes:,}"
+                quarantine.append(quarantine_record(int(positions[i].as_py()), reason, d, int(nbytes[i]) if reason == errors.TOO_LARGE else None))
+            bad |= new
+
+    good = ~bad
+    n_good = int(good.sum())
+    if n_good == 0:
+        return None, quarantine
+    keep = None if n_good == n else pa.array(good)
+
+    def sel(a: pa.Array) -> pa.Array:
+        return a if keep is None else a.filter(keep)
+
+    pos_g = sel(positions)
+    if doc_id is not None:
+        doc_id_s = _as_string(doc_id, n)
+        missing_id = pc.is_null(doc_id_s)
+    else:
+        doc_id_s = None
+    generated = pc.binary_join_element_wise(pa.scalar(shard_id + ":"), pc.cast(positions, pa.string()), "")
+    if doc_id_s is None:
+        ids = generated
+    else:
+        ids = pc.if_else(missing_id, generated, doc_id_s)
+    dates = parse_dates(crawl_date) if crawl_date is not None else pa.nulls(n, TS)
+
+    cols = {
+        "position": pos_g,
+        "doc_id": sel(ids),
+        "url": sel(url_stripped),
+        "text": sel(text_s),
+        "crawl_date": sel(dates),
+    }
+    optional = optional or {}
+    for f in SOURCE_OPTIONAL:
+        a = optional.get(f.name)
+        cols[f.name] = sel(_as_string(a, n)) if a is not None else pa.nulls(n_good, f.type)
+    schema = pa.schema(list(CORE) + list(SOURCE_OPTIONAL))
+    return pa.RecordBatch.from_arrays([cols[f.name] for f in schema], schema=schema), quarantine
