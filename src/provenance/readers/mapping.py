@@ -62,7 +62,8 @@ def parse_map_args(items: list[str] | None) -> dict[str, list[str]]:
             raise ConfigError(f"--map {item!r}: expected FIELD=PATH, e.g. url=metadata.link")
         k, v = item.split("=", 1)
         out[k.strip()] = [p.strip() for p in v.split(",") if p.strip()]
-    return effective_map(out) and out
+    effective_map(out)  # validates field names
+    return out
 
 
 def json_schema(colmap: dict[str, list[str]]) -> pa.Schema:

@@ -1,0 +1,1 @@
+"""Prefect flows: thin orchestration over the provenance library (installed as provenance.pipelines)."""

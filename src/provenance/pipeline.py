@@ -1,0 +1,162 @@
+"""Scan one shard: read -> scanners -> per-shard Parquet sinks. No Prefect here; the flow in
+``pipelines/scan.py`` calls this once per shard and hands the result to the ledger's single writer.
+
+A finished shard's sinks are named by shard fingerprint and configuration hash and completed by a small
+JSON marker written last; when the marker exists, the shard is not read again (a rerun after a crash
+between scan and ingest costs nothing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict
+from importlib import resources
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import errors
+from .errors import ShardError
+from .ledger import ShardResult
+from .readers import ReadOptions, read_shard
+from .scanners import ScanContext, Scanner, apply, default_scanners, output_fields
+from .schema import CORE, QUARANTINE, SOURCE_OPTIONAL
+from .sources import Shard
+
+#: core/source columns that go to the ledger (the text and raw HTML never do)
+PERSISTED_SOURCE = ["position", "doc_id", "url", "crawl_date", "crawl", "language"]
+QUARANTINE_FLUSH = 10_000
+SUMMARY_LINES = 5
+
+
+def rules_hash(rules_dir: str | os.PathLike | None = None) -> str:
+    """Hash of every rules file (name and content), so each ledger row says which rules produced it."""
+    h = hashlib.sha256()
+    if rules_dir is None:
+        files = sorted((e.name, e.read_bytes()) for e in resources.files("provenance.rules").iterdir()
+                       if e.name.endswith((".yaml", ".yml")))
+    else:
+        files = sorted((p.name, p.read_bytes()) for p in Path(rules_dir).glob("*.y*ml"))
+    for name, data in files:
+        h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+    return h.hexdigest()[:16]
+
+
+def config_hash(scanners: list[Scanner], options: ReadOptions, rules: str) -> str:
+    desc = {
+        "scanners": [[s.name, [str(f) for f in s.fields]] for s in scanners],
+        "read": asdict(options),
+        "rules": rules,
+    }
+    return hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def annotation_schema(scanners: list[Scanner]) -> pa.Schema:
+    base = pa.schema(list(CORE) + list(SOURCE_OPTIONAL))
+    fields = [base.field(n) for n in PERSISTED_SOURCE] + output_fields(scanners)
+    return pa.schema(fields)
+
+
+def _paths(work_dir: Path, shard: Shard, chash: str) -> tuple[Path, Path, Path]:
+    stem = f"{shard.shard_id}-{shard.fingerprint[:12]}-{chash[:12]}"
+    d = work_dir / "shards"
+    return d / f"{stem}.annotations.parquet", d / f"{stem}.quarantine.parquet", d / f"{stem}.done.json"
+
+
+def scan_shard(
+    shard: Shard,
+    work_dir: str | os.PathLike,
+    options: ReadOptions | None = None,
+    scanners: list[Scanner] | None = None,
+    context: ScanContext | None = None,
+    chash: str | None = None,
+) -> ShardResult:
+    """Read and scan one shard into Parquet sinks under ``work_dir``; never raises for bad input."""
+    options = options or ReadOptions()
+    scanners = scanners if scanners is not None else default_scanners()
+    context = context or ScanContext()
+    chash = chash or config_hash(scanners, options, rules_hash())
+    work_dir = Path(work_dir)
+    ann_path, q_path, done_path = _paths(work_dir, shard, chash)
+    if done_path.exists() and shard.error is None:
+        try:
+            r = ShardResult.from_json(done_path.read_text())
+            if (r.annotations_path is None or Path(r.annotations_path).exists()) and (
+                r.quarantine_path is None or Path(r.quarantine_path).exists()
+            ):
+                r.from_cache = True
+                return r
+        except (ValueError, TypeError):
+            pass  # a damaged marker: scan again
+    ann_path.parent.mkdir(parents=True, exist_ok=True)
+
+    t0 = time.perf_counter()
+    schema = annotation_schema(scanners)
+    tmp_ann = ann_path.with_suffix(f".tmp{os.getpid()}")
+    tmp_q = q_path.with_suffix(f".tmp{os.getpid()}")
+    result = ShardResult(shard_id=shard.shard_id, uri=shard.uri, format=shard.format, fingerprint=shard.fingerprint,
+                         config_hash=chash, status="done")
+    qbuf: list[dict] = []
+    qwriter: pq.ParquetWriter | None = None
+
+    def flush_quarantine(force: bool = False):
+        nonlocal qwriter, qbuf
+        if qbuf and (force or len(qbuf) >= QUARANTINE_FLUSH):
+            if qwriter is None:
+                qwriter = pq.ParquetWriter(tmp_q, QUARANTINE)
+            qwriter.write_table(pa.Table.from_pylist(qbuf, schema=QUARANTINE))
+            qbuf = []
+
+    writer = pq.ParquetWriter(tmp_ann, schema, compression="zstd")
+    try:
+        try:
+            for chunk in read_shard(shard, options):
+                result.rows_read += chunk.rows_read
+                if chunk.quarantine:
+                    result.quarantined += len(chunk.quarantine)
+                    if len(result.quarantine_summary) < SUMMARY_LINES:
+                        result.quarantine_summary += chunk.quarantine[: SUMMARY_LINES - len(result.quarantine_summary)]
+                    qbuf.extend(chunk.quarantine)
+                    flush_quarantine()
+                if chunk.batch is not None and chunk.batch.num_rows:
+                    batch = apply(scanners, chunk.batch, context)
+                    out = pa.RecordBatch.from_arrays([batch.column(f.name) for f in schema], schema=schema)
+                    writer.write_batch(out)
+                    result.documents += out.num_rows
+                    result.bytes += int(pa.compute.sum(batch.column("bytes")).as_py() or 0) if "bytes" in schema.names else 0
+                    result.words += int(pa.compute.sum(batch.column("words")).as_py() or 0) if "words" in schema.names else 0
+        except ShardError as exc:
+            result.error, result.error_reason = exc.detail, exc.reason
+            result.status = "partial" if result.rows_read else "failed"
+            if exc.reason == errors.MISSING:
+                result.status = "failed"
+        writer.close()
+        flush_quarantine(force=True)
+        if qwriter is not None:
+            qwriter.close()
+        os.replace(tmp_ann, ann_path)
+        result.annotations_path = str(ann_path)
+        if qwriter is not None:
+            os.replace(tmp_q, q_path)
+            result.quarantine_path = str(q_path)
+        result.seconds = time.perf_counter() - t0
+        if shard.error is None and result.status != "failed":
+            tmp_done = done_path.with_suffix(f".tmp{os.getpid()}")
+            tmp_done.write_text(result.to_json())
+            os.replace(tmp_done, done_path)
+        return result
+    finally:
+        for p in (tmp_ann, tmp_q):
+            if p.exists():
+                p.unlink()
+
+
+def failed_result(shard: Shard, chash: str, exc: BaseException) -> ShardResult:
+    """The result recorded for a shard whose task kept failing after its retries."""
+    return ShardResult(shard_id=shard.shard_id, uri=shard.uri, format=shard.format, fingerprint=shard.fingerprint,
+                       config_hash=chash, status="failed", error=f"{type(exc).__name__}: {exc}",
+                       error_reason=errors.FAILED)

@@ -1,0 +1,49 @@
+"""Scanners: small pure units, each a name, the Arrow fields it adds and ``scan(batch, context)``.
+
+A scanner works on a whole RecordBatch and returns its new columns; it does no I/O of its own. What it
+needs from outside (rules, snapshots, indexes) comes through the ``ScanContext``, loaded once per task.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import pyarrow as pa
+
+
+@dataclass
+class ScanContext:
+    """Shared, read-only inputs for scanners (rules, snapshots, indexes), loaded once per task."""
+
+    options: dict = field(default_factory=dict)
+
+
+class Scanner(Protocol):
+    name: str
+    fields: list[pa.Field]
+
+    def scan(self, batch: pa.RecordBatch, context: ScanContext) -> dict[str, pa.Array]: ...
+
+
+def apply(scanners: list[Scanner], batch: pa.RecordBatch, context: ScanContext) -> pa.RecordBatch:
+    """Run scanners in order; each sees the columns of the ones before it."""
+    for s in scanners:
+        cols = s.scan(batch, context)
+        for f in s.fields:
+            arr = cols[f.name]
+            if arr.type != f.type:
+                arr = arr.cast(f.type)
+            batch = batch.append_column(f, arr)
+    return batch
+
+
+def default_scanners() -> list[Scanner]:
+    from .domain import DomainScanner
+    from .size import SizeScanner
+
+    return [DomainScanner(), SizeScanner()]
+
+
+def output_fields(scanners: list[Scanner]) -> list[pa.Field]:
+    return [f for s in scanners for f in s.fields]
