@@ -16,12 +16,14 @@ BAD_RECORD = "bad_record"  # anything else wrong with one record (e.g. unparseab
 
 # shard-level
 MISSING = "missing"  # the shard does not exist / cannot be opened
-TRUNCATED = "truncated"  # compressed stream ends early or is corrupt: the rest of the shard is lost
+TRUNCATED = "truncated"  # compressed stream ends early: the rest of the shard is lost
+CORRUPT = "corrupt"  # compressed data is damaged (bad deflate data or CRC): the rest is lost, and records
+#                      decoded from the damaged gzip member before the error was found may be damaged too
 UNREADABLE = "unreadable"  # the container cannot be read at all (e.g. a bad Parquet footer)
 FAILED = "failed"  # an unexpected error after retries
 
 RECORD_REASONS = {BAD_JSON, BAD_UTF8, NO_URL, NO_TEXT, TOO_LARGE, NOT_TEXT, BAD_RECORD}
-SHARD_REASONS = {MISSING, TRUNCATED, UNREADABLE, FAILED}
+SHARD_REASONS = {MISSING, TRUNCATED, CORRUPT, UNREADABLE, FAILED}
 
 
 class ProvenanceError(Exception):

@@ -186,10 +186,11 @@ def read_jsonl(shard: Shard, options: ReadOptions) -> Iterator[ReadChunk]:
                     lost_line = t.line_no
                 else:
                     lost_line = t.line_no
+                truncated = getattr(t.cause, "truncated", True)
                 raise ShardError(
-                    errors.TRUNCATED,
-                    f"compressed stream is truncated or corrupt from line {lost_line} on ({type(t.cause).__name__}: {t.cause}); "
-                    f"lines before it were kept",
+                    errors.TRUNCATED if truncated else errors.CORRUPT,
+                    f"compressed stream is {'truncated' if truncated else 'corrupt'} from line {lost_line} on "
+                    f"({t.cause}); lines before it were kept",
                 ) from t.cause
             yield from _parse_block(block, first_line, colmap, schema, shard, options, pending_q)
 

@@ -13,11 +13,16 @@ from contextlib import contextmanager
 
 from ..sources import Shard, open_binary
 
-RAW_CHUNK = 1 << 20
+RAW_CHUNK = 1 << 18
+SALVAGE_PIECE = 256
 
 
 class StreamCorrupt(OSError):
-    pass
+    """The compressed stream is damaged. ``truncated`` when it merely ends early."""
+
+    def __init__(self, message: str, truncated: bool = False):
+        super().__init__(message)
+        self.truncated = truncated
 
 
 class _Decompressing:
@@ -45,7 +50,7 @@ class _Decompressing:
             if not chunk:
                 self.eof = True
                 if self.member_started and not self._finished():
-                    self.error = StreamCorrupt(f"{self.kind} stream ends early (no end-of-stream marker)")
+                    self.error = StreamCorrupt(f"{self.kind} stream ends early (no end-of-stream marker)", truncated=True)
                 break
             self.consumed += len(chunk)
             self._feed(chunk)
@@ -53,12 +58,30 @@ class _Decompressing:
     def _finished(self) -> bool:
         return bool(getattr(self.d, "eof", False))
 
+    def _salvage(self, saved, chunk: bytes) -> None:
+        """Replay a chunk that failed, in small pieces from the state before it, keeping the output that
+        precedes the damage (zlib raises without returning what it decoded in the failing call)."""
+        self.d = saved
+        for i in range(0, len(chunk), SALVAGE_PIECE):
+            try:
+                self.buf += self.d.decompress(chunk[i : i + SALVAGE_PIECE])
+            except Exception:  # noqa: BLE001
+                return
+            if self._finished():
+                return
+
     def _feed(self, chunk: bytes):
         while chunk:
+            saved = self.d.copy() if hasattr(self.d, "copy") else None
             try:
                 out = self.d.decompress(chunk)
             except Exception as exc:  # zlib.error / zstandard.ZstdError: corrupt data
-                self.error = StreamCorrupt(f"corrupt {self.kind} data near compressed byte {self.consumed:,}: {exc}")
+                if saved is not None:
+                    self._salvage(saved, chunk)
+                check = "check" in str(exc)  # zlib: 'incorrect data check' / 'incorrect length check' (CRC)
+                what = (f"{self.kind} CRC check failed at the end of a member: the data is damaged somewhere in it, "
+                        f"so records decoded from that member may be damaged too") if check else f"corrupt {self.kind} data"
+                self.error = StreamCorrupt(f"{what} (near compressed byte {self.consumed:,}: {exc})")
                 return
             self.member_started = True
             self.buf += out

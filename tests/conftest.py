@@ -1,0 +1,67 @@
+"""Shared fixtures: the real data samples (skipped cleanly when absent), a real Prefect API for the
+session, and helpers to run the CLI as a user would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("PROVENANCE_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def shared_path(rel: str) -> Path:
+    p = SHARED / rel
+    if not p.exists():
+        pytest.skip(f"needs ../shared/data/{rel} (not present here)")
+    return p
+
+
+@pytest.fixture(scope="session")
+def shared():
+    """Path to ../shared/data; tests using it skip when it is absent."""
+    if not SHARED.exists():
+        pytest.skip("needs ../shared/data (not present here)")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def prefect_api(tmp_path_factory):
+    """A real Prefect API server for the whole session (one temporary server, ~7 s), also used by CLI
+    subprocesses through PREFECT_API_URL. The flow heartbeat is off: it costs ~1 s per flow call."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    os.environ["PREFECT_HOME"] = str(home)
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            yield PREFECT_API_URL.value()
+
+
+@pytest.fixture(scope="session")
+def small_sample(tmp_path_factory):
+    """The generated default corpus, small: 3,000 documents in 3 JSONL.gz and 3 Parquet shards."""
+    from provenance.sample import generate
+
+    out = tmp_path_factory.mktemp("sample")
+    generate(out, docs=3000, shards=3, seed=7)
+    return out
+
+
+def run_cli(args: list[str], cwd: Path, api_url: str | None = None, timeout: float = 300, **popen) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    if api_url:
+        env["PREFECT_API_URL"] = api_url
+    exe = Path(sys.executable).with_name("provenance")
+    cmd = [str(exe)] + args if exe.exists() else [sys.executable, "-m", "provenance.cli"] + args
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, **popen)

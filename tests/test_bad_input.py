@@ -1,0 +1,171 @@
+"""Bad input: the run goes on, every bad record or shard is quarantined with shard, position and reason,
+and rows read = documents + quarantined for every shard."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import run_cli
+from provenance.ledger import Ledger
+
+
+def good(i: int) -> bytes:
+    return json.dumps({"url": f"https://site{i % 3}.example.com/p/{i}", "text": f"document number {i} has words",
+                       "timestamp": "2020-01-02T03:04:05Z"}).encode()
+
+
+@pytest.fixture(scope="module")
+def bad_corpus(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("bad")
+    # 1. truncated gzip: 2,000 lines, cut in the middle of the compressed stream
+    full = gzip.compress(b"\n".join(good(i) for i in range(2000)) + b"\n")
+    (d / "truncated.jsonl.gz").write_bytes(full[: len(full) // 2])
+    # 2. corrupt gzip: a flipped byte in the middle
+    corrupt = bytearray(full)
+    corrupt[len(full) // 2] ^= 0xFF
+    (d / "corrupt.jsonl.gz").write_bytes(bytes(corrupt))
+    # 3. bad JSON, no URL, no text, invalid UTF-8, a JSON array, blank line: one each among good lines
+    lines = [good(0), b'{"url": "https://a.com/x", "text": "unterminated', good(2),
+             json.dumps({"text": "no url here"}).encode(), json.dumps({"url": "https://b.com/"}).encode(),
+             b'{"url": "https://c.com/", "text": "bad \xff\xfe bytes"}', b"[1, 2, 3]", b"", good(8)]
+    (d / "mixed.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    # 4. a 100 MB document between two good ones
+    with open(d / "huge.jsonl", "wb") as f:
+        f.write(good(0) + b"\n")
+        f.write(b'{"url": "https://huge.com/", "text": "' + b"x" * (100 * 1024 * 1024) + b'"}\n')
+        f.write(good(2) + b"\n")
+    # 5. a Parquet file whose footer is cut off
+    pq.write_table(pa.table({"url": ["https://p.com/1"], "text": ["t"]}), d / "broken.parquet")
+    data = (d / "broken.parquet").read_bytes()
+    (d / "broken.parquet").write_bytes(data[:-12])
+    # 6. a Parquet file with invalid UTF-8 in a binary text column
+    pq.write_table(pa.table({"url": ["https://q.com/1", "https://q.com/2"], "text": pa.array([b"fine", b"bad \xc3\x28"], pa.binary())}),
+                   d / "badutf8.parquet")
+    return d
+
+
+@pytest.fixture(scope="module")
+def scanned(bad_corpus, prefect_api, tmp_path_factory):
+    from provenance.pipelines.scan import scan_corpus
+
+    ledger = tmp_path_factory.mktemp("ledger") / "bad.duckdb"
+    summary = scan_corpus(inputs=[str(bad_corpus), str(bad_corpus / "missing.jsonl.gz")], ledger=str(ledger), quiet=True)
+    return summary, ledger
+
+
+def q(ledger, sql):
+    with Ledger(ledger, read_only=True) as led:
+        return led.query(sql).to_pylist()
+
+
+def by_shard(ledger, name):
+    return q(ledger, f"SELECT * FROM shards WHERE uri LIKE '%/{name}'")[0]
+
+
+def quarantined(ledger, name):
+    return q(ledger, f"SELECT position, kind, reason, detail FROM quarantine WHERE uri LIKE '%/{name}' ORDER BY position NULLS LAST")
+
+
+def test_run_completes_and_every_shard_reconciles(scanned):
+    summary, ledger = scanned
+    assert summary["shards"] == 7
+    rows = q(ledger, "SELECT * FROM shard_reconciliation")
+    assert len(rows) == 7
+    for r in rows:
+        assert r["reconciles"], r
+        assert r["documents_present"] == r["documents"] and r["quarantined_present"] == r["quarantined"], r
+    totals = q(ledger, "SELECT sum(rows_read) r, sum(documents) d, sum(quarantined) q FROM shards")[0]
+    assert totals["r"] == totals["d"] + totals["q"] == summary["rows_read"]
+
+
+def test_truncated_gzip_keeps_every_whole_line_before_the_cut(scanned):
+    _, ledger = scanned
+    s = by_shard(ledger, "truncated.jsonl.gz")
+    assert s["status"] == "partial" and s["error"].startswith("compressed stream is truncated")
+    # every document that was kept is one of the originals, in order, with no gap
+    pos = [r["position"] for r in q(ledger, f"SELECT position FROM documents WHERE shard_id = '{s['shard_id']}' ORDER BY 1")]
+    assert pos == list(range(1, len(pos) + 1)) and 500 < len(pos) < 2000
+    qq = quarantined(ledger, "truncated.jsonl.gz")
+    assert [(r["kind"], r["reason"]) for r in qq] == [("shard", "truncated")]
+    assert f"from line {len(pos) + 1} on" in qq[0]["detail"]
+
+
+def test_corrupt_gzip(scanned):
+    """A flipped byte inside deflate data is only certain at the member's CRC. Every line before the
+    first damaged one is kept intact, damaged lines that are not valid records are quarantined one by one,
+    and the shard is flagged `corrupt` with a detail that says records from the member may be damaged."""
+    _, ledger = scanned
+    s = by_shard(ledger, "corrupt.jsonl.gz")
+    assert s["status"] == "partial" and s["documents"] > 0
+    qq = quarantined(ledger, "corrupt.jsonl.gz")
+    shard_level = [r for r in qq if r["kind"] == "shard"]
+    assert [r["reason"] for r in shard_level] == ["corrupt"] and "may be damaged" in shard_level[0]["detail"]
+    records = [r for r in qq if r["kind"] == "record"]
+    assert records and {r["reason"] for r in records} <= {"bad_json", "bad_utf8", "no_url", "no_text"}
+    first_bad = min(r["position"] for r in records)
+    docs = q(ledger, f"SELECT position, url FROM documents WHERE shard_id = '{s['shard_id']}' AND position < {first_bad - 1} ORDER BY 1")
+    assert [d["position"] for d in docs] == list(range(1, first_bad - 1))
+    assert all(d["url"] == json.loads(good(d["position"] - 1))["url"] for d in docs)
+
+
+def test_each_bad_record_quarantined_with_its_line(scanned):
+    _, ledger = scanned
+    s = by_shard(ledger, "mixed.jsonl")
+    # 9 lines: 3 good (1, 3, 9), 5 bad (2, 4, 5, 6, 7), 1 blank (8, not a row)
+    assert (s["rows_read"], s["documents"], s["quarantined"]) == (8, 3, 5)
+    got = [(r["position"], r["kind"], r["reason"]) for r in quarantined(ledger, "mixed.jsonl")]
+    assert got == [(2, "record", "bad_json"), (4, "record", "no_url"), (5, "record", "no_text"),
+                   (6, "record", "bad_utf8"), (7, "record", "bad_json")]
+    docs = q(ledger, f"SELECT position, url FROM documents WHERE shard_id = '{s['shard_id']}' ORDER BY 1")
+    assert [d["position"] for d in docs] == [1, 3, 9]
+    assert [d["url"] for d in docs] == ["https://site0.example.com/p/0", "https://site2.example.com/p/2", "https://site2.example.com/p/8"]
+
+
+def test_huge_document_is_quarantined_not_loaded(scanned):
+    _, ledger = scanned
+    s = by_shard(ledger, "huge.jsonl")
+    assert (s["rows_read"], s["documents"], s["quarantined"]) == (3, 2, 1)
+    (r,) = quarantined(ledger, "huge.jsonl")
+    assert r["position"] == 2 and r["reason"] == "too_large"
+
+
+def test_missing_file_and_broken_parquet(scanned):
+    _, ledger = scanned
+    m = by_shard(ledger, "missing.jsonl.gz")
+    assert m["status"] == "failed" and m["rows_read"] == 0
+    assert [r["reason"] for r in quarantined(ledger, "missing.jsonl.gz")] == ["missing"]
+    b = by_shard(ledger, "broken.parquet")
+    assert b["status"] == "failed"
+    (r,) = quarantined(ledger, "broken.parquet")
+    assert r["reason"] == "unreadable" and r["kind"] == "shard" and "Parquet" in r["detail"]
+
+
+def test_invalid_utf8_in_parquet(scanned):
+    _, ledger = scanned
+    s = by_shard(ledger, "badutf8.parquet")
+    assert (s["documents"], s["quarantined"]) == (1, 1)
+    assert [(r["position"], r["reason"]) for r in quarantined(ledger, "badutf8.parquet")] == [(1, "bad_utf8")]
+
+
+def test_quarantine_never_stores_raw_record_text(scanned):
+    _, ledger = scanned
+    details = " ".join(r["detail"] or "" for r in q(ledger, "SELECT detail FROM quarantine"))
+    assert "unterminated" not in details and "no url here" not in details and "xxxx" not in details
+
+
+def test_cli_says_what_happened_one_line_each(bad_corpus, prefect_api, tmp_path):
+    res = run_cli(["scan", str(bad_corpus), "--ledger", str(tmp_path / "l.duckdb"), "--top", "0"], cwd=tmp_path, api_url=prefect_api)
+    assert res.returncode == 0, res.stderr
+    err = res.stderr
+    for needle in ("mixed.jsonl position 2: bad_json", "mixed.jsonl position 4: no_url", "mixed.jsonl position 5: no_text",
+                   "mixed.jsonl position 6: bad_utf8", "huge.jsonl position 2: too_large",
+                   "truncated.jsonl.gz (partial): truncated", "corrupt.jsonl.gz (partial): corrupt",
+                   "broken.parquet (failed): unreadable"):
+        assert sum(needle in line for line in err.splitlines()) == 1, (needle, err)
+    assert "rows read =" in res.stdout
