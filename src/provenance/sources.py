@@ -40,6 +40,7 @@ _SUFFIXES: list[tuple[str, str, str | None]] = [
 ]
 
 FORMATS = ("jsonl", "parquet", "warc", "wet", "wat")
+_AMBIGUOUS_IN_DIRS = (".json",)
 
 
 @dataclass(frozen=True)
@@ -133,8 +134,11 @@ def discover(specs: list[str], format: str | None = None) -> list[Shard]:
             if info.get("type") == "directory":
                 for sub, subinfo in sorted(fs.find(match, detail=True).items()):
                     det = detect_format(sub)
-                    if det is None:
-                        continue  # files of unknown kind inside a directory are not shards
+                    base = sub.rsplit("/", 1)[-1]
+                    if det is None or base.startswith((".", "_")) or base.lower().endswith(_AMBIGUOUS_IN_DIRS):
+                        # files of unknown kind, hidden/marker files, and plain .json (manifests, configs)
+                        # inside a directory are not shards; name them explicitly to scan them
+                        continue
                     s = _make(fs, sub, subinfo, *det)
                     shards.setdefault(s.uri, s)
                 continue
