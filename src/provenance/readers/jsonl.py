@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 from typing import Iterator
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.json as pj
@@ -97,7 +98,7 @@ def _fast(block: bytes, first_line: int, schema: pa.Schema) -> tuple[pa.Table, p
         return None
     if table.num_rows != n_lines:  # blank lines: positions would not line up, take the careful path
         return None
-    positions = pa.array(range(first_line, first_line + n_lines), pa.int64())
+    positions = pa.array(np.arange(first_line, first_line + n_lines, dtype=np.int64))
     return table, positions
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -58,7 +59,7 @@ def read_parquet(shard: Shard, options: ReadOptions) -> Iterator[ReadChunk]:
                 raise ShardError(errors.TRUNCATED, f"Parquet data unreadable from row {row} on ({exc}); rows before it were kept") from exc
             n = batch.num_rows
             resolved = mapping.resolve(batch, colmap)
-            positions = pa.array(range(row, row + n), pa.int64())
+            positions = pa.array(np.arange(row, row + n, dtype=np.int64))
             row += n
             out, q = finalize(
                 shard_id=shard.shard_id,
