@@ -20,13 +20,25 @@ What is in it, on purpose, so that every scanner has something to find:
 - Creative Commons notices (plain text and the chooser's HTML fragment) and forum posts with code whose
   header carries an SPDX line or a license notice.
 
-Only a few percent of documents get extras, so generation is dominated by the vectorised prose
-generator (numpy gathers of pre-rendered word pieces; no Python call per word) and by gzip.
+Each injected kind goes into 1-5% of the documents (about 40% get at least one), at a paragraph
+boundary or appended to a paragraph; the prose itself comes from a vectorised generator (numpy gathers
+of pre-rendered word pieces; no Python call per word), so generation time is mostly prose and gzip.
 Same arguments give byte-identical files (gzip mtime 0 and a fixed name in its header; Parquet
 carries no timestamps). Documents are made and written in chunks, so memory stays flat as ``docs`` grows.
+The documents do not depend on ``shards`` or ``formats``: document ``i`` is the same whatever the
+sharding, only the file it lands in changes.
 
-The documents themselves do not depend on ``shards`` or ``formats``: document ``i`` is the same
-whatever the sharding, only the file it lands in changes.
+MANIFEST.json keys: ``generator``, ``manifest_version``, ``seed``, ``docs``, ``bytes`` (UTF-8 bytes of
+all texts), ``doc_bytes_target``, ``shards``, ``formats``, ``files``, ``shard_docs`` (first document
+index and count per shard), ``columns``, ``features`` (name -> ``{"docs": n, "values": m}``: documents
+carrying the feature, and values injected, copies of a document included), ``feature_groups`` (pii,
+secret, distractor, license, duplicate, url), ``near_duplicates`` / ``exact_duplicates`` (pair counts),
+``cc_licenses`` and ``code_spdx`` (documents per SPDX id), ``code_languages``, ``platform_hosts``,
+``crawl_years``, ``registered_domains`` (pool size, distinct, top 25 with document counts).
+A near or exact copy carries its source's content features (and is counted for them); URL features are
+its own. ``url_subdomain`` means a label left of the registered domain (``www.`` included);
+``card_luhn_invalid`` is a distractor (a card-shaped number failing Luhn); ``aws_secret_access_key``
+rides along with some AWS key ids.
 """
 
 from __future__ import annotations
@@ -41,6 +53,7 @@ import os
 import random
 import re
 import zlib
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -692,7 +705,7 @@ def _cc_notice(r: random.Random) -> tuple[str, str]:
     if style == 0:
         text = f"This work is licensed under a {long_name}. To view a copy of this license, visit {url}"
     elif style == 1:
-        short = "CC " + kind.upper().replace("-", "-") + " " + ver
+        short = f"CC {kind.upper()} {ver}"
         text = f"Text and photos on this page are available under {short} ({url}) unless stated otherwise."
     elif style == 2:
         text = (f'<a rel="license" href="{url}"><img alt="Creative Commons License" style="border-width:0" '
@@ -1056,13 +1069,14 @@ class _ShardWriter:
         self._pq = None
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
+        self._closed = False
         for fmt in formats:
             final = out_dir / shard_name(i, shards, fmt)
             final.unlink(missing_ok=True)  # a fresh inode: no flush-on-replace of an old file's blocks
             self.paths.append(final)
             if fmt == "jsonl.gz":
                 self._raw = open(final, "wb")
-                # fixed name (not the temporary or the directory) and mtime 0: byte-identical output
+                # a fixed name in the header (not the directory) and mtime 0: byte-identical output
                 self._gz = gzip.GzipFile(filename=final.name[: -len(".gz")], mode="wb", fileobj=self._raw,
                                          compresslevel=GZIP_LEVEL, mtime=0)
             else:
@@ -1088,6 +1102,9 @@ class _ShardWriter:
         self._pending_rows = rest.num_rows
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         if self._gz is not None:
             self._gz.close()
             self._raw.close()
@@ -1204,237 +1221,343 @@ def generate(out_dir: str | Path, docs: int = 20000, shards: int = 4, seed: int 
     ``shards`` files per format (``c4-sample.NNNNN-of-MMMMM.json.gz`` / ``.parquet``), documents split
     across shards contiguously and in the same order in every format; ``MANIFEST.json`` with the counts;
     ``near_duplicates.json`` with ``[doc_index, source_index]`` pairs (global 0-based document indices).
+
+    Documents are made in chunks of ``CHUNK_DOCS``; one background thread serialises and compresses
+    chunk k while chunk k+1 is made (at most two chunks in memory, plus the previous one as a source
+    of duplicates). The output does not depend on that: one thread writes, in document order.
     """
     formats = _check_args(docs, shards, formats, doc_bytes)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    pool = _make_pool(rng, 3000)
-    n_pool = len(pool.base)
-    perm = rng.permutation(n_pool)  # rank -> pool entry, so the biggest domain is not the first made
-    V_slug = len(_SLUG_WORDS)
-    M_slug = V_slug**3
-    a_slug = _coprime(int(rng.integers(M_slug // 3, M_slug)), M_slug)
-    b_slug = int(rng.integers(M_slug))
-    M_id = 9 * 10**7
-    a_id = _coprime(int(rng.integers(M_id // 3, M_id)), M_id)
-    b_id = int(rng.integers(M_id))
-    t0 = int(np.datetime64(f"{YEAR_MIN}-01-01T00:00:00", "s").astype(np.int64))
-    t1 = int(np.datetime64(f"{YEAR_MAX + 1}-01-01T00:00:00", "s").astype(np.int64))
-    sigma = 0.85
-    mu = math.log(doc_bytes) - sigma * sigma / 2
+    corpus = _Corpus(seed, doc_bytes)
+    sink = _Sink(out, shards, formats, docs)
+    ok = False
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="provenance-sample-writer") as ex:
+        pending: Future | None = None
+        try:
+            for start in range(0, docs, CHUNK_DOCS):
+                n = min(CHUNK_DOCS, docs - start)
+                texts, stamps, urls = corpus.chunk(start, n)
+                if pending is not None:
+                    pending.result()
+                pending = ex.submit(sink.write, start, texts, stamps, urls)
+            if pending is not None:
+                pending.result()
+                pending = None
+            ok = True
+        finally:
+            if pending is not None:  # failing: let the writer finish before closing its files
+                try:
+                    pending.result()
+                except Exception:
+                    pass
+            sink.close(create_missing=ok)
 
-    bounds = [(i * docs) // shards for i in range(shards + 1)]
-    writers: list[_ShardWriter] = []
-    files: list[Path] = []
-    counter = _Counter()
-    cc_licenses: dict[str, int] = {}
-    code_spdx: dict[str, int] = {}
-    code_lang: dict[str, int] = {}
-    platforms: dict[str, int] = {}
-    years = np.zeros(YEAR_MAX - YEAR_MIN + 1, dtype=np.int64)
-    pool_hits = np.zeros(n_pool, dtype=np.int64)
-    near_pairs: list[list[int]] = []
-    exact_pairs: list[list[int]] = []
-    total_bytes = 0
-    # the previous chunk's texts / features / pool entries (sources for duplicates)
-    prev_texts: list[str] = []
-    prev_feats: list[dict[str, int]] = []
-    prev_pool: np.ndarray = np.zeros(0, dtype=np.int64)
-    prev_start = 0
-
-    def writer_for(shard: int) -> _ShardWriter:
-        while len(writers) <= shard:
-            w = _ShardWriter(out, len(writers), shards, formats)
-            writers.append(w)
-            files.extend(w.paths)
-        return writers[shard]
-
-    try:
-        for start in range(0, docs, CHUNK_DOCS):
-            n = min(CHUNK_DOCS, docs - start)
-            gidx = np.arange(start, start + n, dtype=np.int64)
-            r = random.Random(int(rng.integers(2**62)))
-            # lengths and prose
-            targets = np.clip(rng.lognormal(mu, sigma, n), 120, doc_bytes * 30)
-            texts = _prose(rng, targets)
-            # duplicates
-            kind = rng.random(n)
-            is_exact = kind < _EXACT_DUP_RATE
-            is_near = (kind >= _EXACT_DUP_RATE) & (kind < _EXACT_DUP_RATE + _NEAR_DUP_RATE)
-            is_exact &= gidx > 0
-            is_near &= gidx > 0
-            is_orig = ~(is_exact | is_near)
-            # crawl time, domain
-            secs = rng.integers(t0, t1, n)
-            stamps_np = np.datetime_as_string(secs.astype("datetime64[s]"), unit="s")
-            year = stamps_np.astype("U4").astype(np.int64)
-            rank = np.minimum(np.searchsorted(pool.cdf, rng.random(n) * pool.cdf[-1], side="right"), n_pool - 1)
-            pidx = perm[rank]
-            # features on original documents
-            feat_masks = {k: (rng.random(n) < rate) & is_orig for k, (rate, _, _) in _KINDS.items()}
-            cc_mask = (rng.random(n) < _CC_RATE) & is_orig
-            code_mask = (rng.random(n) < _CODE_RATE) & is_orig
-            # URL quirks (exclusive; a fixed small number per chunk)
-            q_order = rng.permutation(n)
-            nq = max(1, round(_QUIRK_RATE * n)) if n >= 100 else 0
-            quirk = np.full(n, -1, dtype=np.int64)
-            for qi in range(len(_QUIRKS)):
-                quirk[q_order[qi * nq:(qi + 1) * nq]] = qi
-            pidx = np.where((quirk == 3) | (quirk == 4), -1, pidx)
-            sub_roll = rng.random(n)
-            https = rng.random(n) >= np.clip(0.65 - (year - YEAR_MIN) * 0.06, 0.03, 1.0)
-            slug_code = _mix_index(gidx, a_slug, b_slug, M_slug)
-            ids = (_mix_index(gidx, a_id, b_id, M_id) + 10**7).tolist()
-            extra_slug = rng.integers(0, len(_SLUG_WORDS), (n, 3))
-            n_extra = rng.integers(0, 4, n)
-            pattern = rng.integers(0, 8, n)
-            pub_back = np.minimum(rng.geometric(0.5, n) - 1, 4)
-
-            feats: list[dict[str, int]] = [{} for _ in range(n)]
-            # 1) inject into original documents
-            inject_rows = np.flatnonzero(cc_mask | code_mask | np.logical_or.reduce(list(feat_masks.values())))
-            for j in inject_rows.tolist():
-                p = int(pidx[j])
-                ctx = _Ctx(r, pool.regdom[p] if p >= 0 else "", int(year[j]))
-                f = feats[j]
-                snippets: list[tuple[str, str]] = []
-                for k, (_, fn, _) in _KINDS.items():
-                    if feat_masks[k][j]:
-                        snip, nv, layout = fn(ctx)
-                        if k == "aws_access_key_id":
-                            nv, sec = nv
-                            if sec:
-                                f["aws_secret_access_key"] = sec
-                        f[k] = nv
-                        snippets.append((snip, layout))
-                if cc_mask[j]:
-                    snip, spdx = _cc_notice(r)
-                    f["creative_commons"] = 1
-                    f[f"cc:{spdx}"] = 1
-                    if snip.startswith("<a "):
-                        f["cc_html_fragment"] = 1
-                    snippets.append((snip, "block"))
-                if code_mask[j]:
-                    snip, spdx, style, lang = _code_block(r)
-                    f["code_license"] = 1
-                    f["code_spdx_line" if style == "spdx_line" else "code_license_notice"] = 1
-                    f[f"spdx:{spdx}"] = 1
-                    f[f"lang:{lang}"] = 1
-                    snippets.append((snip, "block"))
-                r.shuffle(snippets)
-                texts[j] = _insert(r, texts[j], snippets)
-            # 2) duplicates, in document order (a source may itself be an earlier duplicate)
-            lo = max(0, start - len(prev_texts))
-            for j in np.flatnonzero(~is_orig).tolist():
-                g = start + j
-                src = -1
-                for attempt in range(8):  # prefer sources long enough to stay recognisable
-                    src = r.randrange(lo, g)
-                    st = texts[src - start] if src >= start else prev_texts[src - prev_start]
-                    if len(st) >= 600:
-                        break
-                in_cur = src >= start
-                src_text = texts[src - start] if in_cur else prev_texts[src - prev_start]
-                src_feats = feats[src - start] if in_cur else prev_feats[src - prev_start]
-                src_pool = int(pidx[src - start] if in_cur else prev_pool[src - prev_start])
-                f = {k: v for k, v in src_feats.items() if not k.startswith(_NOT_INHERITED)}
-                if is_exact[j]:
-                    texts[j] = src_text
-                    f["exact_duplicate"] = 1
-                    exact_pairs.append([g, src])
-                    same = 0.5
-                else:
-                    texts[j], boiler = _near_copy(r, src_text)
-                    f["near_duplicate"] = 1
-                    if boiler:
-                        f["near_duplicate_boilerplate"] = 1
-                    near_pairs.append([g, src])
-                    same = 0.3
-                if src_pool >= 0 and quirk[j] < 3 and r.random() < same:
-                    pidx[j] = src_pool
-                feats[j] = f
-
-            # 3) URLs
-            urls: list[str] = []
-            for j in range(n):
-                f = feats[j]
-                q = int(quirk[j])
-                y = int(year[j])
-                scheme = "https" if https[j] else "http"
-                p = int(pidx[j])
-                if q == 3:
-                    host = _IDN_DOMAINS[r.randrange(len(_IDN_DOMAINS))]
-                    host = ("www." + host) if r.random() < 0.5 else host
-                elif q == 4:
-                    host = _IPV4_HOSTS[r.randrange(len(_IPV4_HOSTS))]
-                else:
-                    host = pool.base[p]
-                    pool_hits[p] += 1
-                    plat = pool.platform[p]
-                    if plat:
-                        platforms[plat] = platforms.get(plat, 0) + 1
-                        f["url_platform_host"] = 1
-                    else:
-                        s = sub_roll[j]
-                        # each domain has a main host style (www. or bare) and a few other subdomains
-                        if s < 0.12:
-                            host = _SUBDOMAINS[(p + int(s * 1000)) % len(_SUBDOMAINS)] + host
-                            f["url_subdomain"] = 1
-                        elif (p % 5) < 3:
-                            host = "www." + host
-                            f["url_subdomain"] = 1
-                if not https[j]:
-                    f["url_http"] = 1
-                if q == 0:
-                    host = host.upper() if r.random() < 0.5 else ".".join(x.capitalize() for x in host.split("."))
-                elif q == 1:
-                    host = host + r.choice([":8080", ":8000", ":8443"])
-                elif q == 2:
-                    host = host + "."
-                if q >= 0:
-                    f[_QUIRKS[q]] = 1
-                urls.append(f"{scheme}://{host}{_path(j, y, slug_code, ids, extra_slug, n_extra, pattern, pub_back)}")
-
-            stamps = [s + "Z" for s in stamps_np.tolist()]
-            for d in feats:
-                counter.add(d)
-                for k in d:
-                    if k.startswith("cc:"):
-                        cc_licenses[k[3:]] = cc_licenses.get(k[3:], 0) + 1
-                    elif k.startswith("spdx:"):
-                        code_spdx[k[5:]] = code_spdx.get(k[5:], 0) + 1
-                    elif k.startswith("lang:"):
-                        code_lang[k[5:]] = code_lang.get(k[5:], 0) + 1
-            years += np.bincount(year - YEAR_MIN, minlength=len(years))
-
-            text_arr = pa.array(texts, type=pa.string())
-            total_bytes += int(pc.sum(pc.binary_length(text_arr)).as_py() or 0)
-            table = pa.Table.from_arrays([text_arr, pa.array(stamps, pa.string()), pa.array(urls, pa.string())],
-                                         schema=_SCHEMA)
-            # write, splitting the chunk at shard boundaries
-            pos = start
-            while pos < start + n:
-                shard = _shard_of(bounds, pos)
-                end = min(start + n, bounds[shard + 1])
-                a, b = pos - start, end - start
-                writer_for(shard).write(table.slice(a, b - a), texts[a:b], stamps[a:b], urls[a:b])
-                pos = end
-            prev_texts, prev_feats, prev_pool, prev_start = texts, feats, pidx, start
-        for shard in range(shards):  # also shards that got no documents
-            writer_for(shard)
-    finally:
-        for w in writers:
-            w.close()
-
-    manifest = _manifest(out, seed, docs, shards, formats, doc_bytes, total_bytes, files, bounds, counter,
-                         cc_licenses, code_spdx, code_lang, platforms, years, pool, pool_hits,
-                         len(near_pairs), len(exact_pairs))
-    _write_json(out / "near_duplicates.json", {"near_duplicates": near_pairs, "exact_duplicates": exact_pairs,
+    manifest = corpus.manifest(docs, shards, formats, sink)
+    _write_json(out / "near_duplicates.json", {"near_duplicates": corpus.near_pairs,
+                                               "exact_duplicates": corpus.exact_pairs,
                                                "note": "[doc_index, source_index]; 0-based indices in corpus order"},
                 compact_lists=True)
     _write_json(out / "MANIFEST.json", manifest)
-    return SampleInfo(out_dir=out, files=files, docs=docs, bytes=total_bytes, seed=seed, manifest=manifest)
+    return SampleInfo(out_dir=out, files=list(sink.files), docs=docs, bytes=sink.total_bytes, seed=seed,
+                      manifest=manifest)
+
+
+class _Sink:
+    """Shard files of every format; documents arrive in order, chunk by chunk."""
+
+    def __init__(self, out: Path, shards: int, formats: tuple[str, ...], docs: int):
+        self.out = out
+        self.shards = shards
+        self.formats = formats
+        self.bounds = [(i * docs) // shards for i in range(shards + 1)]
+        self.writers: list[_ShardWriter] = []
+        self.files: list[Path] = []
+        self.total_bytes = 0
+
+    def _writer(self, shard: int) -> _ShardWriter:
+        while len(self.writers) <= shard:
+            w = _ShardWriter(self.out, len(self.writers), self.shards, self.formats)
+            self.writers.append(w)
+            self.files.extend(w.paths)
+        return self.writers[shard]
+
+    def write(self, start: int, texts: list[str], stamps: list[str], urls: list[str]) -> None:
+        n = len(texts)
+        text_arr = pa.array(texts, type=pa.string())
+        self.total_bytes += int(pc.sum(pc.binary_length(text_arr)).as_py() or 0)
+        table = pa.Table.from_arrays([text_arr, pa.array(stamps, pa.string()), pa.array(urls, pa.string())],
+                                     schema=_SCHEMA)
+        pos = start
+        while pos < start + n:  # split the chunk at shard boundaries
+            shard = _shard_of(self.bounds, pos)
+            end = min(start + n, self.bounds[shard + 1])
+            a, b = pos - start, end - start
+            w = self._writer(shard)
+            w.write(table.slice(a, b - a), texts[a:b], stamps[a:b], urls[a:b])
+            if end == self.bounds[shard + 1]:
+                w.close()  # the shard is complete: flush it and free its buffers now
+            pos = end
+
+    def close(self, create_missing: bool) -> None:
+        try:
+            if create_missing:
+                self._writer(self.shards - 1)  # shards that got no documents exist too (empty)
+        finally:
+            for w in self.writers:
+                w.close()
+
+
+class _Corpus:
+    """Makes the documents chunk by chunk, drawing all randomness in a fixed order, and keeps the counts."""
+
+    def __init__(self, seed: int, doc_bytes: int):
+        self.seed = seed
+        self.doc_bytes = doc_bytes
+        self.rng = rng = np.random.default_rng(seed)
+        self.pool = _make_pool(rng, 3000)
+        self.perm = rng.permutation(len(self.pool.base))  # rank -> pool entry (the biggest is not the first made)
+        V = len(_SLUG_WORDS)
+        self.m_slug = V**3
+        self.a_slug = _coprime(int(rng.integers(self.m_slug // 3, self.m_slug)), self.m_slug)
+        self.b_slug = int(rng.integers(self.m_slug))
+        self.m_id = 9 * 10**7
+        self.a_id = _coprime(int(rng.integers(self.m_id // 3, self.m_id)), self.m_id)
+        self.b_id = int(rng.integers(self.m_id))
+        self.t0 = int(np.datetime64(f"{YEAR_MIN}-01-01T00:00:00", "s").astype(np.int64))
+        self.t1 = int(np.datetime64(f"{YEAR_MAX + 1}-01-01T00:00:00", "s").astype(np.int64))
+        self.sigma = 0.85
+        self.mu = math.log(doc_bytes) - self.sigma**2 / 2
+        # counts
+        self.counter = _Counter()
+        self.cc_licenses: dict[str, int] = {}
+        self.code_spdx: dict[str, int] = {}
+        self.code_lang: dict[str, int] = {}
+        self.platforms: dict[str, int] = {}
+        self.years = np.zeros(YEAR_MAX - YEAR_MIN + 1, dtype=np.int64)
+        self.pool_hits = np.zeros(len(self.pool.base), dtype=np.int64)
+        self.near_pairs: list[list[int]] = []
+        self.exact_pairs: list[list[int]] = []
+        # the previous chunk (sources for duplicates)
+        self.prev_texts: list[str] = []
+        self.prev_feats: list[dict[str, int]] = []
+        self.prev_pool: list[int] = []
+        self.prev_start = 0
+
+    def chunk(self, start: int, n: int) -> tuple[list[str], list[str], list[str]]:
+        rng, pool = self.rng, self.pool
+        n_pool = len(pool.base)
+        gidx = np.arange(start, start + n, dtype=np.int64)
+        r = random.Random(int(rng.integers(2**62)))
+        # lengths and prose
+        targets = np.clip(rng.lognormal(self.mu, self.sigma, n), 120, self.doc_bytes * 30)
+        texts = _prose(rng, targets)
+        # duplicates
+        kind = rng.random(n)
+        is_exact = (kind < _EXACT_DUP_RATE) & (gidx > 0)
+        is_near = (kind >= _EXACT_DUP_RATE) & (kind < _EXACT_DUP_RATE + _NEAR_DUP_RATE) & (gidx > 0)
+        is_orig = ~(is_exact | is_near)
+        # crawl time, domain
+        secs = rng.integers(self.t0, self.t1, n)
+        stamps_np = np.datetime_as_string(secs.astype("datetime64[s]"), unit="s")
+        year_np = stamps_np.astype("U4").astype(np.int64)
+        rank = np.minimum(np.searchsorted(pool.cdf, rng.random(n) * pool.cdf[-1], side="right"), n_pool - 1)
+        pidx_np = self.perm[rank]
+        # features on original documents
+        feat_masks = {k: (rng.random(n) < rate) & is_orig for k, (rate, _, _) in _KINDS.items()}
+        cc_mask = (rng.random(n) < _CC_RATE) & is_orig
+        code_mask = (rng.random(n) < _CODE_RATE) & is_orig
+        # URL quirks (exclusive; a fixed small number per chunk)
+        q_order = rng.permutation(n)
+        nq = max(1, round(_QUIRK_RATE * n)) if n >= 100 else 0
+        quirk_np = np.full(n, -1, dtype=np.int64)
+        for qi in range(len(_QUIRKS)):
+            quirk_np[q_order[qi * nq:(qi + 1) * nq]] = qi
+        pidx_np = np.where(quirk_np >= 3, -1, pidx_np)  # IDN and IPv4 hosts are outside the pool
+        sub_roll = rng.random(n).tolist()
+        https = (rng.random(n) >= np.clip(0.65 - (year_np - YEAR_MIN) * 0.06, 0.03, 1.0)).tolist()
+        V = len(_SLUG_WORDS)
+        code = _mix_index(gidx, self.a_slug, self.b_slug, self.m_slug)
+        slug3 = np.stack([code % V, (code // V) % V, code // (V * V)], axis=1)
+        extra = rng.integers(0, V, (n, 3))
+        n_extra = rng.integers(0, 4, n)
+        slug_ids = np.concatenate([slug3, extra], axis=1).tolist()
+        slug_len = (3 + n_extra).tolist()
+        ids = (_mix_index(gidx, self.a_id, self.b_id, self.m_id) + 10**7).tolist()
+        pattern = rng.integers(0, 8, n).tolist()
+        pub_back = np.minimum(rng.geometric(0.5, n) - 1, 4).tolist()
+        year = year_np.tolist()
+        quirk = quirk_np.tolist()
+        pidx = pidx_np.tolist()
+
+        feats: list[dict[str, int]] = [{} for _ in range(n)]
+        # 1) inject into original documents
+        any_mask = cc_mask | code_mask | np.logical_or.reduce(list(feat_masks.values()))
+        masks = {k: m.tolist() for k, m in feat_masks.items()}
+        ccl, codel = cc_mask.tolist(), code_mask.tolist()
+        for j in np.flatnonzero(any_mask).tolist():
+            p = pidx[j]
+            ctx = _Ctx(r, pool.regdom[p] if p >= 0 else "", year[j])
+            f = feats[j]
+            snippets: list[tuple[str, str]] = []
+            for k, (_, fn, _) in _KINDS.items():
+                if masks[k][j]:
+                    snip, nv, layout = fn(ctx)
+                    if k == "aws_access_key_id":
+                        nv, sec = nv
+                        if sec:
+                            f["aws_secret_access_key"] = sec
+                    f[k] = nv
+                    snippets.append((snip, layout))
+            if ccl[j]:
+                snip, spdx = _cc_notice(r)
+                f["creative_commons"] = 1
+                f[f"cc:{spdx}"] = 1
+                if snip.startswith("<a "):
+                    f["cc_html_fragment"] = 1
+                snippets.append((snip, "block"))
+            if codel[j]:
+                snip, spdx, style, lang = _code_block(r)
+                f["code_license"] = 1
+                f["code_spdx_line" if style == "spdx_line" else "code_license_notice"] = 1
+                f[f"spdx:{spdx}"] = 1
+                f[f"lang:{lang}"] = 1
+                snippets.append((snip, "block"))
+            r.shuffle(snippets)
+            texts[j] = _insert(r, texts[j], snippets)
+        # 2) duplicates, in document order (a source may itself be an earlier duplicate)
+        prev_texts, prev_feats, prev_pool, prev_start = self.prev_texts, self.prev_feats, self.prev_pool, self.prev_start
+        lo = max(0, start - len(prev_texts))
+        exact = is_exact.tolist()
+        for j in np.flatnonzero(~is_orig).tolist():
+            g = start + j
+            src = lo
+            for _attempt in range(8):  # prefer sources long enough to stay recognisable
+                src = r.randrange(lo, g)
+                st = texts[src - start] if src >= start else prev_texts[src - prev_start]
+                if len(st) >= 600:
+                    break
+            if src >= start:
+                src_text, src_feats, src_pool = texts[src - start], feats[src - start], pidx[src - start]
+            else:
+                k = src - prev_start
+                src_text, src_feats, src_pool = prev_texts[k], prev_feats[k], prev_pool[k]
+            f = {k: v for k, v in src_feats.items() if not k.startswith(_NOT_INHERITED)}
+            if exact[j]:
+                texts[j] = src_text
+                f["exact_duplicate"] = 1
+                self.exact_pairs.append([g, src])
+                same = 0.5
+            else:
+                texts[j], boiler = _near_copy(r, src_text)
+                f["near_duplicate"] = 1
+                if boiler:
+                    f["near_duplicate_boilerplate"] = 1
+                self.near_pairs.append([g, src])
+                same = 0.3  # most near-copies sit on another domain
+            if src_pool >= 0 and quirk[j] < 3 and r.random() < same:
+                pidx[j] = src_pool
+            feats[j] = f
+        # 3) URLs
+        urls: list[str] = []
+        base, platform, hits = pool.base, pool.platform, self.pool_hits
+        for j in range(n):
+            f = feats[j]
+            q = quirk[j]
+            p = pidx[j]
+            if q == 3:
+                host = _IDN_DOMAINS[r.randrange(len(_IDN_DOMAINS))]
+                host = ("www." + host) if r.random() < 0.5 else host
+            elif q == 4:
+                host = _IPV4_HOSTS[r.randrange(len(_IPV4_HOSTS))]
+            else:
+                host = base[p]
+                hits[p] += 1
+                plat = platform[p]
+                if plat:
+                    self.platforms[plat] = self.platforms.get(plat, 0) + 1
+                    f["url_platform_host"] = 1
+                else:
+                    s = sub_roll[j]
+                    # each domain has a main host (www. or bare, by domain) and a few other subdomains
+                    if s < 0.12:
+                        host = _SUBDOMAINS[(p + int(s * 1000)) % len(_SUBDOMAINS)] + host
+                        f["url_subdomain"] = 1
+                    elif p % 5 < 3:
+                        host = "www." + host
+                        f["url_subdomain"] = 1
+            if q == 0:
+                host = host.upper() if r.random() < 0.5 else ".".join(x.capitalize() for x in host.split("."))
+            elif q == 1:
+                host = host + r.choice([":8080", ":8000", ":8443"])
+            elif q == 2:
+                host = host + "."
+            if q >= 0:
+                f[_QUIRKS[q]] = 1
+            if https[j]:
+                scheme = "https"
+            else:
+                scheme = "http"
+                f["url_http"] = 1
+            slug = "-".join([_SLUG_WORDS[w] for w in slug_ids[j][: slug_len[j]]])
+            urls.append(f"{scheme}://{host}{_path(pattern[j], slug, ids[j], max(2005, year[j] - pub_back[j]))}")
+        stamps = [s + "Z" for s in stamps_np.tolist()]
+        # counts
+        for d in feats:
+            self.counter.add(d)
+            for k in d:
+                if ":" in k:
+                    if k.startswith("cc:"):
+                        self.cc_licenses[k[3:]] = self.cc_licenses.get(k[3:], 0) + 1
+                    elif k.startswith("spdx:"):
+                        self.code_spdx[k[5:]] = self.code_spdx.get(k[5:], 0) + 1
+                    elif k.startswith("lang:"):
+                        self.code_lang[k[5:]] = self.code_lang.get(k[5:], 0) + 1
+        self.years += np.bincount(year_np - YEAR_MIN, minlength=len(self.years))
+        self.prev_texts, self.prev_feats, self.prev_pool, self.prev_start = texts, feats, pidx, start
+        return texts, stamps, urls
+
+    def manifest(self, docs: int, shards: int, formats: tuple[str, ...], sink: _Sink) -> dict:
+        names = [k for group in FEATURE_GROUPS.values() for k in group]
+        c = self.counter
+        features = {k: {"docs": c.docs.get(k, 0), "values": c.values.get(k, 0)} for k in names}
+        by_regdom: dict[str, int] = {}
+        for p, hits in enumerate(self.pool_hits.tolist()):
+            if hits:
+                d = self.pool.regdom[p]
+                by_regdom[d] = by_regdom.get(d, 0) + hits
+        top = sorted(by_regdom.items(), key=lambda kv: (-kv[1], kv[0]))[:25]
+        b = sink.bounds
+        return {
+            "generator": "provenance.sample",
+            "manifest_version": MANIFEST_VERSION,
+            "seed": self.seed,
+            "docs": docs,
+            "bytes": sink.total_bytes,
+            "doc_bytes_target": self.doc_bytes,
+            "shards": shards,
+            "formats": list(formats),
+            "files": [f.name for f in sink.files],
+            "shard_docs": [{"shard": i, "first_doc": b[i], "docs": b[i + 1] - b[i]} for i in range(shards)],
+            "columns": list(_SCHEMA.names),
+            "features": features,
+            "feature_groups": FEATURE_GROUPS,
+            "near_duplicates": len(self.near_pairs),
+            "exact_duplicates": len(self.exact_pairs),
+            "cc_licenses": dict(sorted(self.cc_licenses.items())),
+            "code_spdx": dict(sorted(self.code_spdx.items())),
+            "code_languages": dict(sorted(self.code_lang.items())),
+            "platform_hosts": dict(sorted(self.platforms.items())),
+            "crawl_years": {str(YEAR_MIN + i): int(n) for i, n in enumerate(self.years.tolist()) if n},
+            "registered_domains": {
+                "pool_size": len(self.pool.base),
+                "distinct": len(by_regdom),
+                "zipf_s": 1.1,
+                "note": "PSL with its private section (x.github.io, x.blogspot.com are registered domains; "
+                        "x.wordpress.com belongs to wordpress.com); IDN and IPv4 hosts not counted",
+                "top": [[d, n] for d, n in top],
+            },
+        }
 
 
 def _coprime(a: int, m: int) -> int:
@@ -1451,70 +1574,21 @@ def _shard_of(bounds: list[int], pos: int) -> int:
 _CATEGORIES = ["news", "blog", "recipes", "travel", "sports", "tech", "reviews", "community", "events", "local"]
 
 
-def _path(j: int, y: int, slug_code: np.ndarray, ids: list[int], extra: np.ndarray, n_extra: np.ndarray,
-          pattern: np.ndarray, pub_back: np.ndarray) -> str:
-    V = len(_SLUG_WORDS)
-    c = int(slug_code[j])
-    words = [_SLUG_WORDS[c % V], _SLUG_WORDS[(c // V) % V], _SLUG_WORDS[c // (V * V)]]
-    words += [_SLUG_WORDS[int(x)] for x in extra[j, : int(n_extra[j])]]
-    slug = "-".join(words)
-    pid = ids[j]
-    py = max(2005, y - int(pub_back[j]))
-    k = int(pattern[j])
-    if k <= 1:
-        return f"/{py}/{(pid % 12) + 1:02d}/{slug}/"
-    if k == 2:
+def _path(kind: int, slug: str, pid: int, pub_year: int) -> str:
+    """A URL path; each carries the document's unique slug or id, so no two documents share a URL."""
+    if kind <= 1:
+        return f"/{pub_year}/{(pid % 12) + 1:02d}/{slug}/"
+    if kind == 2:
         return f"/news/article-{pid}.html"
-    if k == 3:
+    if kind == 3:
         return f"/blog/{slug}"
-    if k == 4:
+    if kind == 4:
         return f"/{_CATEGORIES[pid % len(_CATEGORIES)]}/{slug}.html"
-    if k == 5:
+    if kind == 5:
         return f"/p/{pid}"
-    if k == 6:
+    if kind == 6:
         return f"/index.php?id={pid}&lang=en"
     return f"/products/{slug}-{pid}"
-
-
-def _manifest(out: Path, seed, docs, shards, formats, doc_bytes, total_bytes, files, bounds, counter: _Counter,
-              cc_licenses, code_spdx, code_lang, platforms, years, pool: _Pool, pool_hits, n_near, n_exact) -> dict:
-    names = [k for group in FEATURE_GROUPS.values() for k in group]
-    features = {k: {"docs": counter.docs.get(k, 0), "values": counter.values.get(k, 0)} for k in names}
-    by_regdom: dict[str, int] = {}
-    for p, c in enumerate(pool_hits.tolist()):
-        if c:
-            by_regdom[pool.regdom[p]] = by_regdom.get(pool.regdom[p], 0) + c
-    top = sorted(by_regdom.items(), key=lambda kv: (-kv[1], kv[0]))[:25]
-    return {
-        "generator": "provenance.sample",
-        "manifest_version": MANIFEST_VERSION,
-        "seed": seed,
-        "docs": docs,
-        "bytes": total_bytes,
-        "doc_bytes_target": doc_bytes,
-        "shards": shards,
-        "formats": list(formats),
-        "files": [f.name for f in files],
-        "shard_docs": [{"shard": i, "first_doc": bounds[i], "docs": bounds[i + 1] - bounds[i]} for i in range(shards)],
-        "columns": ["text", "timestamp", "url"],
-        "features": features,
-        "feature_groups": FEATURE_GROUPS,
-        "near_duplicates": n_near,
-        "exact_duplicates": n_exact,
-        "cc_licenses": dict(sorted(cc_licenses.items())),
-        "code_spdx": dict(sorted(code_spdx.items())),
-        "code_languages": dict(sorted(code_lang.items())),
-        "platform_hosts": dict(sorted(platforms.items())),
-        "crawl_years": {str(YEAR_MIN + i): int(c) for i, c in enumerate(years.tolist()) if c},
-        "registered_domains": {
-            "pool_size": len(pool.base),
-            "distinct": len(by_regdom),
-            "zipf_s": 1.1,
-            "note": "PSL with its private section (x.github.io, x.blogspot.com are registered domains; "
-                    "x.wordpress.com belongs to wordpress.com); IDN and IPv4 hosts not counted",
-            "top": [[d, c] for d, c in top],
-        },
-    }
 
 
 def _write_json(path: Path, obj: dict, compact_lists: bool = False) -> None:
