@@ -116,6 +116,21 @@ def test_wet_and_wat(shared):
     assert t is None and q == [] and rows == 0
 
 
+def test_nested_fields_survive_the_line_by_line_path(tmp_path, shared):
+    """A Dolma shard with one broken line: that block is re-read line by line, and the URL, date and
+    crawl still come from `metadata`, exactly as on the fast path."""
+    src = shared_path("web_text/ccnet_dolma/dolma_documents_000.json.gz")
+    good_table, _, _ = read_all(src)
+    lines = gzip.open(src).read().splitlines()
+    broken = lines[:5] + [b'{"id": "x", "text": "cut'] + lines[5:]
+    p = tmp_path / "dolma_broken.jsonl"
+    p.write_bytes(b"\n".join(broken) + b"\n")
+    t, q, rows = read_all(p)
+    assert rows == 11 and [(r["position"], r["reason"]) for r in q] == [(6, "bad_json")]
+    for col in ("url", "doc_id", "crawl_date", "crawl", "language", "text"):
+        assert t.column(col).to_pylist() == good_table.column(col).to_pylist(), col
+
+
 def test_plain_and_zstd_jsonl_read_same_rows(tmp_path, shared):
     import zstandard
 

@@ -246,3 +246,23 @@ def finalize(
         cols[f.name] = sel(_as_string(a, n)) if a is not None else pa.nulls(n_good, f.type)
     schema = pa.schema(list(CORE) + list(SOURCE_OPTIONAL))
     return pa.RecordBatch.from_arrays([cols[f.name] for f in schema], schema=schema), quarantine
+
+
+def finalize_resolved(resolved: dict[str, pa.Array | None], *, shard_id: str, positions: pa.Array,
+                      options: ReadOptions) -> tuple[pa.RecordBatch | None, list[dict]]:
+    """``finalize`` for columns found through the column map (``mapping.resolve``)."""
+    crawl = resolved.get("crawl")
+    return finalize(
+        shard_id=shard_id,
+        positions=positions,
+        text=resolved["text"],
+        url=resolved["url"],
+        doc_id=resolved["doc_id"],
+        crawl_date=resolved["crawl_date"],
+        optional={
+            "language": resolved.get("language"),
+            "crawl": crawl_from(crawl.cast(pa.string())) if crawl is not None else None,
+            "http_headers": resolved.get("http_headers"),
+        },
+        options=options,
+    )

@@ -21,7 +21,7 @@ from .. import errors
 from ..errors import ShardError
 from ..sources import Shard
 from . import mapping
-from .base import ReadChunk, ReadOptions, finalize, quarantine_record
+from .base import ReadChunk, ReadOptions, finalize_resolved, quarantine_record
 from .stream import open_decompressed
 
 
@@ -157,12 +157,6 @@ def _slow(block: bytes, first_line: int, colmap: dict[str, list[str]]) -> tuple[
     return table, pos, quarantine, rows
 
 
-def _resolve_flat(table: pa.Table, colmap: dict[str, list[str]]) -> dict[str, pa.Array | None]:
-    # the slow path's columns are named by full path; map each candidate to itself
-    flat = {k: [p for p in v] for k, v in colmap.items()}
-    return mapping.resolve(table, flat)
-
-
 def read_jsonl(shard: Shard, options: ReadOptions) -> Iterator[ReadChunk]:
     colmap = mapping.effective_map(options.column_map)
     schema = mapping.json_schema(colmap)
@@ -209,26 +203,12 @@ def _parse_block(block, first_line, colmap, schema, shard, options, pending_q) -
         quarantine: list[dict] = []
     else:
         table, positions, quarantine, rows = _slow(block, first_line, colmap)
-        resolved = _resolve_flat(table, colmap) if table is not None else None
+        # the slow path's columns are named by full path ("metadata.url"), which resolve() finds as is
+        resolved = mapping.resolve(table, colmap) if table is not None else None
     quarantine = pending_q + quarantine
     rows += len(pending_q)
     if resolved is None:
         yield ReadChunk(None, quarantine, rows)
         return
-    batch, q2 = finalize(
-        shard_id=shard.shard_id,
-        positions=positions,
-        text=resolved["text"],
-        url=resolved["url"],
-        doc_id=resolved["doc_id"],
-        crawl_date=resolved["crawl_date"],
-        optional={"language": resolved["language"], "crawl": _crawl(resolved["crawl"]), "http_headers": resolved["http_headers"]},
-        options=options,
-    )
+    batch, q2 = finalize_resolved(resolved, shard_id=shard.shard_id, positions=positions, options=options)
     yield ReadChunk(batch, quarantine + q2, rows)
-
-
-def _crawl(arr):
-    from .base import crawl_from
-
-    return crawl_from(arr) if arr is not None else None

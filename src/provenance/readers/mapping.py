@@ -93,8 +93,13 @@ def json_schema(colmap: dict[str, list[str]]) -> pa.Schema:
 
 
 def get_path(table: pa.Table | pa.RecordBatch, path: str) -> pa.Array | None:
-    parts = path.split(".")
+    """The column at ``path``: a column named exactly so (flat tables, Parquet names with dots), else
+    ``a.b`` as field ``b`` of struct column ``a``."""
     names = table.schema.names
+    if path in names:
+        arr = table.column(path)
+        return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    parts = path.split(".")
     if parts[0] not in names:
         return None
     arr = table.column(parts[0])

@@ -15,7 +15,7 @@ from .. import errors
 from ..errors import ShardError
 from ..sources import Shard, open_binary
 from . import mapping
-from .base import ReadChunk, ReadOptions, crawl_from, finalize
+from .base import ReadChunk, ReadOptions, finalize_resolved
 
 
 def _columns_to_read(schema: pa.Schema, colmap: dict[str, list[str]]) -> list[str]:
@@ -61,20 +61,7 @@ def read_parquet(shard: Shard, options: ReadOptions) -> Iterator[ReadChunk]:
             resolved = mapping.resolve(batch, colmap)
             positions = pa.array(np.arange(row, row + n, dtype=np.int64))
             row += n
-            out, q = finalize(
-                shard_id=shard.shard_id,
-                positions=positions,
-                text=resolved["text"],
-                url=resolved["url"],
-                doc_id=resolved["doc_id"],
-                crawl_date=resolved["crawl_date"],
-                optional={
-                    "language": resolved["language"],
-                    "crawl": crawl_from(resolved["crawl"].cast(pa.string())) if resolved["crawl"] is not None else None,
-                    "http_headers": resolved["http_headers"],
-                },
-                options=options,
-            )
+            out, q = finalize_resolved(resolved, shard_id=shard.shard_id, positions=positions, options=options)
             yield ReadChunk(out, q, n)
     finally:
         f.close()

@@ -70,8 +70,8 @@ SELECT
     row_number() OVER (ORDER BY sum(words) DESC, registered_domain NULLS LAST) AS rank,
     registered_domain,
     count(*)                                        AS documents,
-    sum(words)                                      AS words,
-    sum(bytes)                                      AS bytes,
+    sum(words)::BIGINT                              AS words,
+    sum(bytes)::BIGINT                              AS bytes,
     count(*) / sum(count(*)) OVER ()                AS share_documents,
     sum(words) / sum(sum(words)) OVER ()            AS share_words
 FROM documents
@@ -83,8 +83,8 @@ SELECT
     suffix,
     count(DISTINCT registered_domain)               AS domains,
     count(*)                                        AS documents,
-    sum(words)                                      AS words,
-    sum(bytes)                                      AS bytes,
+    sum(words)::BIGINT                              AS words,
+    sum(bytes)::BIGINT                              AS bytes,
     count(*) / sum(count(*)) OVER ()                AS share_documents,
     sum(words) / sum(sum(words)) OVER ()            AS share_words
 FROM documents
