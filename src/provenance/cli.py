@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
+from decimal import Decimal
 
 from .errors import ProvenanceError
 
@@ -14,6 +14,13 @@ DEFAULT_LEDGER = os.environ.get("PROVENANCE_LEDGER", "provenance.duckdb")
 
 
 # -- output -------------------------------------------------------------------------------------------
+def _plain(v):
+    """DuckDB's HUGEINT sums arrive as Decimal: show integral ones as integers."""
+    if isinstance(v, Decimal):
+        return int(v) if v == v.to_integral_value() else float(v)
+    return v
+
+
 def _cell(v, name: str) -> str:
     if v is None:
         return "∅"
@@ -29,7 +36,7 @@ def _cell(v, name: str) -> str:
 def format_table(table, max_width: int = 60) -> str:
     """A plain aligned text table of an Arrow table (numbers right-aligned)."""
     names = table.column_names
-    rows = table.to_pylist()
+    rows = [{k: _plain(v) for k, v in r.items()} for r in table.to_pylist()]
     cells = [[_cell(r[n], n) for n in names] for r in rows]
     cells = [[c if len(c) <= max_width else c[: max_width - 1] + "…" for c in row] for row in cells]
     widths = [max([len(n)] + [len(row[i]) for row in cells]) for i, n in enumerate(names)]
