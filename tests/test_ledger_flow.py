@@ -193,3 +193,15 @@ def test_cli_scan_prints_the_top_domains_table_and_query_answers(small_sample, p
     assert bad.returncode != 0 and "nope" in bad.stderr
     missing = run_cli(["query", "select 1", "--ledger", "absent.duckdb"], cwd=tmp_path)
     assert missing.returncode == 2 and "no ledger at absent.duckdb" in missing.stderr
+
+
+def test_sample_parquet_and_jsonl_give_the_same_documents(sample_ledger, small_sample, tmp_path):
+    """The generated corpus in its two formats: the same URLs, crawl dates, sizes and domains."""
+    from provenance.pipelines.scan import scan_corpus
+
+    ledger, _ = sample_ledger
+    pq_ledger = tmp_path / "pq.duckdb"
+    r = scan_corpus(inputs=[str(small_sample / "*.parquet")], ledger=str(pq_ledger), quiet=True)
+    assert r["documents"] == 3000
+    cols = "url, crawl_date, bytes, words, host, registered_domain, suffix"
+    assert rows(pq_ledger, f"SELECT {cols} FROM documents ORDER BY url") == rows(ledger, f"SELECT {cols} FROM documents ORDER BY url")
