@@ -153,6 +153,16 @@ def test_invalid_utf8_in_parquet(scanned):
     assert [(r["position"], r["reason"]) for r in quarantined(ledger, "badutf8.parquet")] == [(1, "bad_utf8")]
 
 
+def test_every_reason_is_a_documented_code(scanned):
+    from provenance import errors
+
+    _, ledger = scanned
+    got = q(ledger, "SELECT DISTINCT kind, reason FROM quarantine")
+    assert {r["reason"] for r in got if r["kind"] == "record"} <= errors.RECORD_REASONS
+    assert {r["reason"] for r in got if r["kind"] == "shard"} <= errors.SHARD_REASONS
+    assert len(got) >= 8  # bad_json, no_url, no_text, bad_utf8, too_large, truncated, corrupt, missing, unreadable
+
+
 def test_quarantine_never_stores_raw_record_text(scanned):
     _, ledger = scanned
     details = " ".join(r["detail"] or "" for r in q(ledger, "SELECT detail FROM quarantine"))

@@ -43,10 +43,3 @@ QUARANTINE = pa.schema(
     ]
 )
 
-
-def core_names() -> list[str]:
-    return CORE.names
-
-
-def empty_optional(n: int) -> dict[str, pa.Array]:
-    return {f.name: pa.nulls(n, f.type) for f in SOURCE_OPTIONAL}

@@ -40,9 +40,6 @@ def quarantine_record(position: int | None, reason: str, detail: str, n_bytes: i
     return {"position": position, "kind": kind, "reason": reason, "detail": detail, "n_bytes": n_bytes}
 
 
-_CRAWL_RE = re.compile(r"CC-MAIN-\d{4}-\d{2}")
-
-
 def crawl_from(values: pa.Array) -> pa.Array:
     """Extract a Common Crawl id (CC-MAIN-YYYY-WW) from strings such as WET segment paths; keep other
     non-empty values (e.g. a dataset's own dump name) as they are."""

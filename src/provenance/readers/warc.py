@@ -186,7 +186,6 @@ def _one(rec, pos: int, kind: str, acc: _Rows, options: ReadOptions) -> None:
         return
     if kind == "wet":
         if n > options.max_doc_bytes:
-            rec.reader.consume() if hasattr(rec.reader, "consume") else None
             acc.bad(quarantine_record(pos, errors.TOO_LARGE, f"WET record of {n:,} bytes exceeds max_doc_bytes={options.max_doc_bytes:,}", n))
             return
         body = rec.reader.read()
