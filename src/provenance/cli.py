@@ -140,6 +140,136 @@ def cmd_composition(args) -> int:
     return 0
 
 
+def _parse_when(value: str | None):
+    if not value:
+        return None
+    from .readers.base import _parse_one
+
+    d = _parse_one(value)
+    if d is None:
+        raise ProvenanceError(f"--captured-at {value!r}: not a date (e.g. 2019-07-01 or 2019-07-01T00:00:00Z)")
+    return d
+
+
+def _agents(args) -> list[str]:
+    from .ruleset import evaluated_agents
+
+    only = [a.strip() for a in (args.agents or "").split(",") if a.strip()]
+    return [a.token for a in evaluated_agents(args.rules, only or None)]
+
+
+def _evaluate_and_report(led, args) -> None:
+    from .robots.consent import evaluate
+
+    r = evaluate(led, _agents(args))
+    print(f"consent evaluated: {r['documents']:,} documents x {r['agents']} agents "
+          f"({r['distinct_snapshot_paths']:,} distinct snapshot/path pairs) in {r['seconds']:.1f} s; "
+          f"{r['changes']} host/agent change(s) since the previous evaluation")
+
+
+def cmd_robots_import(args) -> int:
+    from .ledger import Ledger
+    from .robots.consent import store_snapshots
+    from .robots.snapshots import import_any
+
+    when = _parse_when(args.captured_at)
+    with Ledger(args.ledger) as led:
+        for src in args.sources:
+            new, dup = store_snapshots(led, import_any(src, when))
+            print(f"{src}: {new:,} new snapshot(s), {dup:,} already in the ledger")
+        if not args.no_evaluate:
+            _evaluate_and_report(led, args)
+    return 0
+
+
+def _fetcher(args):
+    from .netguard import Resolver
+    from .robots.fetch import RobotsFetcher
+
+    overrides = {}
+    for item in args.resolve or []:
+        host, _, ip = item.partition("=")
+        if not ip:
+            raise ProvenanceError(f"--resolve {item!r}: expected HOST=IP")
+        overrides[host.strip().lower()] = ip.strip()
+    proxies = {"http": args.proxy, "https": args.proxy} if args.proxy else None
+    return RobotsFetcher(allow_internal=args.allow_internal, resolver=Resolver(overrides), proxies=proxies,
+                         max_workers=args.workers, per_host_delay=args.delay)
+
+
+def cmd_robots_fetch(args) -> int:
+    from .ledger import Ledger
+    from .robots.consent import store_snapshots
+    from .robots.snapshots import from_fetch
+
+    fetcher = _fetcher(args)
+    with Ledger(args.ledger) as led:
+        hosts = args.hosts or [r[0] for r in led.con.execute(
+            "SELECT DISTINCT host FROM documents WHERE host IS NOT NULL ORDER BY 1").fetchall()]
+        results = []
+        for r in fetcher.fetch_many(hosts):
+            results.append(r)
+            print(f"{r.host}: {r.outcome}" + (f" (HTTP {r.status})" if r.status else "") + (f": {r.error}" if r.error else ""),
+                  file=sys.stderr)
+        new, dup = store_snapshots(led, from_fetch(results))
+        print(f"fetched {len(results):,} robots.txt: {new:,} new snapshot(s), {dup:,} unchanged")
+        if not args.no_evaluate:
+            _evaluate_and_report(led, args)
+    return 0
+
+
+def cmd_robots_refresh(args) -> int:
+    _prefect_env()
+    from .pipelines.robots import refresh_robots
+
+    s = refresh_robots(ledger=args.ledger, allow_internal=args.allow_internal, proxy=args.proxy,
+                       resolve=dict(i.split("=", 1) for i in (args.resolve or [])), agents=_agents(args),
+                       max_workers=args.workers, per_host_delay=args.delay)
+    print(f"refreshed {s['hosts']:,} host(s): {s['new_snapshots']:,} new snapshot(s); {s['changes']} host/agent change(s)")
+    return 0
+
+
+def cmd_robots_agents_import(args) -> int:
+    from .ruleset import import_ai_robots_json, write_agents_yaml
+
+    agents = import_ai_robots_json(args.source)
+    write_agents_yaml(agents, args.out)
+    print(f"wrote {len(agents)} agents to {args.out} (evaluate: false; set it to true for the ones to evaluate, "
+          f"and pass the folder with --rules)")
+    return 0
+
+
+CONSENT_AGENT_SQL = """
+SELECT agent, documents, share_docs_disallowed_crawl, share_docs_disallowed_now,
+       share_words_disallowed_crawl, share_words_disallowed_now, unknown_docs_crawl, unknown_docs_now
+FROM consent_by_agent ORDER BY share_words_disallowed_now DESC, agent
+"""
+CONSENT_DOMAIN_SQL = """
+SELECT registered_domain, agent, documents, disallowed_docs_crawl, disallowed_docs_now, share_words_disallowed_now
+FROM consent_by_domain WHERE disallowed_docs_now > 0 OR disallowed_docs_crawl > 0
+ORDER BY words DESC, agent LIMIT ?
+"""
+
+
+def cmd_consent(args) -> int:
+    from .ledger import Ledger
+
+    if args.evaluate:
+        with Ledger(args.ledger) as led:
+            _evaluate_and_report(led, args)
+    with Ledger(args.ledger, read_only=True) as led:
+        n = led.query("SELECT count(*) n FROM document_consent").to_pylist()[0]["n"]
+        if n == 0:
+            print("no consent evaluated yet: import or fetch robots.txt snapshots first "
+                  "(`provenance robots import ...` / `provenance robots fetch`), or pass --evaluate", file=sys.stderr)
+            return 1
+        if args.by == "agent":
+            _emit(led.query(CONSENT_AGENT_SQL), args.format)
+        else:
+            _emit(led.query(CONSENT_DOMAIN_SQL, [args.limit]), args.format)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -174,6 +304,53 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--ledger", default=DEFAULT_LEDGER)
     s.add_argument("--format", choices=["table", "csv", "json"], default="table")
     s.set_defaults(func=cmd_query)
+
+    def net_opts(sp):
+        sp.add_argument("--allow-internal", action="store_true",
+                        help="allow hosts that resolve to loopback/private/link-local addresses (refused by default)")
+        sp.add_argument("--proxy", help="HTTP(S) proxy URL for all fetches")
+        sp.add_argument("--resolve", action="append", metavar="HOST=IP", help="pin a host to an address (no DNS)")
+        sp.add_argument("--workers", type=int, default=8, help="global concurrency (default 8)")
+        sp.add_argument("--delay", type=float, default=1.0, help="seconds between requests to one host (default 1)")
+
+    def agent_opts(sp):
+        sp.add_argument("--agents", help="comma-separated product tokens (default: agents.yaml entries with evaluate: true)")
+        sp.add_argument("--rules", action="append", metavar="DIR", help="a rules folder layered over the shipped rules")
+
+    rb = sub.add_parser("robots", help="robots.txt snapshots: import, fetch, refresh, agents")
+    rsub = rb.add_subparsers(dest="robots_command", required=True)
+    s = rsub.add_parser("import", help="import snapshots: a folder, JSON Lines of bodies, or Common Crawl robots.txt WARCs")
+    s.add_argument("sources", nargs="+")
+    s.add_argument("--captured-at", help="capture date for bodies without one (default: the file's modification time)")
+    s.add_argument("--ledger", default=DEFAULT_LEDGER)
+    s.add_argument("--no-evaluate", action="store_true", help="do not re-evaluate consent afterwards")
+    agent_opts(s)
+    s.set_defaults(func=cmd_robots_import)
+    s = rsub.add_parser("fetch", help="fetch robots.txt live (RFC 9309) for the given hosts, or every host in the ledger")
+    s.add_argument("hosts", nargs="*")
+    s.add_argument("--ledger", default=DEFAULT_LEDGER)
+    s.add_argument("--no-evaluate", action="store_true")
+    net_opts(s)
+    agent_opts(s)
+    s.set_defaults(func=cmd_robots_fetch)
+    s = rsub.add_parser("refresh", help="the refresh flow: fetch every host in the ledger, evaluate, record changes")
+    s.add_argument("--ledger", default=DEFAULT_LEDGER)
+    net_opts(s)
+    agent_opts(s)
+    s.set_defaults(func=cmd_robots_refresh)
+    s = rsub.add_parser("agents-import", help="convert the ai.robots.txt project's robots.json into an agents.yaml")
+    s.add_argument("source")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_robots_agents_import)
+
+    s = sub.add_parser("consent", help="per-agent consent: share of documents and words disallowed, crawl time and now")
+    s.add_argument("--ledger", default=DEFAULT_LEDGER)
+    s.add_argument("--by", choices=["agent", "domain"], default="agent")
+    s.add_argument("--limit", type=int, default=30)
+    s.add_argument("--evaluate", action="store_true", help="re-evaluate from the stored snapshots first")
+    s.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    agent_opts(s)
+    s.set_defaults(func=cmd_consent)
 
     s = sub.add_parser("composition", help="the top registered domains (or suffixes) by share of words")
     s.add_argument("--by", choices=["domain", "suffix"], default="domain")

@@ -13,7 +13,6 @@ import json
 import os
 import time
 from dataclasses import asdict
-from importlib import resources
 from pathlib import Path
 
 import pyarrow as pa
@@ -23,6 +22,7 @@ from . import errors
 from .errors import ShardError
 from .ledger import ShardResult
 from .readers import ReadOptions, read_shard
+from .ruleset import rules_hash
 from .scanners import ScanContext, Scanner, apply, default_scanners, output_fields
 from .schema import CORE, QUARANTINE, SOURCE_OPTIONAL
 from .sources import Shard
@@ -32,19 +32,6 @@ PERSISTED_SOURCE = ["position", "doc_id", "url", "crawl_date", "crawl", "languag
 HIGH_CARDINALITY = {"doc_id", "url"}
 QUARANTINE_FLUSH = 10_000
 SUMMARY_LINES = 5
-
-
-def rules_hash(rules_dir: str | os.PathLike | None = None) -> str:
-    """Hash of every rules file (name and content), so each ledger row says which rules produced it."""
-    h = hashlib.sha256()
-    if rules_dir is None:
-        files = sorted((e.name, e.read_bytes()) for e in resources.files("provenance.rules").iterdir()
-                       if e.name.endswith((".yaml", ".yml")))
-    else:
-        files = sorted((p.name, p.read_bytes()) for p in Path(rules_dir).glob("*.y*ml"))
-    for name, data in files:
-        h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
-    return h.hexdigest()[:16]
 
 
 def config_hash(scanners: list[Scanner], options: ReadOptions, rules: str) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from .. import __version__
 from ..errors import ProvenanceError
@@ -156,7 +157,10 @@ class Ledger:
             con.execute("DELETE FROM quarantine WHERE shard_id = ?", [r.shard_id])
             con.execute("DELETE FROM shards WHERE shard_id = ?", [r.shard_id])
             if r.annotations_path and r.documents:
-                cols = [c for c in doc_cols if c not in ("shard_id", "run_id")]
+                # the columns both the sink and the table have: a ledger made by an older version gains
+                # columns through migrations; a sink from an older configuration lacks newer ones (null)
+                have = set(pq.read_schema(r.annotations_path).names)
+                cols = [c for c in doc_cols if c not in ("shard_id", "run_id") and c in have]
                 sel = ", ".join(f'"{c}"' for c in cols)
                 con.execute(
                     f"INSERT INTO documents BY NAME SELECT ? AS shard_id, ? AS run_id, {sel} FROM read_parquet(?)",

@@ -1,0 +1,216 @@
+"""Per-document, per-agent consent from robots.txt snapshots, at crawl time and now.
+
+1. DuckDB picks each document's snapshots: at crawl time the latest one captured at or before
+   ``documents.crawl_date`` (an ASOF join), and now the latest one; no snapshot -> ``unknown``.
+2. Each distinct (snapshot, path) is evaluated once per *group* of agents: agents that fall into the same
+   merged robots.txt group (most fall to ``*``) share one columnar ``decide_many`` call.
+3. The decisions are joined back to documents x agents into ``document_consent``; documents whose
+   outcome for an agent flipped since the previous evaluation are summed per host into
+   ``consent_changes``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from datetime import datetime, timezone
+from functools import lru_cache
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..ledger import Ledger
+from .snapshots import Snapshot
+
+# The path a robots.txt rule is matched against (RFC 9309 §2.2.2): path + query, no fragment, "/" if empty.
+# Must agree with matcher.path_of (tested).
+PATH_SQL = r"""
+CASE
+  WHEN regexp_extract(url, '^[A-Za-z][A-Za-z0-9+.\-]*://[^/?#]*([^#]*)', 1) = '' THEN '/'
+  WHEN starts_with(regexp_extract(url, '^[A-Za-z][A-Za-z0-9+.\-]*://[^/?#]*([^#]*)', 1), '?')
+       THEN '/' || regexp_extract(url, '^[A-Za-z][A-Za-z0-9+.\-]*://[^/?#]*([^#]*)', 1)
+  ELSE regexp_extract(url, '^[A-Za-z][A-Za-z0-9+.\-]*://[^/?#]*([^#]*)', 1)
+END
+"""
+
+DECISIONS = pa.schema([("snap", pa.string()), ("path", pa.string()), ("agent", pa.string()),
+                       ("outcome", pa.string()), ("rule_line", pa.int32()), ("rule", pa.string())])
+
+
+def store_snapshots(led: Ledger, snaps) -> tuple[int, int]:
+    """Insert snapshots (idempotent by snapshot_id) and the consent signals their bodies carry.
+    Returns (new, already present)."""
+    rows = []
+    for s in snaps:
+        rows.append({"snapshot_id": s.snapshot_id, "host": s.host, "source": s.source, "captured_at": s.captured_at,
+                     "url": s.url, "http_status": s.http_status, "outcome": s.outcome, "body_sha256": s.body_sha256,
+                     "body": s.body, "n_bytes": s.n_bytes, "truncated": s.truncated, "error": s.error,
+                     "imported_at": datetime.now(timezone.utc)})
+    if not rows:
+        return 0, 0
+    tbl = pa.Table.from_pylist(rows)
+    con = led.con
+    before = con.execute("SELECT count(*) FROM robots_snapshots").fetchall()[0][0]
+    con.register("_new_snaps", tbl)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        con.execute("INSERT INTO robots_snapshots BY NAME SELECT DISTINCT ON (snapshot_id) * FROM _new_snaps "
+                    "WHERE snapshot_id NOT IN (SELECT snapshot_id FROM robots_snapshots)")
+        sig = _robots_signals([r for r in rows if r["outcome"] == "parsed"])
+        if sig.num_rows:
+            con.register("_new_sig", sig)
+            con.execute("DELETE FROM robots_signals WHERE snapshot_id IN (SELECT DISTINCT snapshot_id FROM _new_sig)")
+            con.execute("INSERT INTO robots_signals BY NAME SELECT * FROM _new_sig")
+            con.unregister("_new_sig")
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("_new_snaps")
+    after = con.execute("SELECT count(*) FROM robots_snapshots").fetchall()[0][0]
+    return after - before, len(rows) - (after - before)
+
+
+def _robots_signals(rows: list[dict]) -> pa.Table:
+    """Content-Signal / Content-Usage lines of the snapshots, in the signals vocabulary."""
+    from ..signals import from_robots_extensions
+
+    out = []
+    for r in rows:
+        rt = _parse(r["body"] or "")
+        for s in from_robots_extensions(rt.extensions):
+            out.append({"snapshot_id": r["snapshot_id"], "host": r["host"], "source": s.source, "use": s.use,
+                        "allowed": s.allowed, "agent": s.agent, "scope": s.scope, "evidence": s.evidence})
+    schema = pa.schema([("snapshot_id", pa.string()), ("host", pa.string()), ("source", pa.string()), ("use", pa.string()),
+                        ("allowed", pa.bool_()), ("agent", pa.string()), ("scope", pa.string()), ("evidence", pa.string())])
+    return pa.Table.from_pylist(out, schema=schema)
+
+
+@lru_cache(maxsize=4096)
+def _parse(body: str):
+    from .matcher import RobotsTxt
+
+    return RobotsTxt.parse(body)
+
+
+def _decide_snapshot(snap: str, outcome: str, status, body: str | None, paths: pa.Array, agents: list[str]) -> list[pa.RecordBatch]:
+    n = len(paths)
+    out = []
+
+    def batch(agent, outcomes, lines, rules):
+        return pa.RecordBatch.from_arrays(
+            [pa.array([snap] * n, pa.string()), paths, pa.array([agent] * n, pa.string()), outcomes, lines, rules],
+            schema=DECISIONS)
+
+    if outcome != "parsed":
+        label = {"allow_all": "allowed", "disallow_all": "disallowed"}.get(outcome, "unknown")
+        why = {"allow_all": f"(HTTP {status}: robots.txt unavailable, allow all)",
+               "disallow_all": f"(HTTP {status or 'error'}: robots.txt unreachable, disallow all)"}.get(outcome, f"(HTTP {status}: not evaluated)")
+        o = pa.array([label] * n, pa.string())
+        ln = pa.nulls(n, pa.int32())
+        r = pa.array([why] * n, pa.string())
+        return [batch(a, o, ln, r) for a in agents]
+    rt = _parse(body or "")
+    groups: dict = defaultdict(list)
+    for a in agents:
+        groups[rt.group_key(a)].append(a)
+    for _, members in groups.items():
+        allowed, idx = rt.decide_many(members[0], paths)
+        rules = rt.rules_of(members[0])
+        lines = pa.array([r.line for r in rules] + [None], pa.int32())
+        texts = pa.array([r.text for r in rules] + [None], pa.string())
+        take = pc.if_else(pc.less(idx, 0), len(rules), idx)
+        o = pc.if_else(allowed, pa.scalar("allowed"), pa.scalar("disallowed"))
+        ln, tx = lines.take(take), texts.take(take)
+        out += [batch(a, o, ln, tx) for a in members]
+    return out
+
+
+def evaluate(led: Ledger, agents: list[str]) -> dict:
+    """Recompute ``document_consent`` for ``agents`` and record flips since the previous evaluation."""
+    t0 = time.perf_counter()
+    con = led.con
+    con.execute("DROP TABLE IF EXISTS _doc_snap")
+    con.execute(f"""
+        CREATE TEMP TABLE _doc_snap AS
+        WITH latest AS (SELECT host, arg_max(snapshot_id, captured_at) AS snapshot_id FROM robots_snapshots GROUP BY host)
+        SELECT d.shard_id, d.position, d.host, {PATH_SQL} AS path, cs.snapshot_id AS crawl_snap, l.snapshot_id AS now_snap
+        FROM documents d
+        ASOF LEFT JOIN robots_snapshots cs ON d.host = cs.host AND d.crawl_date >= cs.captured_at
+        LEFT JOIN latest l ON d.host = l.host
+    """)
+    pairs = con.sql("""
+        SELECT p.snap, p.path, s.outcome, s.http_status, s.body FROM (
+            SELECT DISTINCT snap, path FROM (
+                SELECT crawl_snap AS snap, path FROM _doc_snap WHERE crawl_snap IS NOT NULL
+                UNION ALL SELECT now_snap, path FROM _doc_snap WHERE now_snap IS NOT NULL)) p
+        JOIN robots_snapshots s ON s.snapshot_id = p.snap
+        ORDER BY p.snap
+    """).to_arrow_table()
+    t_select = time.perf_counter() - t0
+    batches: list[pa.RecordBatch] = []
+    n_pairs = pairs.num_rows
+    if n_pairs:
+        snaps = pairs.column("snap").combine_chunks()
+        # boundaries of each snapshot's run of rows (the table is sorted by snap)
+        enc = snaps.dictionary_encode()
+        idx = enc.indices.to_numpy(zero_copy_only=False)
+        import numpy as np
+
+        starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])
+        ends = np.r_[starts[1:], len(idx)]
+        path_col = pairs.column("path").combine_chunks()
+        outcome_col = pairs.column("outcome").combine_chunks()
+        status_col = pairs.column("http_status").combine_chunks()
+        body_col = pairs.column("body").combine_chunks()
+        for s, e in zip(starts, ends):
+            s, e = int(s), int(e)
+            batches += _decide_snapshot(snaps[s].as_py(), outcome_col[s].as_py(), status_col[s].as_py(), body_col[s].as_py(),
+                                        path_col.slice(s, e - s), agents)
+    decisions = pa.Table.from_batches(batches, schema=DECISIONS) if batches else DECISIONS.empty_table()
+    t_decide = time.perf_counter() - t0 - t_select
+    detected = datetime.now(timezone.utc)
+    con.register("_decisions", decisions)
+    con.register("_agents", pa.table({"agent": pa.array(agents, pa.string())}))
+    try:
+        con.execute("BEGIN TRANSACTION")
+        con.execute("DROP TABLE IF EXISTS _prev_consent")
+        con.execute("CREATE TEMP TABLE _prev_consent AS SELECT shard_id, position, agent, now_outcome, now_snapshot FROM document_consent")
+        con.execute("DELETE FROM document_consent")
+        con.execute("""
+            INSERT INTO document_consent
+            SELECT ds.shard_id, ds.position, a.agent,
+                   coalesce(c.outcome, 'unknown'), ds.crawl_snap, c.rule_line, c.rule,
+                   coalesce(n.outcome, 'unknown'), ds.now_snap, n.rule_line, n.rule
+            FROM _doc_snap ds CROSS JOIN _agents a
+            LEFT JOIN _decisions c ON c.snap = ds.crawl_snap AND c.path = ds.path AND c.agent = a.agent
+            LEFT JOIN _decisions n ON n.snap = ds.now_snap AND n.path = ds.path AND n.agent = a.agent
+        """)
+        con.execute("""
+            INSERT INTO consent_changes
+            SELECT ?, d.host, c.agent,
+                   CASE WHEN c.now_outcome = 'disallowed' THEN 'started_disallowing' ELSE 'stopped_disallowing' END,
+                   any_value(p.now_snapshot), any_value(c.now_snapshot), count(*), sum(d.words)
+            FROM document_consent c
+            JOIN _prev_consent p USING (shard_id, position, agent)
+            JOIN documents d USING (shard_id, position)
+            WHERE p.now_outcome IN ('allowed', 'disallowed') AND c.now_outcome IN ('allowed', 'disallowed')
+              AND p.now_outcome <> c.now_outcome
+            GROUP BY d.host, c.agent, c.now_outcome
+        """, [detected])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("_decisions")
+        con.unregister("_agents")
+    n_docs = con.execute("SELECT count(*) FROM _doc_snap").fetchall()[0][0]
+    n_changes = con.execute("SELECT count(*) FROM consent_changes WHERE detected_at = ?", [detected]).fetchall()[0][0]
+    return {"documents": n_docs, "agents": len(agents), "distinct_snapshot_paths": n_pairs,
+            "seconds": time.perf_counter() - t0, "select_seconds": t_select, "decide_seconds": t_decide,
+            "changes": n_changes}
+
+
+__all__ = ["evaluate", "store_snapshots", "Snapshot", "PATH_SQL"]

@@ -1,0 +1,216 @@
+"""robots.txt snapshots: what a host's robots.txt said, when, and where we learned it.
+
+Sources (every one lands in the ledger's ``robots_snapshots``):
+
+- ``live``: fetched now with ``provenance.robots.fetch`` (RFC 9309 status semantics, SSRF guard);
+- ``cc-warc``: Common Crawl robots.txt captures (the ``robotstxt`` subset of a crawl, WARC response
+  records), with their capture dates — the historical truth at crawl time;
+- ``jsonl``: JSON Lines of bodies (``host``, ``robots_txt``, optional ``url``, ``captured_at``/``fetched_at``,
+  ``status``), the format of ../shared/data/robots_txt/protego_top10k_robots.jsonl.gz;
+- ``folder``: files named ``<host>.txt``, ``<host>.robots.txt`` or ``<host>/robots.txt``.
+
+HTTP status → outcome (RFC 9309 §2.3.1): 2xx ``parsed``; 4xx ``allow_all`` (unavailable); 5xx and
+network errors ``disallow_all`` (unreachable); a redirect captured on its own (CC stores each hop as its
+own record) is ``unknown`` here, since the target is a different capture.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import orjson
+
+from ..domains import normalize_host
+from ..errors import ProvenanceError
+from ..readers.base import _parse_one
+
+MAX_BYTES = 500 * 1024  # RFC 9309 §2.5: parse at least 500 KiB; we keep exactly that much
+
+
+@dataclass
+class Snapshot:
+    host: str
+    source: str
+    captured_at: datetime
+    outcome: str  # parsed | allow_all | disallow_all | unknown
+    body: str | None = None
+    url: str | None = None
+    http_status: int | None = None
+    n_bytes: int | None = None
+    truncated: bool = False
+    error: str | None = None
+
+    @property
+    def body_sha256(self) -> str | None:
+        return hashlib.sha256(self.body.encode()).hexdigest() if self.body is not None else None
+
+    @property
+    def snapshot_id(self) -> str:
+        key = f"{self.host}\0{self.source}\0{self.captured_at.isoformat()}\0{self.outcome}\0{self.body_sha256}"
+        return hashlib.sha256(key.encode()).hexdigest()[:20]
+
+
+def outcome_for_status(status: int | None) -> str:
+    if status is None:
+        return "disallow_all"
+    if 200 <= status < 300:
+        return "parsed"
+    if 300 <= status < 400:
+        return "unknown"
+    if 400 <= status < 500:
+        return "allow_all"
+    return "disallow_all"
+
+
+def decode_body(raw: bytes) -> tuple[str, int, bool]:
+    """(text, original size, truncated): the first 500 KiB as UTF-8 (invalid bytes replaced, BOM dropped)."""
+    n = len(raw)
+    cut = raw[:MAX_BYTES]
+    text = cut.decode("utf-8", errors="replace")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return text, n, n > MAX_BYTES
+
+
+def _when(value, default: datetime) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if value in (None, ""):
+        return default
+    d = _parse_one(str(value))
+    return d or default
+
+
+def import_jsonl(path: str | Path, captured_at: datetime | None = None) -> Iterator[Snapshot]:
+    """Snapshots from JSON Lines (plain or .gz). ``captured_at`` applies to records without a date of
+    their own (default: the file's modification time)."""
+    path = Path(path)
+    default = captured_at or datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise ProvenanceError(f"{path}:{lineno}: not valid JSON ({exc})") from exc
+            host = normalize_host(rec.get("host") or _host_of(rec.get("url")))
+            if not host:
+                raise ProvenanceError(f"{path}:{lineno}: record has no usable host")
+            status = rec.get("status", rec.get("http_status", 200))
+            status = int(status) if status is not None else None
+            body_raw = rec.get("robots_txt", rec.get("body"))
+            outcome = outcome_for_status(status)
+            text = n = truncated = None
+            if outcome == "parsed":
+                raw = body_raw.encode("utf-8", "surrogatepass") if isinstance(body_raw, str) else (body_raw or b"")
+                text, n, truncated = decode_body(raw)
+            yield Snapshot(host=host, source="jsonl", captured_at=_when(rec.get("captured_at") or rec.get("fetched_at") or rec.get("date"), default),
+                           outcome=outcome, body=text, url=rec.get("url") or f"https://{host}/robots.txt",
+                           http_status=status, n_bytes=n, truncated=bool(truncated))
+
+
+def import_folder(path: str | Path, captured_at: datetime | None = None) -> Iterator[Snapshot]:
+    """Snapshots from ``<host>.txt``, ``<host>.robots.txt`` or ``<host>/robots.txt`` files (date: the
+    file's modification time unless ``captured_at`` is given)."""
+    root = Path(path)
+    if not root.is_dir():
+        raise ProvenanceError(f"{root}: not a folder")
+    for p in sorted(root.rglob("*")):
+        if not p.is_file():
+            continue
+        if p.name == "robots.txt" and p.parent != root:
+            host = p.parent.name
+        elif p.name.endswith(".robots.txt"):
+            host = p.name[: -len(".robots.txt")]
+        elif p.name.endswith(".txt") and p.parent == root:
+            host = p.name[: -len(".txt")]
+        else:
+            continue
+        host = normalize_host(host)
+        if not host:
+            continue
+        text, n, truncated = decode_body(p.read_bytes())
+        when = captured_at or datetime.fromtimestamp(p.stat().st_mtime, tz=timezone.utc)
+        yield Snapshot(host=host, source="folder", captured_at=when, outcome="parsed", body=text,
+                       url=f"https://{host}/robots.txt", http_status=200, n_bytes=n, truncated=truncated)
+
+
+def import_cc_warc(path: str | Path) -> Iterator[Snapshot]:
+    """Snapshots from Common Crawl robots.txt captures (WARC ``response`` records of /robots.txt URLs),
+    dated by WARC-Date. Other records are skipped."""
+    from fastwarc.warc import ArchiveIterator, WarcRecordType
+
+    from ..readers.warc import _decode_http_body
+
+    with open(path, "rb") as f:
+        for rec in ArchiveIterator(f, record_types=WarcRecordType.response, parse_http=True, strict_mode=False):
+            url = (rec.headers.get("WARC-Target-URI") or "").strip("<> ")
+            if not url.lower().split("?", 1)[0].endswith("/robots.txt"):
+                continue
+            host = normalize_host(_host_of(url))
+            if not host:
+                continue
+            when = _when(rec.headers.get("WARC-Date"), datetime.now(timezone.utc))
+            status = rec.http_headers.status_code if rec.is_http else None
+            outcome = outcome_for_status(status)
+            text = n = None
+            truncated = False
+            if outcome == "parsed":
+                headers = {k.lower(): v for k, v in rec.http_headers.items()}
+                raw = rec.reader.read(MAX_BYTES * 4)
+                try:
+                    raw = _decode_http_body(raw, headers)
+                except Exception as exc:  # noqa: BLE001
+                    yield Snapshot(host=host, source="cc-warc", captured_at=when, outcome="unknown", url=url,
+                                   http_status=status, error=f"body cannot be decoded: {exc}")
+                    continue
+                text, n, truncated = decode_body(raw)
+            yield Snapshot(host=host, source="cc-warc", captured_at=when, outcome=outcome, body=text, url=url,
+                           http_status=status, n_bytes=n, truncated=truncated)
+
+
+def from_fetch(results: Iterable) -> Iterator[Snapshot]:
+    """Snapshots from live FetchResults (provenance.robots.fetch)."""
+    for r in results:
+        text = n = None
+        truncated = False
+        if r.outcome == "parsed" and r.body is not None:
+            text, n, _ = decode_body(r.body)
+            truncated = bool(r.truncated)
+        yield Snapshot(host=r.host, source="live", captured_at=r.fetched_at, outcome=r.outcome, body=text,
+                       url=r.final_url or r.url, http_status=r.status, n_bytes=n, truncated=truncated, error=r.error)
+
+
+def _host_of(url: str | None) -> str | None:
+    from ..domains import host_from_url
+
+    return host_from_url(url) if url else None
+
+
+def detect_source(path: str | Path) -> str:
+    p = str(path).lower()
+    if os.path.isdir(path):
+        return "folder"
+    if p.endswith((".warc", ".warc.gz")):
+        return "cc-warc"
+    if p.endswith((".jsonl", ".jsonl.gz", ".json.gz", ".ndjson")):
+        return "jsonl"
+    raise ProvenanceError(f"{path}: cannot tell the kind of robots.txt source; use a folder, *.warc[.gz] or *.jsonl[.gz]")
+
+
+def import_any(path: str | Path, captured_at: datetime | None = None) -> Iterator[Snapshot]:
+    kind = detect_source(path)
+    if kind == "folder":
+        return import_folder(path, captured_at)
+    if kind == "cc-warc":
+        return import_cc_warc(path)
+    return import_jsonl(path, captured_at)
+
