@@ -13,7 +13,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from provenance.ledger import Ledger
-from provenance.robots.consent import evaluate, store_snapshots
+from provenance.robots.consent import evaluate, fetch_targets, store_snapshots
 from provenance.robots.snapshots import Snapshot, from_fetch
 from provenance.ruleset import evaluated_agents
 
@@ -46,8 +46,7 @@ def refresh_robots(
     agents = agents or [a.token for a in evaluated_agents(rules)]
     with Ledger(ledger) as led:
         if hosts is None:
-            hosts = [r[0] for r in led.con.execute(
-                "SELECT DISTINCT host FROM documents WHERE host IS NOT NULL ORDER BY 1").fetchall()]
+            hosts = fetch_targets(led)
         new = 0
         for i in range(0, len(hosts), chunk):
             snaps = fetch_chunk(hosts[i : i + chunk], allow_internal, proxy, resolve, max_workers, per_host_delay)

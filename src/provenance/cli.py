@@ -199,13 +199,12 @@ def _fetcher(args):
 
 def cmd_robots_fetch(args) -> int:
     from .ledger import Ledger
-    from .robots.consent import store_snapshots
+    from .robots.consent import fetch_targets, store_snapshots
     from .robots.snapshots import from_fetch
 
     fetcher = _fetcher(args)
     with Ledger(args.ledger) as led:
-        hosts = args.hosts or [r[0] for r in led.con.execute(
-            "SELECT DISTINCT host FROM documents WHERE host IS NOT NULL ORDER BY 1").fetchall()]
+        hosts = args.hosts or fetch_targets(led)
         results = []
         for r in fetcher.fetch_many(hosts):
             results.append(r)

@@ -148,7 +148,11 @@ def import_ai_robots_json(path: str | Path) -> list[Agent]:
     if not isinstance(data, dict):
         raise RulesError(f"{path}: expected a JSON object keyed by user-agent token")
     out = []
+    seen: set[str] = set()
     for token, info in data.items():
+        if token.lower() in seen:
+            continue  # product tokens match case-insensitively (RFC 9309 §2.2.1): the list repeats a few
+        seen.add(token.lower())
         info = info if isinstance(info, dict) else {}
         fn = str(info.get("function", "")).lower()
         if re.search(r"train|dataset|scraper|learning", fn):

@@ -10,16 +10,18 @@ Vocabulary (``USES``)
 
 ``tdm``
     Text and data mining in the sense of the EU DSM Directive (2019/790) Art. 4(3), the reservation that
-    W3C TDMRep expresses. It is the broadest category ("Automated Processing", labelled ``tdm`` /
-    ``all`` / ``bots`` in early drafts of the IETF AIPREF vocabulary): a reservation of ``tdm`` covers
-    every narrower use. We record it as such and do not expand it into the narrower uses.
+    W3C TDMRep expresses. It is the broadest category (the "Automated Processing" umbrella of earlier
+    IETF AIPREF vocabulary drafts, labelled ``all`` in draft -02 -- "formerly tdm" -- and ``bots`` in
+    later revisions; the current editors' draft has no umbrella category): a reservation of ``tdm``
+    covers every narrower use. We record it as such and do not expand it into the narrower uses.
 ``train-ai``
     AIPREF "AI Training" (draft-ietf-aipref-vocab, label ``train-ai``): using the asset to change the
     parameters of an AI model. In the current editors' draft this category means *generative* model
     training (the separate "Generative AI Training" category was folded into it).
 ``train-genai``
-    AIPREF "Generative AI Training" (label ``train-genai``, drafts -01 to -05). Kept so that expressions
-    written against those drafts keep their meaning; current drafts no longer define it.
+    AIPREF "Generative AI Training" (label ``train-genai`` in earlier drafts, e.g. -02). Kept so that
+    expressions written against those drafts keep their meaning; the current editors' draft no longer
+    defines it (its ``train-ai`` is generative training).
 ``search``
     AIPREF "Search" (label ``search``): use in an application that selects assets and links users to
     them. The robots directives ``noindex`` / ``none`` are recorded here: they are search directives,
@@ -79,7 +81,7 @@ the tokens ``y`` (allowed) / ``n`` (refused), e.g. ``Content-Usage: train-ai=n, 
 vocabulary draft prescribes: the whole dictionary is parsed with RFC 9651 rules (a parse failure, e.g.
 an uppercase key, makes every preference unknown, i.e. no signal); duplicate keys keep the last value;
 values that are not the tokens ``y`` / ``n`` and unknown labels are ignored, parameters are ignored.
-Labels: ``train-ai``, ``ai-use``, ``search`` (current), ``train-genai`` (drafts -01..-05); the umbrella
+Labels: ``train-ai``, ``ai-use``, ``search`` (current), ``train-genai`` (earlier drafts); the umbrella
 labels of earlier drafts ``tdm`` / ``all`` / ``bots`` map to ``tdm``. Agent ``*``, scope None.
 
 ``content-usage-robots`` -- the same draft's robots.txt rule ``Content-Usage: <path> <preferences>``
@@ -221,8 +223,8 @@ def _robots_directives(value: str, source: str, agent: str, evidence: str, allow
             name = m.group(1).lower()
             if name in _VALUED:
                 continue  # "max-image-preview: none", "unavailable_after: 25 Jun 2010 15:00:00 PST"
-            if not allow_prefix:
-                continue
+            if not allow_prefix or not any("a" <= ch <= "z" for ch in name):
+                continue  # no agent prefixes here, or a time piece of a date ("15:00:00")
             agent = name
             item = m.group(2)
             m2 = _PREFIX.match(item)
@@ -470,15 +472,22 @@ def _from_header_dict(headers: dict) -> list[Signal]:
 
 
 def from_headers(headers: dict[str, str] | str | None) -> list[Signal]:
-    """Signals in HTTP response headers: a dict (any key case; values strings or lists of strings) or the
-    JSON string our readers store in ``http_headers`` (including the WAT form ``{"headers": ...,
-    "html_metas": [...]}``, whose metas are read like ``<meta>`` tags)."""
+    """Signals in HTTP response headers: a dict (any key case; values strings or lists of strings), a list
+    of ``(name, value)`` pairs (e.g. FastWARC's ``http_headers.items()``, which keeps repeated fields
+    apart), or the JSON string our readers store in ``http_headers`` (including the WAT form
+    ``{"headers": ..., "html_metas": [...]}``, whose metas are read like ``<meta>`` tags)."""
     try:
         if isinstance(headers, (str, bytes)):
             try:
                 headers = orjson.loads(headers)
             except orjson.JSONDecodeError:
                 return []
+        if isinstance(headers, (list, tuple)):
+            pairs: dict[str, list[str]] = {}
+            for pair in headers:
+                if isinstance(pair, (list, tuple)) and len(pair) == 2 and isinstance(pair[0], str) and isinstance(pair[1], str):
+                    pairs.setdefault(pair[0], []).append(pair[1])
+            headers = pairs
         if not isinstance(headers, dict):
             return []
         inner = headers.get("headers")
@@ -498,9 +507,8 @@ def from_headers(headers: dict[str, str] | str | None) -> list[Signal]:
 
 _HEAD_END = re.compile(r"</head\s*>|<body[\s>]", re.I)
 _HEAD_MAX = 200_000  # when a page has no </head> / <body>, look this far
-_HINT = re.compile(
-    r"noai|noimageai|noindex|tdm-reservation|content-usage|x-robots-tag|content\s*=\s*[\"']?[^\"'>]*\bnone\b", re.I
-)
+# a <meta> tag that mentions a signal word ("none" only as a whole attribute word, not CSS display:none)
+_HINT = re.compile(r"<meta\b[^>]*(?:no(?:ai|imageai|index)|tdm-reservation|content-usage|x-robots-tag|[=\"',;\s]none\b)", re.I)
 _META = re.compile(r"<meta\b([^>]*)>", re.I)
 _ATTR = re.compile(r"""([^\s"'>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+)))?""")
 
@@ -556,9 +564,13 @@ def _from_metas(metas: Iterable[tuple[dict[str, str], str]]) -> list[Signal]:
     return out
 
 
+_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
+
+
 def _head(html: str) -> str:
     m = _HEAD_END.search(html, 0, _HEAD_MAX)
-    return html[: m.start()] if m else html[:_HEAD_MAX]
+    head = html[: m.start()] if m else html[:_HEAD_MAX]
+    return _COMMENT.sub(" ", head) if "<!--" in head else head
 
 
 def from_html(html: str | None) -> list[Signal]:
@@ -680,10 +692,9 @@ def from_tdmrep_json(body: bytes | str, path: str | None = "/") -> list[Signal]:
 # columnar
 
 # RE2 (case-insensitive) prefilters: a row reaches Python only when one of these matches.
-_RE2_HTML = (
-    r"noai|noimageai|noindex|tdm-reservation|content-usage|x-robots-tag|"
-    r"content\s*=\s*[\"']?[^\"'>]*\bnone\b"
-)
+# Anchored on a literal "<" so RE2 skips ahead with memchr, then confined to one <meta> tag: 4-5x faster
+# than an unanchored alternation of the words, and no row passes for CSS "display:none".
+_RE2_HTML = r"<(?i:meta)[^>]*(?i:no(?:ai|imageai|index)|tdm-reservation|content-usage|x-robots-tag|[=\"',;\s]none\b)"
 _RE2_HEADERS = (
     r"x-robots-tag|tdm-reservation|content-usage|content-signal|"
     r"\"html_metas\"\s*:\s*\[.*(?:noai|noimageai|noindex|none|tdm-reservation|content-usage)"
@@ -702,11 +713,10 @@ def _as_string_array(col: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedAr
         return None
 
 
-def _prefilter(col, pattern: str, n: int) -> np.ndarray:
-    col = _as_string_array(col)
+def _prefilter(col, pattern: str, n: int, ignore_case: bool) -> np.ndarray:
     if col is None or col.null_count == len(col):
         return np.zeros(n, dtype=bool)
-    m = pc.fill_null(pc.match_substring_regex(col, pattern, ignore_case=True), False)
+    m = pc.fill_null(pc.match_substring_regex(col, pattern, ignore_case=ignore_case), False)
     if isinstance(m, pa.ChunkedArray):
         m = m.combine_chunks()
     return m.to_numpy(zero_copy_only=False)
@@ -726,16 +736,16 @@ def scan_batch(batch: pa.RecordBatch | pa.Table) -> pa.Array:
         batch = batch.to_batches()[0]
     n = batch.num_rows
     names = batch.schema.names
-    hdr_col = batch.column("http_headers") if "http_headers" in names else None
-    html_col = batch.column("html") if "html" in names else None
-    hmask = _prefilter(hdr_col, _RE2_HEADERS, n) if hdr_col is not None else np.zeros(n, dtype=bool)
-    tmask = _prefilter(html_col, _RE2_HTML, n) if html_col is not None else np.zeros(n, dtype=bool)
+    hdr_col = _as_string_array(batch.column("http_headers")) if "http_headers" in names else None
+    html_col = _as_string_array(batch.column("html")) if "html" in names else None
+    hmask = _prefilter(hdr_col, _RE2_HEADERS, n, ignore_case=True)
+    tmask = _prefilter(html_col, _RE2_HTML, n, ignore_case=False)
     rows = np.flatnonzero(hmask | tmask)
     if rows.size == 0:
         return _empty_result(n)
     take = pa.array(rows, pa.int64())
-    hvals = _as_string_array(hdr_col).take(take).to_pylist() if hdr_col is not None else None
-    tvals = _as_string_array(html_col).take(take).to_pylist() if html_col is not None else None
+    hvals = hdr_col.take(take).to_pylist() if hdr_col is not None else None
+    tvals = html_col.take(take).to_pylist() if html_col is not None else None
     counts = np.zeros(n, dtype=np.int64)
     cols: tuple[list, ...] = ([], [], [], [], [], [])
     for j, r in enumerate(rows.tolist()):

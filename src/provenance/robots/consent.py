@@ -24,14 +24,26 @@ from .snapshots import Snapshot
 
 # The path a robots.txt rule is matched against (RFC 9309 §2.2.2): path + query, no fragment, "/" if empty.
 # Must agree with matcher.path_of (tested).
-PATH_SQL = r"""
-CASE
-  WHEN regexp_extract(url, '^[A-Za-z][A-Za-z0-9+.\-]*://[^/?#]*([^#]*)', 1) = '' THEN '/'
-  WHEN starts_with(regexp_extract(url, '^[A-Za-z][A-Za-z0-9+.\-]*://[^/?#]*([^#]*)', 1), '?')
-       THEN '/' || regexp_extract(url, '^[A-Za-z][A-Za-z0-9+.\-]*://[^/?#]*([^#]*)', 1)
-  ELSE regexp_extract(url, '^[A-Za-z][A-Za-z0-9+.\-]*://[^/?#]*([^#]*)', 1)
-END
-"""
+_PATH_RE = r"'^[A-Za-z][A-Za-z0-9+.\-]*://[^/?#]*([^#]*)'"
+
+
+def path_sql(url: str = "url") -> str:
+    """SQL for the path of the URL column ``url``."""
+    p = f"regexp_extract({url}, {_PATH_RE}, 1)"
+    return f"(CASE WHEN {p} = '' THEN '/' WHEN starts_with({p}, '?') THEN '/' || {p} ELSE {p} END)"
+
+
+PATH_SQL = path_sql()
+
+def fetch_targets(led: Ledger) -> list[str]:
+    """Every distinct ``host`` (or ``host:port`` for a non-default port) that documents come from: robots.txt
+    applies per scheme, host and port (RFC 9309 §2.3); snapshots are stored per host."""
+    rows = led.con.execute(r"""
+        SELECT DISTINCT host, regexp_extract(url, '^[A-Za-z][A-Za-z0-9+.\-]*://(?:[^@/?#]*@)?(?:\[[^\]]*\]|[^:/?#]*):(\d+)', 1) AS port
+        FROM documents WHERE host IS NOT NULL ORDER BY 1, 2
+    """).fetchall()
+    return sorted({f"{h}:{p}" if p and p not in ("80", "443") else h for h, p in rows})
+
 
 DECISIONS = pa.schema([("snap", pa.string()), ("path", pa.string()), ("agent", pa.string()),
                        ("outcome", pa.string()), ("rule_line", pa.int32()), ("rule", pa.string())])
@@ -135,7 +147,7 @@ def evaluate(led: Ledger, agents: list[str]) -> dict:
     con.execute(f"""
         CREATE TEMP TABLE _doc_snap AS
         WITH latest AS (SELECT host, arg_max(snapshot_id, captured_at) AS snapshot_id FROM robots_snapshots GROUP BY host)
-        SELECT d.shard_id, d.position, d.host, {PATH_SQL} AS path, cs.snapshot_id AS crawl_snap, l.snapshot_id AS now_snap
+        SELECT d.shard_id, d.position, d.host, {path_sql('d.url')} AS path, cs.snapshot_id AS crawl_snap, l.snapshot_id AS now_snap
         FROM documents d
         ASOF LEFT JOIN robots_snapshots cs ON d.host = cs.host AND d.crawl_date >= cs.captured_at
         LEFT JOIN latest l ON d.host = l.host
@@ -213,4 +225,4 @@ def evaluate(led: Ledger, agents: list[str]) -> dict:
             "changes": n_changes}
 
 
-__all__ = ["evaluate", "store_snapshots", "Snapshot", "PATH_SQL"]
+__all__ = ["evaluate", "store_snapshots", "fetch_targets", "Snapshot", "PATH_SQL", "path_sql"]

@@ -90,3 +90,11 @@ SELECT d.shard_id, d.position, d.url, d.host, d.crawl_date, c.agent, c.crawl_out
        c.crawl_rule, c.now_rule, d.words
 FROM document_consent c JOIN documents d USING (shard_id, position)
 WHERE c.crawl_outcome <> 'unknown' AND c.now_outcome <> 'unknown' AND c.crawl_outcome <> c.now_outcome;
+
+-- Page-level signals found at scan time (list of {source, use, allowed, agent, scope, evidence}).
+ALTER TABLE documents ADD COLUMN page_signals STRUCT(source VARCHAR, "use" VARCHAR, allowed BOOLEAN, agent VARCHAR, scope VARCHAR, evidence VARCHAR)[];
+
+CREATE VIEW page_signals AS
+SELECT shard_id, position, url, host, registered_domain, s.source, s."use", s.allowed, s.agent, s.scope, s.evidence
+FROM (SELECT shard_id, position, url, host, registered_domain, unnest(page_signals) AS s FROM documents
+      WHERE len(page_signals) > 0);
