@@ -182,7 +182,7 @@ def cmd_robots_import(args) -> int:
     return 0
 
 
-def _fetcher(args):
+def _fetcher(args, path: str = "/robots.txt"):
     from .netguard import Resolver
     from .robots.fetch import RobotsFetcher
 
@@ -194,7 +194,7 @@ def _fetcher(args):
         overrides[host.strip().lower()] = ip.strip()
     proxies = {"http": args.proxy, "https": args.proxy} if args.proxy else None
     return RobotsFetcher(allow_internal=args.allow_internal, resolver=Resolver(overrides), proxies=proxies,
-                         max_workers=args.workers, per_host_delay=args.delay)
+                         max_workers=args.workers, per_host_delay=args.delay, path=path)
 
 
 def cmd_robots_fetch(args) -> int:
@@ -212,6 +212,11 @@ def cmd_robots_fetch(args) -> int:
                   file=sys.stderr)
         new, dup = store_snapshots(led, from_fetch(results))
         print(f"fetched {len(results):,} robots.txt: {new:,} new snapshot(s), {dup:,} unchanged")
+        if args.tdmrep:
+            from .robots.consent import store_tdmrep
+
+            n = store_tdmrep(led, _fetcher(args, "/.well-known/tdmrep.json").fetch_many(hosts))
+            print(f"fetched /.well-known/tdmrep.json: {n:,} TDMRep rule(s) stored in robots_signals")
         if not args.no_evaluate:
             _evaluate_and_report(led, args)
     return 0
@@ -329,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("hosts", nargs="*")
     s.add_argument("--ledger", default=DEFAULT_LEDGER)
     s.add_argument("--no-evaluate", action="store_true")
+    s.add_argument("--tdmrep", action="store_true", help="also fetch each host's /.well-known/tdmrep.json (TDMRep)")
     net_opts(s)
     agent_opts(s)
     s.set_defaults(func=cmd_robots_fetch)

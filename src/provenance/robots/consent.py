@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import defaultdict
 from datetime import datetime, timezone
@@ -84,6 +85,44 @@ def store_snapshots(led: Ledger, snaps) -> tuple[int, int]:
     return after - before, len(rows) - (after - before)
 
 
+def store_tdmrep(led: Ledger, results) -> int:
+    """TDMRep ``/.well-known/tdmrep.json`` fetch results -> ``robots_signals`` (source ``tdmrep-json``, scope =
+    the rule's location), replacing the host's previous TDMRep signals. A missing file (4xx) reserves
+    nothing; returns the number of signals stored."""
+    from ..signals import from_tdmrep_json
+
+    rows = []
+    hosts = []
+    for r in results:
+        if r.outcome not in ("parsed", "allow_all"):
+            continue  # unreachable: keep what we knew
+        hosts.append(r.host)
+        if r.outcome != "parsed" or not r.body:
+            continue
+        sid = "tdmrep-" + hashlib.sha256(f"{r.host}\0{r.fetched_at.isoformat()}".encode() + r.body).hexdigest()[:16]
+        for sig in from_tdmrep_json(r.body, path=None):
+            rows.append({"snapshot_id": sid, "host": r.host, "source": sig.source, "use": sig.use, "allowed": sig.allowed,
+                         "agent": sig.agent, "scope": sig.scope, "evidence": sig.evidence})
+    con = led.con
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if hosts:
+            con.execute("DELETE FROM robots_signals WHERE source = 'tdmrep-json' AND host IN (SELECT unnest(?::VARCHAR[]))", [hosts])
+        if rows:
+            con.register("_tdm", pa.Table.from_pylist(rows, schema=_SIGNAL_ROWS))
+            con.execute("INSERT INTO robots_signals BY NAME SELECT * FROM _tdm")
+            con.unregister("_tdm")
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return len(rows)
+
+
+_SIGNAL_ROWS = pa.schema([("snapshot_id", pa.string()), ("host", pa.string()), ("source", pa.string()), ("use", pa.string()),
+                          ("allowed", pa.bool_()), ("agent", pa.string()), ("scope", pa.string()), ("evidence", pa.string())])
+
+
 def _robots_signals(rows: list[dict]) -> pa.Table:
     """Content-Signal / Content-Usage lines of the snapshots, in the signals vocabulary."""
     from ..signals import from_robots_extensions
@@ -94,9 +133,7 @@ def _robots_signals(rows: list[dict]) -> pa.Table:
         for s in from_robots_extensions(rt.extensions):
             out.append({"snapshot_id": r["snapshot_id"], "host": r["host"], "source": s.source, "use": s.use,
                         "allowed": s.allowed, "agent": s.agent, "scope": s.scope, "evidence": s.evidence})
-    schema = pa.schema([("snapshot_id", pa.string()), ("host", pa.string()), ("source", pa.string()), ("use", pa.string()),
-                        ("allowed", pa.bool_()), ("agent", pa.string()), ("scope", pa.string()), ("evidence", pa.string())])
-    return pa.Table.from_pylist(out, schema=schema)
+    return pa.Table.from_pylist(out, schema=_SIGNAL_ROWS)
 
 
 @lru_cache(maxsize=4096)

@@ -391,8 +391,8 @@ def _authority(host: str, port: int, scheme: str) -> str:
     return h if port == _DEFAULT_PORT[scheme] else f"{h}:{port}"
 
 
-def _robots_url(scheme: str, host: str, port: int | None) -> str:
-    return f"{scheme}://{_authority(host, port or _DEFAULT_PORT[scheme], scheme)}/robots.txt"
+def _robots_url(scheme: str, host: str, port: int | None, path: str = "/robots.txt") -> str:
+    return f"{scheme}://{_authority(host, port or _DEFAULT_PORT[scheme], scheme)}{path}"
 
 
 # --------------------------------------------------------------------------------------- politeness
@@ -486,6 +486,7 @@ class RobotsFetcher:
                  max_workers: int = 8, allow_internal: bool = False, resolver: Resolver | None = None,
                  proxies: dict[str, str] | None = None, trust_env: bool = False,
                  cache_ttl: float = MAX_CACHE_TTL, scheme_order: tuple[str, ...] = ("https", "http"),
+                 path: str = "/robots.txt",
                  allow_internal_hosts: Iterable[str] = (), verify: bool | str = True,
                  deadline: float | None = None, unreachable_ttl: float = 3600.0,
                  cache_max_entries: int = 100_000):
@@ -516,6 +517,9 @@ class RobotsFetcher:
         if not order or any(s not in _DEFAULT_PORT for s in order):
             raise ValueError(f"scheme_order must name http/https, got {scheme_order!r}")
         self.scheme_order = order
+        if not path.startswith("/"):
+            raise ValueError(f"path must start with '/', got {path!r}")
+        self.path = path  # "/robots.txt"; "/.well-known/tdmrep.json" for TDMRep (same status semantics, same guard)
         self.per_host_delay = max(0.0, float(per_host_delay))
         self._gate = _HostGate(self.per_host_delay)
         self._slots = threading.BoundedSemaphore(self.max_workers)
@@ -552,7 +556,7 @@ class RobotsFetcher:
                 log.exception("robots.txt fetch of %s failed unexpectedly", target.host)
                 result = self._invalid(target.host, f"unexpected {type(exc).__name__}: {exc}")
                 result.error = f"unexpected {type(exc).__name__}: {exc}: disallow all"
-                result.url = _robots_url(target.scheme or self.scheme_order[0], target.host, target.port)
+                result.url = _robots_url(target.scheme or self.scheme_order[0], target.host, target.port, self.path)
             with self._lock:
                 self._cache_put(key, result)
             return result
@@ -638,14 +642,14 @@ class RobotsFetcher:
         t0 = time.monotonic()
         started = datetime.now(timezone.utc)
         schemes = (target.scheme,) if target.scheme else self.scheme_order
-        first_url = _robots_url(schemes[0], target.host, target.port)
+        first_url = _robots_url(schemes[0], target.host, target.port, self.path)
         notes: list[str] = []
         result = None
         for i, sch in enumerate(schemes):
             result, fallback_ok = self._fetch_scheme(target.host, sch, target.port, started)
             if not (fallback_ok and i + 1 < len(schemes)):
                 break
-            notes.append(f"{_robots_url(sch, target.host, target.port)}: {result.error}")
+            notes.append(f"{_robots_url(sch, target.host, target.port, self.path)}: {result.error}")
         assert result is not None
         if notes and result.error:
             result.error = f"{result.error} (after {'; '.join(notes)})"
@@ -659,7 +663,7 @@ class RobotsFetcher:
                       started: datetime) -> tuple[FetchResult, bool]:
         """Follow one robots.txt URL through redirects (RFC 9309 §2.3.1.2). Returns the result and whether
         the connection to the first URL itself failed (so another scheme may be tried)."""
-        url = _robots_url(scheme, host, port)
+        url = _robots_url(scheme, host, port, self.path)
 
         def result(outcome, hop: _Hop, error=None) -> FetchResult:
             return FetchResult(host=host, url=url, final_url=current, status=hop.status, outcome=outcome,

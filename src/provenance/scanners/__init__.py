@@ -40,9 +40,10 @@ def apply(scanners: list[Scanner], batch: pa.RecordBatch, context: ScanContext) 
 
 def default_scanners() -> list[Scanner]:
     from .domain import DomainScanner
+    from .signals import PageSignalsScanner
     from .size import SizeScanner
 
-    return [DomainScanner(), SizeScanner()]
+    return [DomainScanner(), SizeScanner(), PageSignalsScanner()]
 
 
 def output_fields(scanners: list[Scanner]) -> list[pa.Field]:
