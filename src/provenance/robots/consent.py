@@ -46,8 +46,7 @@ def fetch_targets(led: Ledger) -> list[str]:
     return sorted({f"{h}:{p}" if p and p not in ("80", "443") else h for h, p in rows})
 
 
-DECISIONS = pa.schema([("snap", pa.string()), ("path", pa.string()), ("agent", pa.string()),
-                       ("outcome", pa.string()), ("rule_line", pa.int32()), ("rule", pa.string())])
+SCALAR_BELOW = 64  # paths per snapshot under which scalar decisions are cheaper than columnar ones
 
 
 def store_snapshots(led: Ledger, snaps) -> tuple[int, int]:
@@ -143,37 +142,70 @@ def _parse(body: str):
     return RobotsTxt.parse(body)
 
 
-def _decide_snapshot(snap: str, outcome: str, status, body: str | None, paths: pa.Array, agents: list[str]) -> list[pa.RecordBatch]:
+class _Decisions:
+    """Decisions per (snapshot, agent group, path), and which group each agent falls into per snapshot:
+    plain lists, turned into two Arrow tables once; DuckDB expands them to agents."""
+
+    def __init__(self):
+        self.snap, self.path, self.gk, self.outcome, self.line, self.rule = [], [], [], [], [], []
+        self.g_snap, self.g_agent, self.g_gk = [], [], []
+
+    def add(self, snap, paths, gk, outcomes, lines, rules):
+        n = len(paths)
+        self.snap += [snap] * n
+        self.path += paths
+        self.gk += [gk] * n
+        self.outcome += outcomes
+        self.line += lines
+        self.rule += rules
+
+    def tables(self) -> tuple[pa.Table, pa.Table]:
+        d = pa.table({"snap": pa.array(self.snap, pa.string()), "path": pa.array(self.path, pa.string()),
+                      "gk": pa.array(self.gk, pa.int32()), "outcome": pa.array(self.outcome, pa.string()),
+                      "rule_line": pa.array(self.line, pa.int32()), "rule": pa.array(self.rule, pa.string())})
+        g = pa.table({"snap": pa.array(self.g_snap, pa.string()), "agent": pa.array(self.g_agent, pa.string()),
+                      "gk": pa.array(self.g_gk, pa.int32())})
+        return d, g
+
+
+def _decide_snapshot(acc: _Decisions, snap: str, outcome: str, status, body: str | None, paths: pa.Array,
+                     agents: list[str]) -> None:
     n = len(paths)
-    out = []
-
-    def batch(agent, outcomes, lines, rules):
-        return pa.RecordBatch.from_arrays(
-            [pa.array([snap] * n, pa.string()), paths, pa.array([agent] * n, pa.string()), outcomes, lines, rules],
-            schema=DECISIONS)
-
     if outcome != "parsed":
         label = {"allow_all": "allowed", "disallow_all": "disallowed"}.get(outcome, "unknown")
         why = {"allow_all": f"(HTTP {status}: robots.txt unavailable, allow all)",
                "disallow_all": f"(HTTP {status or 'error'}: robots.txt unreachable, disallow all)"}.get(outcome, f"(HTTP {status}: not evaluated)")
-        o = pa.array([label] * n, pa.string())
-        ln = pa.nulls(n, pa.int32())
-        r = pa.array([why] * n, pa.string())
-        return [batch(a, o, ln, r) for a in agents]
+        acc.add(snap, paths.to_pylist(), -2, [label] * n, [None] * n, [why] * n)
+        for a in agents:
+            acc.g_snap.append(snap)
+            acc.g_agent.append(a)
+            acc.g_gk.append(-2)
+        return
     rt = _parse(body or "")
     groups: dict = defaultdict(list)
     for a in agents:
         groups[rt.group_key(a)].append(a)
-    for _, members in groups.items():
-        allowed, idx = rt.decide_many(members[0], paths)
-        rules = rt.rules_of(members[0])
-        lines = pa.array([r.line for r in rules] + [None], pa.int32())
-        texts = pa.array([r.text for r in rules] + [None], pa.string())
-        take = pc.if_else(pc.less(idx, 0), len(rules), idx)
-        o = pc.if_else(allowed, pa.scalar("allowed"), pa.scalar("disallowed"))
-        ln, tx = lines.take(take), texts.take(take)
-        out += [batch(a, o, ln, tx) for a in members]
-    return out
+    plist = paths.to_pylist()
+    for key, members in groups.items():
+        gk = -1 if key is None else int(key)
+        for a in members:
+            acc.g_snap.append(snap)
+            acc.g_agent.append(a)
+            acc.g_gk.append(gk)
+        if n < SCALAR_BELOW:
+            # a few paths: scalar decisions beat the fixed cost of a columnar call (pyarrow compiles the RE2
+            # programs per call, ~0.3-0.7 ms), measured in bench/bench_consent.py
+            ds = [rt.decide(members[0], p) for p in plist]
+            acc.add(snap, plist, gk, ["allowed" if d.allowed else "disallowed" for d in ds],
+                    [d.rule.line if d.rule else None for d in ds], [d.rule.text if d.rule else None for d in ds])
+        else:
+            allowed, idx = rt.decide_many(members[0], paths)
+            rules = rt.rules_of(members[0])
+            lines = [r.line for r in rules] + [None]
+            texts = [r.text for r in rules] + [None]
+            ix = [i if i >= 0 else len(rules) for i in idx.to_pylist()]
+            acc.add(snap, plist, gk, ["allowed" if a else "disallowed" for a in allowed.to_pylist()],
+                    [lines[i] for i in ix], [texts[i] for i in ix])
 
 
 def evaluate(led: Ledger, agents: list[str]) -> dict:
@@ -198,29 +230,26 @@ def evaluate(led: Ledger, agents: list[str]) -> dict:
         ORDER BY p.snap
     """).to_arrow_table()
     t_select = time.perf_counter() - t0
-    batches: list[pa.RecordBatch] = []
+    acc = _Decisions()
     n_pairs = pairs.num_rows
     if n_pairs:
-        snaps = pairs.column("snap").combine_chunks()
-        # boundaries of each snapshot's run of rows (the table is sorted by snap)
-        enc = snaps.dictionary_encode()
-        idx = enc.indices.to_numpy(zero_copy_only=False)
         import numpy as np
 
+        snaps = pairs.column("snap").combine_chunks()
+        idx = snaps.dictionary_encode().indices.to_numpy(zero_copy_only=False)
+        # each snapshot's run of rows (the table is sorted by snap)
         starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])
         ends = np.r_[starts[1:], len(idx)]
+        head = pairs.take(pa.array(starts)).select(["snap", "outcome", "http_status", "body"]).to_pydict()
         path_col = pairs.column("path").combine_chunks()
-        outcome_col = pairs.column("outcome").combine_chunks()
-        status_col = pairs.column("http_status").combine_chunks()
-        body_col = pairs.column("body").combine_chunks()
-        for s, e in zip(starts, ends):
-            s, e = int(s), int(e)
-            batches += _decide_snapshot(snaps[s].as_py(), outcome_col[s].as_py(), status_col[s].as_py(), body_col[s].as_py(),
-                                        path_col.slice(s, e - s), agents)
-    decisions = pa.Table.from_batches(batches, schema=DECISIONS) if batches else DECISIONS.empty_table()
+        for k, (s0, e0) in enumerate(zip(starts.tolist(), ends.tolist())):
+            _decide_snapshot(acc, head["snap"][k], head["outcome"][k], head["http_status"][k], head["body"][k],
+                             path_col.slice(s0, e0 - s0), agents)
+    decisions, agent_groups = acc.tables()
     t_decide = time.perf_counter() - t0 - t_select
     detected = datetime.now(timezone.utc)
     con.register("_decisions", decisions)
+    con.register("_agent_groups", agent_groups)
     con.register("_agents", pa.table({"agent": pa.array(agents, pa.string())}))
     try:
         con.execute("BEGIN TRANSACTION")
@@ -233,8 +262,10 @@ def evaluate(led: Ledger, agents: list[str]) -> dict:
                    coalesce(c.outcome, 'unknown'), ds.crawl_snap, c.rule_line, c.rule,
                    coalesce(n.outcome, 'unknown'), ds.now_snap, n.rule_line, n.rule
             FROM _doc_snap ds CROSS JOIN _agents a
-            LEFT JOIN _decisions c ON c.snap = ds.crawl_snap AND c.path = ds.path AND c.agent = a.agent
-            LEFT JOIN _decisions n ON n.snap = ds.now_snap AND n.path = ds.path AND n.agent = a.agent
+            LEFT JOIN _agent_groups cg ON cg.snap = ds.crawl_snap AND cg.agent = a.agent
+            LEFT JOIN _decisions c ON c.snap = ds.crawl_snap AND c.path = ds.path AND c.gk = cg.gk
+            LEFT JOIN _agent_groups ng ON ng.snap = ds.now_snap AND ng.agent = a.agent
+            LEFT JOIN _decisions n ON n.snap = ds.now_snap AND n.path = ds.path AND n.gk = ng.gk
         """)
         con.execute("""
             INSERT INTO consent_changes
@@ -254,6 +285,7 @@ def evaluate(led: Ledger, agents: list[str]) -> dict:
         raise
     finally:
         con.unregister("_decisions")
+        con.unregister("_agent_groups")
         con.unregister("_agents")
     n_docs = con.execute("SELECT count(*) FROM _doc_snap").fetchall()[0][0]
     n_changes = con.execute("SELECT count(*) FROM consent_changes WHERE detected_at = ?", [detected]).fetchall()[0][0]
