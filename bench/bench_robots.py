@@ -44,6 +44,8 @@ GENERIC = ["/", "/index.html", "/about", "/search?q=x", "/admin/", "/wp-admin/ad
            "/%7Euser/", "/caf%C3%A9", "/tag/x/page/2/", "/images/a.jpg", "/api/v1/items?id=3", "/login",
            "/user/12/edit", "/cgi-bin/x", "/blog/2024/01/post-title", "/product/123?ref=home", "/robots.txt"]
 
+from common import best_of  # noqa: E402  (bench/ is the script's folder)
+
 
 def make_paths(body: str, seed: str, k: int) -> list[str]:
     r = RobotsTxt.parse(body)
@@ -58,15 +60,6 @@ def make_paths(body: str, seed: str, k: int) -> list[str]:
             p = f"/page/{rng.randrange(10**6)}"
         out.append(p if p.startswith("/") else "/" + p)
     return out
-
-
-def best_of(fn, repeat=3):
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def evaluate_ours(bodies, arrays, per_group):

@@ -27,14 +27,7 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
-
-def best_of(fn, repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+from common import best_of  # noqa: E402  (bench/ is the script's folder)
 
 
 def raw_parquet_read(files):
@@ -170,6 +163,10 @@ def main() -> None:
 
         t_dom = best_of(run_domain)
         t_size = best_of(lambda: [size.scan(b, ctx) for b in batches])
+        from provenance.scanners.signals import PageSignalsScanner
+
+        sig = PageSignalsScanner()
+        t_sig = best_of(lambda: [sig.scan(b, ctx) for b in batches])
         mb = info.bytes / 1e6
 
         ledger = str(tmp / "bench.duckdb")
@@ -184,6 +181,7 @@ def main() -> None:
             "our JSONL.gz reader (core schema, checks)": n / read_js,
             "domain scanner (cold host cache)": n / t_dom,
             "size scanner (bytes + words)": n / t_size,
+            "page-signals scanner (no headers/HTML: C4-style)": n / t_sig,
             "full spine, Parquet -> ledger": n / (scan_pq + ingest_pq),
             "full spine, JSONL.gz -> ledger": n / (scan_js + ingest_js),
             "ledger ingest from Parquet sinks (rows/s)": n / ingest_pq,

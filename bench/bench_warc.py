@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import best_of  # noqa: E402  (bench/ is the script's folder)
+
 
 def build_warc(path: Path, docs: int) -> int:
     """A gzip-per-record WARC of HTML responses made from the generated sample (request + response)."""
@@ -78,17 +80,6 @@ def our_reader(path) -> int:
     return sum(ch.batch.num_rows for ch in read_shard(discover([str(path)])[0]) if ch.batch is not None)
 
 
-def best(fn, *a, repeat=3):
-    t = min(_timed(fn, *a) for _ in range(repeat))
-    return t
-
-
-def _timed(fn, *a):
-    s = time.perf_counter()
-    fn(*a)
-    return time.perf_counter() - s
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--docs", type=int, default=10000)
@@ -104,9 +95,9 @@ def main():
             n, nbytes = fastwarc_iter(path)
             n2, nbytes2 = warcio_iter(path)
             assert (n, nbytes) == (n2, nbytes2), ((n, nbytes), (n2, nbytes2))  # same records, same bodies
-            tf = best(fastwarc_iter, path)
-            tw = best(warcio_iter, path)
-            to = best(our_reader, path)
+            tf = best_of(fastwarc_iter, path)
+            tw = best_of(warcio_iter, path)
+            to = best_of(our_reader, path)
             mb = os.path.getsize(path) / 1e6
             print(f"{label}: {n:,} responses, {mb:,.1f} MB compressed")
             print(f"  FastWARC  {n / tf:>10,.0f} records/s  {mb / tf:>7,.1f} MB/s")

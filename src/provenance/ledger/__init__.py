@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import resources
@@ -93,6 +94,17 @@ class Ledger:
         if not read_only:
             self.migrate()
 
+    @contextmanager
+    def transaction(self):
+        """BEGIN ... COMMIT, or ROLLBACK when the block raises."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
     # -- schema -------------------------------------------------------------------------------------
     def migrate(self) -> list[int]:
         self.con.execute(
@@ -104,14 +116,9 @@ class Ledger:
         for version, name, sql in _migrations():
             if version in done:
                 continue
-            self.con.execute("BEGIN TRANSACTION")
-            try:
-                self.con.execute(sql)
-                self.con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, _now()])
-                self.con.execute("COMMIT")
-            except Exception:
-                self.con.execute("ROLLBACK")
-                raise
+            with self.transaction() as con:
+                con.execute(sql)
+                con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, _now()])
             applied.append(version)
         return applied
 
@@ -151,8 +158,7 @@ class Ledger:
         """Replace everything the ledger holds for this shard, in one transaction."""
         con = self.con
         doc_cols = [c[0] for c in con.execute("DESCRIBE documents").fetchall()]
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with self.transaction():
             con.execute("DELETE FROM documents WHERE shard_id = ?", [r.shard_id])
             con.execute("DELETE FROM quarantine WHERE shard_id = ?", [r.shard_id])
             con.execute("DELETE FROM shards WHERE shard_id = ?", [r.shard_id])
@@ -183,10 +189,6 @@ class Ledger:
                 [r.shard_id, r.uri, r.format, r.fingerprint, r.config_hash, r.status, r.rows_read, r.documents,
                  r.quarantined, r.bytes, r.words, r.error, run_id, _now(), r.seconds],
             )
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
 
     # -- queries ------------------------------------------------------------------------------------
     def query(self, sql: str, params: list | None = None) -> pa.Table:

@@ -65,19 +65,15 @@ def store_snapshots(led: Ledger, snaps) -> tuple[int, int]:
     before = con.execute("SELECT count(*) FROM robots_snapshots").fetchall()[0][0]
     con.register("_new_snaps", tbl)
     try:
-        con.execute("BEGIN TRANSACTION")
-        con.execute("INSERT INTO robots_snapshots BY NAME SELECT DISTINCT ON (snapshot_id) * FROM _new_snaps "
-                    "WHERE snapshot_id NOT IN (SELECT snapshot_id FROM robots_snapshots)")
-        sig = _robots_signals([r for r in rows if r["outcome"] == "parsed"])
-        if sig.num_rows:
-            con.register("_new_sig", sig)
-            con.execute("DELETE FROM robots_signals WHERE snapshot_id IN (SELECT DISTINCT snapshot_id FROM _new_sig)")
-            con.execute("INSERT INTO robots_signals BY NAME SELECT * FROM _new_sig")
-            con.unregister("_new_sig")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+        with led.transaction():
+            con.execute("INSERT INTO robots_snapshots BY NAME SELECT DISTINCT ON (snapshot_id) * FROM _new_snaps "
+                        "WHERE snapshot_id NOT IN (SELECT snapshot_id FROM robots_snapshots)")
+            sig = _robots_signals([r for r in rows if r["outcome"] == "parsed"])
+            if sig.num_rows:
+                con.register("_new_sig", sig)
+                con.execute("DELETE FROM robots_signals WHERE snapshot_id IN (SELECT DISTINCT snapshot_id FROM _new_sig)")
+                con.execute("INSERT INTO robots_signals BY NAME SELECT * FROM _new_sig")
+                con.unregister("_new_sig")
     finally:
         con.unregister("_new_snaps")
     after = con.execute("SELECT count(*) FROM robots_snapshots").fetchall()[0][0]
@@ -102,19 +98,13 @@ def store_tdmrep(led: Ledger, results) -> int:
         for sig in from_tdmrep_json(r.body, path=None):
             rows.append({"snapshot_id": sid, "host": r.host, "source": sig.source, "use": sig.use, "allowed": sig.allowed,
                          "agent": sig.agent, "scope": sig.scope, "evidence": sig.evidence})
-    con = led.con
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with led.transaction() as con:
         if hosts:
             con.execute("DELETE FROM robots_signals WHERE source = 'tdmrep-json' AND host IN (SELECT unnest(?::VARCHAR[]))", [hosts])
         if rows:
             con.register("_tdm", pa.Table.from_pylist(rows, schema=_SIGNAL_ROWS))
             con.execute("INSERT INTO robots_signals BY NAME SELECT * FROM _tdm")
             con.unregister("_tdm")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
     return len(rows)
 
 
@@ -252,37 +242,33 @@ def evaluate(led: Ledger, agents: list[str]) -> dict:
     con.register("_agent_groups", agent_groups)
     con.register("_agents", pa.table({"agent": pa.array(agents, pa.string())}))
     try:
-        con.execute("BEGIN TRANSACTION")
-        con.execute("DROP TABLE IF EXISTS _prev_consent")
-        con.execute("CREATE TEMP TABLE _prev_consent AS SELECT shard_id, position, agent, now_outcome, now_snapshot FROM document_consent")
-        con.execute("DELETE FROM document_consent")
-        con.execute("""
-            INSERT INTO document_consent
-            SELECT ds.shard_id, ds.position, a.agent,
-                   coalesce(c.outcome, 'unknown'), ds.crawl_snap, c.rule_line, c.rule,
-                   coalesce(n.outcome, 'unknown'), ds.now_snap, n.rule_line, n.rule
-            FROM _doc_snap ds CROSS JOIN _agents a
-            LEFT JOIN _agent_groups cg ON cg.snap = ds.crawl_snap AND cg.agent = a.agent
-            LEFT JOIN _decisions c ON c.snap = ds.crawl_snap AND c.path = ds.path AND c.gk = cg.gk
-            LEFT JOIN _agent_groups ng ON ng.snap = ds.now_snap AND ng.agent = a.agent
-            LEFT JOIN _decisions n ON n.snap = ds.now_snap AND n.path = ds.path AND n.gk = ng.gk
-        """)
-        con.execute("""
-            INSERT INTO consent_changes
-            SELECT ?, d.host, c.agent,
-                   CASE WHEN c.now_outcome = 'disallowed' THEN 'started_disallowing' ELSE 'stopped_disallowing' END,
-                   any_value(p.now_snapshot), any_value(c.now_snapshot), count(*), sum(d.words)
-            FROM document_consent c
-            JOIN _prev_consent p USING (shard_id, position, agent)
-            JOIN documents d USING (shard_id, position)
-            WHERE p.now_outcome IN ('allowed', 'disallowed') AND c.now_outcome IN ('allowed', 'disallowed')
-              AND p.now_outcome <> c.now_outcome
-            GROUP BY d.host, c.agent, c.now_outcome
-        """, [detected])
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+        with led.transaction():
+            con.execute("DROP TABLE IF EXISTS _prev_consent")
+            con.execute("CREATE TEMP TABLE _prev_consent AS SELECT shard_id, position, agent, now_outcome, now_snapshot FROM document_consent")
+            con.execute("DELETE FROM document_consent")
+            con.execute("""
+                INSERT INTO document_consent
+                SELECT ds.shard_id, ds.position, a.agent,
+                       coalesce(c.outcome, 'unknown'), ds.crawl_snap, c.rule_line, c.rule,
+                       coalesce(n.outcome, 'unknown'), ds.now_snap, n.rule_line, n.rule
+                FROM _doc_snap ds CROSS JOIN _agents a
+                LEFT JOIN _agent_groups cg ON cg.snap = ds.crawl_snap AND cg.agent = a.agent
+                LEFT JOIN _decisions c ON c.snap = ds.crawl_snap AND c.path = ds.path AND c.gk = cg.gk
+                LEFT JOIN _agent_groups ng ON ng.snap = ds.now_snap AND ng.agent = a.agent
+                LEFT JOIN _decisions n ON n.snap = ds.now_snap AND n.path = ds.path AND n.gk = ng.gk
+            """)
+            con.execute("""
+                INSERT INTO consent_changes
+                SELECT ?, d.host, c.agent,
+                       CASE WHEN c.now_outcome = 'disallowed' THEN 'started_disallowing' ELSE 'stopped_disallowing' END,
+                       any_value(p.now_snapshot), any_value(c.now_snapshot), count(*), sum(d.words)
+                FROM document_consent c
+                JOIN _prev_consent p USING (shard_id, position, agent)
+                JOIN documents d USING (shard_id, position)
+                WHERE p.now_outcome IN ('allowed', 'disallowed') AND c.now_outcome IN ('allowed', 'disallowed')
+                  AND p.now_outcome <> c.now_outcome
+                GROUP BY d.host, c.agent, c.now_outcome
+            """, [detected])
     finally:
         con.unregister("_decisions")
         con.unregister("_agent_groups")

@@ -230,7 +230,7 @@ def _dns_pool() -> ThreadPoolExecutor:
 # --------------------------------------------------------------------------------------- transport
 
 
-class _WatchedHTTPConnection(HTTPConnection):
+class _Watched:
     """Registers each new socket with the current request's deadline (so the watchdog can cut it)."""
 
     def _new_conn(self) -> socket.socket:
@@ -241,13 +241,12 @@ class _WatchedHTTPConnection(HTTPConnection):
         return sock
 
 
-class _WatchedHTTPSConnection(HTTPSConnection):
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        dl = _CURRENT_DEADLINE.get()
-        if dl is not None:
-            dl.register(sock)
-        return sock
+class _WatchedHTTPConnection(_Watched, HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
+    pass
 
 
 class _HTTPPool(HTTPConnectionPool):
