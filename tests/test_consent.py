@@ -319,3 +319,25 @@ def test_tdmrep_well_known_file_is_fetched_into_robots_signals(tmp_path, prefect
                         {"source": "tdmrep-json", "use": "tdm", "allowed": False, "scope": "/books/*"}]
     finally:
         server.close()
+
+
+def test_sample_robots_snapshots_tell_a_consistent_story(small_sample, tmp_path, prefect_api):
+    """`provenance sample` writes dated robots.txt captures for its hosts: importing them gives a known
+    crawl/now picture (more AI blocking now than in 2019), deterministically."""
+    from provenance.pipelines.scan import scan_corpus
+    from provenance.robots.sample import write_sample_robots
+
+    path, n_hosts = write_sample_robots(small_sample, seed=7)
+    first = path.read_bytes()
+    assert write_sample_robots(small_sample, seed=7)[0].read_bytes() == first
+    ledger = str(tmp_path / "s.duckdb")
+    scan_corpus(inputs=[str(small_sample / "*.json.gz")], ledger=ledger, quiet=True)
+    res = run_cli(["robots", "import", str(path), "--ledger", ledger], cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert f"{2 * n_hosts:,} new snapshot(s)" in res.stdout
+    with Ledger(ledger, read_only=True) as led:
+        g = led.query("SELECT * FROM consent_by_agent WHERE agent = 'GPTBot'").to_pylist()[0]
+        hosts_known = led.query("SELECT count(DISTINCT host) n FROM document_consent c JOIN documents USING (shard_id, position) "
+                                "WHERE now_outcome <> 'unknown'").to_pylist()[0]["n"]
+    assert g["documents"] == 3000 and g["unknown_docs_now"] == 0 and hosts_known == n_hosts
+    assert 0 < g["share_words_disallowed_crawl"] < g["share_words_disallowed_now"] < 0.5

@@ -79,6 +79,11 @@ def cmd_sample(args) -> int:
     print(f"wrote {info.docs:,} documents ({info.bytes / 1e6:,.1f} MB of text) in {len(info.files)} files to {args.out}")
     for f in info.files:
         print(f"  {f}")
+    if "jsonl.gz" in info.manifest.get("formats", []):  # hosts are read from the JSON Lines files
+        from .robots.sample import write_sample_robots
+
+        path, n = write_sample_robots(args.out, seed=args.seed)
+        print(f"  {path}  (robots.txt of its {n:,} hosts, captured 2019 and 2024: `provenance robots import` it)")
     return 0
 
 
