@@ -70,11 +70,11 @@ def collect_batches(shards, options):
 def library_scan(shards, ledger_path, work_dir, options):
     """The whole spine without Prefect: scan_shard per shard, then ledger ingest (one thread)."""
     from provenance.ledger import Ledger
-    from provenance.pipeline import config_hash, rules_hash, scan_shard
+    from provenance.pipeline import config_hash, scan_shard
     from provenance.scanners import default_scanners
 
     scanners = default_scanners()
-    chash = config_hash(scanners, options, rules_hash())
+    chash = config_hash(scanners, options)
     shutil.rmtree(work_dir, ignore_errors=True)
     if os.path.exists(ledger_path):
         os.remove(ledger_path)

@@ -19,9 +19,10 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from provenance import __version__
 from provenance.ledger import Ledger, ShardResult
-from provenance.pipeline import config_hash, failed_result, rules_hash, scan_shard
+from provenance.pipeline import config_hash, failed_result, scan_shard
 from provenance.progress import Progress
 from provenance.readers import ReadOptions
+from provenance.ruleset import apply_to_ledger, rules_hash
 from provenance.scanners import default_scanners
 from provenance.sources import Shard, discover
 
@@ -48,6 +49,7 @@ def scan_corpus(
     max_doc_bytes: int | None = None,
     force: bool = False,
     quiet: bool = False,
+    rules: list[str] | None = None,
 ) -> dict:
     """Scan shards into the ledger and return the run's totals."""
     t0 = time.perf_counter()
@@ -57,12 +59,14 @@ def scan_corpus(
     work_dir = work_dir or default_work_dir(ledger)
     shards = discover(inputs, format=format)
     scanners = default_scanners()
-    rhash = rules_hash()
-    chash = config_hash(scanners, options, rhash)
+    rhash = rules_hash(rules)
+    chash = config_hash(scanners, options)
     config = {"inputs": inputs, "format": format, "column_map": options.column_map,
-              "max_doc_bytes": options.max_doc_bytes, "scanners": [s.name for s in scanners], "work_dir": work_dir}
+              "max_doc_bytes": options.max_doc_bytes, "scanners": [s.name for s in scanners], "work_dir": work_dir,
+              "rules": rules or []}
     totals = {"rows_read": 0, "documents": 0, "quarantined": 0, "shards_failed": 0, "shards_partial": 0}
     with Ledger(ledger) as led:
+        apply_to_ledger(led, rules)  # categories and domain licenses, for the views
         finished = {} if force else led.finished_shards(chash)
         todo = [s for s in shards if s.error is not None or finished.get(s.shard_id) != s.fingerprint]
         skipped = len(shards) - len(todo)

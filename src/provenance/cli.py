@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from decimal import Decimal
+from pathlib import Path
 
 from .errors import ProvenanceError
 
@@ -64,6 +65,10 @@ SELECT rank, coalesce(registered_domain, '(no registered domain)') AS registered
        share_documents, share_words
 FROM composition_by_domain ORDER BY rank LIMIT ?
 """
+TOP_CATEGORIES_SQL = """
+SELECT rank, category, domains, documents, words, share_documents, share_words
+FROM composition_by_category ORDER BY rank LIMIT ?
+"""
 TOP_SUFFIXES_SQL = """
 SELECT rank, coalesce(suffix, '(none)') AS suffix, domains, documents, words, share_documents, share_words
 FROM composition_by_suffix ORDER BY rank LIMIT ?
@@ -104,7 +109,7 @@ def cmd_scan(args) -> int:
 
     summary = scan_corpus(
         inputs=args.inputs, ledger=args.ledger, work_dir=args.work_dir, format=args.format, column_map=colmap,
-        max_doc_bytes=args.max_doc_bytes, force=args.force, quiet=args.quiet,
+        max_doc_bytes=args.max_doc_bytes, force=args.force, quiet=args.quiet, rules=args.rules,
     )
     if args.json:
         print(json.dumps(summary))
@@ -140,7 +145,7 @@ def cmd_composition(args) -> int:
     from .ledger import Ledger
 
     with Ledger(args.ledger, read_only=True) as led:
-        sql = TOP_DOMAINS_SQL if args.by == "domain" else TOP_SUFFIXES_SQL
+        sql = {"domain": TOP_DOMAINS_SQL, "suffix": TOP_SUFFIXES_SQL, "category": TOP_CATEGORIES_SQL}[args.by]
         _emit(led.query(sql, [args.limit]), args.format)
     return 0
 
@@ -279,6 +284,40 @@ def cmd_consent(args) -> int:
     return 0
 
 
+def cmd_rules_check(args) -> int:
+    from .ruleset import check, layers
+
+    counts = check(args.rules)
+    print("rules OK: " + ", ".join(f"{v:,} {k}" for k, v in counts.items()))
+    for d in layers(args.rules):
+        print(f"  layer {d}")
+    return 0
+
+
+def cmd_rules_apply(args) -> int:
+    from .ledger import Ledger
+    from .ruleset import apply_to_ledger
+
+    with Ledger(args.ledger) as led:
+        counts = apply_to_ledger(led, args.rules)
+    print("applied: " + ", ".join(f"{v:,} rows in {k}" for k, v in counts.items()))
+    return 0
+
+
+def cmd_rules_import_categories(args) -> int:
+    import yaml
+
+    from .ruleset import import_dpi_categories, load_categories
+
+    mapping = import_dpi_categories(args.source)
+    vocab, _ = load_categories()
+    Path(args.out).write_text("# imported from the Data Provenance Initiative's annotated C4 domains\n"
+                              + yaml.safe_dump({"categories": vocab, "domains": dict(sorted(mapping.items()))},
+                                               sort_keys=False, allow_unicode=True))
+    print(f"wrote {len(mapping):,} domain categories to {args.out} (pass its folder with --rules)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -306,6 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true", help="no progress lines")
     s.add_argument("--json", action="store_true", help="print the run summary as JSON")
     s.add_argument("--top", type=int, default=30, help="print the top-N domains table after the scan (0: no)")
+    s.add_argument("--rules", action="append", metavar="DIR", help="a rules folder layered over the shipped rules")
     s.set_defaults(func=cmd_scan)
 
     s = sub.add_parser("query", help="run SQL against the ledger")
@@ -362,8 +402,22 @@ def build_parser() -> argparse.ArgumentParser:
     agent_opts(s)
     s.set_defaults(func=cmd_consent)
 
+    ru = sub.add_parser("rules", help="validate, apply and import rules (rules/*.yaml, layered with --rules DIR)")
+    rusub = ru.add_subparsers(dest="rules_command", required=True)
+    s = rusub.add_parser("check", help="validate every rules file of every layer (errors name file and line)")
+    s.add_argument("--rules", action="append", metavar="DIR")
+    s.set_defaults(func=cmd_rules_check)
+    s = rusub.add_parser("apply", help="load categories and domain licenses into the ledger (no shard is read)")
+    s.add_argument("--rules", action="append", metavar="DIR")
+    s.add_argument("--ledger", default=DEFAULT_LEDGER)
+    s.set_defaults(func=cmd_rules_apply)
+    s = rusub.add_parser("import-categories", help="convert the DPI annotated top-2000 C4 domains CSV into a categories.yaml")
+    s.add_argument("source")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_rules_import_categories)
+
     s = sub.add_parser("composition", help="the top registered domains (or suffixes) by share of words")
-    s.add_argument("--by", choices=["domain", "suffix"], default="domain")
+    s.add_argument("--by", choices=["domain", "suffix", "category"], default="domain")
     s.add_argument("--limit", type=int, default=30)
     s.add_argument("--ledger", default=DEFAULT_LEDGER)
     s.add_argument("--format", choices=["table", "csv", "json"], default="table")

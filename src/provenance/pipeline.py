@@ -22,7 +22,6 @@ from . import errors
 from .errors import ShardError
 from .ledger import ShardResult
 from .readers import ReadOptions, read_shard
-from .ruleset import rules_hash
 from .scanners import ScanContext, Scanner, apply, default_scanners, output_fields
 from .schema import CORE, QUARANTINE, SOURCE_OPTIONAL
 from .sources import Shard
@@ -34,11 +33,13 @@ QUARANTINE_FLUSH = 10_000
 SUMMARY_LINES = 5
 
 
-def config_hash(scanners: list[Scanner], options: ReadOptions, rules: str) -> str:
+def config_hash(scanners: list[Scanner], options: ReadOptions) -> str:
+    """What decides whether a finished shard must be scanned again: the scanners and the read options.
+    Rules are not part of it: they are applied in the ledger (views, verdicts), so changing them never
+    re-reads a shard; each run records the rules hash it used."""
     desc = {
         "scanners": [[s.name, [str(f) for f in s.fields]] for s in scanners],
         "read": asdict(options),
-        "rules": rules,
     }
     return hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -67,7 +68,7 @@ def scan_shard(
     options = options or ReadOptions()
     scanners = scanners if scanners is not None else default_scanners()
     context = context or ScanContext()
-    chash = chash or config_hash(scanners, options, rules_hash())
+    chash = chash or config_hash(scanners, options)
     work_dir = Path(work_dir)
     ann_path, q_path, done_path = _paths(work_dir, shard, chash)
     if done_path.exists() and shard.error is None:

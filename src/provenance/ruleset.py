@@ -175,3 +175,124 @@ def import_ai_robots_json(path: str | Path) -> list[Agent]:
 def write_agents_yaml(agents: list[Agent], path: str | Path) -> None:
     rows = [a.model_dump(exclude_none=True) for a in agents]
     Path(path).write_text("# imported agents\n" + yaml.safe_dump({"agents": rows}, sort_keys=False, allow_unicode=True))
+
+
+# -- categories -----------------------------------------------------------------------------------------
+class CategoriesFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    categories: list[str] = Field(default_factory=list)
+    domains: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("domains")
+    @classmethod
+    def _lower(cls, v: dict[str, str]) -> dict[str, str]:
+        return {k.strip().lower().rstrip("."): c for k, c in v.items()}
+
+
+def load_categories(rules_dirs: list[str | Path] | None = None) -> tuple[list[str], dict[str, str]]:
+    """(category vocabulary, domain -> category) over all layers; a later layer's entry wins. Every
+    category used must be in the vocabulary (checked, with the file and line)."""
+    vocab: list[str] = []
+    mapping: dict[str, str] = {}
+    for d in layers(rules_dirs):
+        f = d / "categories.yaml"
+        if not f.exists():
+            continue
+        cf = load_yaml(f, CategoriesFile)
+        vocab += [c for c in cf.categories if c not in vocab]
+        mapping.update(cf.domains)
+    unknown = sorted({c for c in mapping.values() if c not in vocab})
+    if unknown:
+        raise RulesError(f"categories not in any `categories:` list: {', '.join(unknown)}")
+    return vocab, mapping
+
+
+DPI_CATEGORY = {
+    "News": "News & Media", "Academic": "Science & Health", "Biomedical/Health": "Science & Health",
+    "Social/Lifestyle": "Lifestyle & Social", "Entertainment": "Entertainment", "E-Commerce": "Shopping",
+    "Reviews": "Shopping", "Education/Knowledge": "Education & Reference", "General": "Education & Reference",
+    "Business/Finance": "Business & Finance", "Government/Policy": "Law & Government", "Legal": "Law & Government",
+    "Technology/Code": "Technology", "Books": "Books & Literature", "Cultural/Artistic": "Arts & Culture",
+    "Blog": "Blogs", "Other": "Other",
+}
+
+
+def import_dpi_categories(path: str | Path) -> dict[str, str]:
+    """Domain -> category from the Data Provenance Initiative's annotated top-2000 C4 domains CSV
+    (column `Domain`, first content domain `Content Domain I`); unannotated rows are skipped."""
+    import csv
+
+    out: dict[str, str] = {}
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = {"Domain", "Content Domain I"} - set(reader.fieldnames or [])
+        if missing:
+            raise RulesError(f"{path}: not the DPI domains CSV (no column {', '.join(sorted(missing))})")
+        for row in reader:
+            cat = DPI_CATEGORY.get((row.get("Content Domain I") or "").strip())
+            dom = (row.get("Domain") or "").strip().lower()
+            if cat and dom:
+                out[dom] = cat
+    return out
+
+
+# -- licenses -------------------------------------------------------------------------------------------
+class DomainLicense(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    spdx: str
+    source: str
+    note: str | None = None
+
+
+class LicensesFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    families: dict[str, list[str]] = Field(default_factory=dict)
+    domains: dict[str, DomainLicense] = Field(default_factory=dict)
+
+
+def load_licenses(rules_dirs: list[str | Path] | None = None) -> tuple[dict[str, str], dict[str, DomainLicense]]:
+    """(SPDX id -> family, domain -> license) over all layers; a later layer wins per id / per domain."""
+    family_of: dict[str, str] = {}
+    domains: dict[str, DomainLicense] = {}
+    for d in layers(rules_dirs):
+        f = d / "licenses.yaml"
+        if not f.exists():
+            continue
+        lf = load_yaml(f, LicensesFile)
+        for fam, ids in lf.families.items():
+            for i in ids:
+                family_of[i] = fam
+        domains.update({k.strip().lower(): v for k, v in lf.domains.items()})
+    return family_of, domains
+
+
+def check(rules_dirs: list[str | Path] | None = None) -> dict[str, int]:
+    """Validate every rules file of every layer; raises RulesError (file:line: what) on the first bad one.
+    Returns counts of what was loaded."""
+    agents = load_agents(rules_dirs)
+    vocab, cats = load_categories(rules_dirs)
+    fams, lic = load_licenses(rules_dirs)
+    return {"agents": len(agents), "categories": len(vocab), "categorised domains": len(cats),
+            "licensed domains": len(lic), "SPDX ids in families": len(fams)}
+
+
+def apply_to_ledger(led, rules_dirs: list[str | Path] | None = None) -> dict[str, int]:
+    """Load categories and domain licenses of all layers into the ledger's rules_* tables (replacing them)."""
+    import pyarrow as pa
+
+    _, cats = load_categories(rules_dirs)
+    fams, lic = load_licenses(rules_dirs)
+    tables = {
+        "rules_categories": pa.table({"domain": list(cats), "category": list(cats.values())}),
+        "rules_license_families": pa.table({"spdx": list(fams), "family": list(fams.values())}),
+        "rules_domain_licenses": pa.table({"domain": list(lic), "spdx": [v.spdx for v in lic.values()],
+                                           "source": [v.source for v in lic.values()],
+                                           "note": pa.array([v.note for v in lic.values()], pa.string())}),
+    }
+    with led.transaction() as con:
+        for name, t in tables.items():
+            con.register("_rules_in", t)
+            con.execute(f"DELETE FROM {name}")
+            con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _rules_in")
+            con.unregister("_rules_in")
+    return {name: t.num_rows for name, t in tables.items()}
