@@ -1,0 +1,661 @@
+"""License notices in documents (web pages and source code), columnar over Arrow, as SPDX ids.
+
+Three kinds of finding:
+
+* ``cc``        Creative Commons: ``creativecommons.org/licenses/...`` and ``/publicdomain/...`` URLs (with
+                version and jurisdiction port), ``rel="license"`` links, and phrases ("Creative Commons
+                Attribution-ShareAlike 4.0 International", "CC BY-NC-SA 4.0", "CC-BY 4.0", "CC0").
+* ``spdx-tag``  ``SPDX-License-Identifier: <expression>``; ``spdx`` is the expression as written.
+* ``notice``    license headers and license texts recognised by distinctive key phrases, matched over a
+                normalised token stream (lower case, punctuation and comment markers dropped), so ``//``,
+                ``#``, `` * `` and line wrapping do not matter.
+
+``scan_batch`` runs one RE2 prefilter (``pyarrow.compute.match_substring_regex``) over the column(s)
+and the precise Python matchers only on candidate rows. Every precise matcher needs text that the
+prefilter pattern matches (each contains one of its anchors), so the prefilter loses nothing.
+
+Offsets are Python ``str`` indices into the text column. Findings that come only from the HTML column
+(when a text column is present too) carry null offsets; when there is no text column they refer to
+the HTML.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from typing import Iterable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+__all__ = ["LICENSE_TYPE", "FINDING_TYPE", "PREFILTER", "SUPPORTED_IDS", "scan_batch", "detect", "primary_license"]
+
+FINDING_TYPE = pa.struct(
+    [
+        ("spdx", pa.string()),
+        ("kind", pa.string()),
+        ("port", pa.string()),
+        ("start", pa.int64()),
+        ("end", pa.int64()),
+        ("evidence", pa.string()),
+    ]
+)
+LICENSE_TYPE = pa.list_(FINDING_TYPE)
+
+EVIDENCE_MAX = 200
+
+# --------------------------------------------------------------------------------------------------
+# Prefilter (RE2 syntax, used with ignore_case). Every precise matcher below requires one of these.
+PREFILTER = (
+    r"licen[cs]|creative ?commons|spdx|hereby granted|redistribution and use|unencumbered"
+    r"|\bcc[ _-]?(?:by|0)\b|gpl|public ?domain"
+)
+
+# --------------------------------------------------------------------------------------------------
+# Creative Commons
+
+# SPDX ids of ported CC licenses (from the SPDX license list).
+_CC_PORTED = {
+    "CC-BY-2.5-AU", "CC-BY-3.0-AT", "CC-BY-3.0-AU", "CC-BY-3.0-DE", "CC-BY-3.0-IGO", "CC-BY-3.0-NL",
+    "CC-BY-3.0-US", "CC-BY-NC-3.0-DE", "CC-BY-NC-ND-3.0-DE", "CC-BY-NC-ND-3.0-IGO", "CC-BY-NC-SA-2.0-DE",
+    "CC-BY-NC-SA-2.0-FR", "CC-BY-NC-SA-2.0-UK", "CC-BY-NC-SA-3.0-DE", "CC-BY-NC-SA-3.0-IGO",
+    "CC-BY-ND-3.0-DE", "CC-BY-SA-2.0-UK", "CC-BY-SA-2.1-JP", "CC-BY-SA-3.0-AT", "CC-BY-SA-3.0-DE",
+    "CC-BY-SA-3.0-IGO",
+}
+_CC_VERSIONS = {"1.0", "2.0", "2.1", "2.5", "3.0", "4.0"}
+# Elements as they appear in URL paths / abbreviations -> canonical SPDX element order.
+_CC_ELEMENTS = {
+    "by": "BY", "by-sa": "BY-SA", "by-nd": "BY-ND", "by-nc": "BY-NC", "by-nc-sa": "BY-NC-SA",
+    "by-nc-nd": "BY-NC-ND", "by-nd-nc": "BY-NC-ND", "by-sa-nc": "BY-NC-SA", "by-nd-sa": None,
+}
+
+_CC_URL_RE = re.compile(
+    r"creativecommons\.org/licen[sc]es/(by(?:-(?:nc|nd|sa)){0,2})/(\d\.\d)"
+    r"(?:/([a-z]{2,3}(?:[-_][a-z]{2})?|igo|scotland)(?=[/\"'\s<>#?)\].,;]|$))?",
+    re.I,
+)
+_CC_PD_RE = re.compile(r"creativecommons\.org/publicdomain/(zero|mark)/1\.0", re.I)
+_REL_LICENSE_RE = re.compile(r"""<(?:a|link)\b[^>]{0,400}?\brel\s*=\s*["']?license\b[^>]{0,400}>""", re.I)
+_HREF_RE = re.compile(r"""\bhref\s*=\s*["']?([^"'\s>]+)""", re.I)
+
+
+def _cc_id(elements: str, version: str, port: str | None) -> tuple[str | None, str | None]:
+    """SPDX id and leftover port for CC elements like ``by-nc-sa``, version ``3.0``, port ``de``."""
+    el = _CC_ELEMENTS.get(elements.lower())
+    if el is None or version not in _CC_VERSIONS:
+        return None, None
+    base = f"CC-{el}-{version}"
+    if port:
+        p = port.upper().replace("_", "-")
+        if p == "GB":
+            p = "UK"
+        ported = f"{base}-{p}"
+        if ported in _CC_PORTED:
+            return ported, p
+        if version == "2.1":  # 2.1 exists only as ports (JP); no unported SPDX id
+            return None, None
+        return base, p
+    if version == "2.1":
+        return None, None
+    return base, None
+
+
+# --------------------------------------------------------------------------------------------------
+# SPDX tags
+
+_SPDX_TAG_RE = re.compile(r"SPDX-License-Identifier\s*:\s*([^\r\n]*)", re.I)
+_TAG_END_RE = re.compile(r"\s*(?:\*/|-->|\*\)|-\}|\"\"\"|''').*$")
+_SPDX_EXPR_OK = re.compile(r"^[A-Za-z0-9().+: -]+$")
+
+# --------------------------------------------------------------------------------------------------
+# Normalised token stream for notices: lower-case alphanumeric tokens (a trailing "+" kept).
+
+_TOKEN_RE = re.compile(r"[a-z0-9]+\+?")
+
+
+class _Norm:
+    """Lower-case alphanumeric tokens joined by single spaces; offsets back to the original text are
+    built only when a match needs them."""
+
+    __slots__ = ("src", "text", "_tok_starts", "_tok_ends", "_norm_starts")
+
+    def __init__(self, text: str):
+        self.src = text
+        self.text = " ".join(_TOKEN_RE.findall(text.lower()))
+        self._tok_starts = None
+
+    def _index(self):
+        starts, ends, norm_starts = [], [], []
+        pos = 0
+        for m in _TOKEN_RE.finditer(self.src.lower()):
+            starts.append(m.start())
+            ends.append(m.end())
+            norm_starts.append(pos)
+            pos += m.end() - m.start() + 1
+        self._tok_starts, self._tok_ends, self._norm_starts = starts, ends, norm_starts
+
+    def span(self, a: int, b: int) -> tuple[int, int]:
+        """Original [start, end) of normalised [a, b)."""
+        if self._tok_starts is None:
+            self._index()
+        i = bisect.bisect_right(self._norm_starts, a) - 1
+        j = bisect.bisect_right(self._norm_starts, max(a, b - 1)) - 1
+        return self._tok_starts[max(i, 0)], self._tok_ends[max(j, 0)]
+
+
+_L = r"licen[cs]e"
+_VER = r"(?:version|ver|v)? ?v?(\d)(?: (\d))?(\+)?"
+_LATER = (
+    r"(?:\+|or (?:at your option )?(?:any )?(?:later|newer|greater|higher)(?: version)?"
+    r"|or (?:at your option )?any later version|and (?:any )?later(?: versions?)?|or later)"
+)
+
+# GNU family names (normalised) -> family
+_GNU_FAMILY = (
+    r"(?:gnu )?(?P<fam>general|lesser general|library general|lesser|library|affero general|affero) public " + _L
+)
+_FAMILY_MAP = {
+    "general": "GPL", "lesser general": "LGPL", "lesser": "LGPL", "library general": "LGPL", "library": "LGPL",
+    "affero general": "AGPL", "affero": "AGPL",
+}
+_FAM_VERSIONS = {"GPL": {"2.0", "3.0"}, "LGPL": {"2.1", "3.0"}, "AGPL": {"3.0"}}
+
+# "... under the terms of the GNU General Public License as published by the FSF; either version 2 ..."
+_GNU_LONG_RE = re.compile(
+    r"\b(?:under|terms of|subject to|covered by|governed by|licensed by|approved) (?:the )?(?:terms (?:and conditions )?of )?(?:the )?(?:open source )?" + _GNU_FAMILY
+)
+# Full license texts: "GNU GENERAL PUBLIC LICENSE Version 2, June 1991"
+_GNU_TEXT_RE = re.compile(
+    r"\bgnu (?P<fam>general|lesser general|library general|affero general) public licen[cs]e "
+    r"version (?P<v>2|2 1|3) (?:june 1991|february 1999|29 june 2007|19 november 2007)\b"
+)
+# "under version 2 of the GNU General Public License"
+_GNU_VFIRST_RE = re.compile(
+    r"\b(?:under|terms of) (?:the )?(?:terms of )?(?:the )?version (\d)(?: (\d))?(\+)?"
+    r"(?: only| or (?:at your option )?(?:any )?(?:later|newer)(?: version)?| or later)? of the " + _GNU_FAMILY
+)
+# Short forms: GPLv2+, GNU GPL v3, LGPL-2.1-or-later, AGPLv3 (need a licensing lead-in)
+_GNU_SHORT_RE = re.compile(
+    r"\b(?:under|licensed|released|distributed|available|covered by|licen[cs]e is|governed by)"
+    r"(?: (?:the|a|an|terms|of|gnu|to|is|as|under|software|program|code|copyleft|this|file)){0,5} "
+    r"(?:gnu )?(?P<fam>a|l|affero |lesser )?gpl ?(?:v|version )?(?P<v1>\d)(?: (?P<v2>\d))?(?P<plus>\+)?"
+    r"(?: (?P<later>only|or later|or newer|or higher|or greater|or any later version|or at your option any later version))?(?= |$)"
+)
+# gplv2+ written as a single token after the lead-in, e.g. "Released under the GNU GPLv2+"
+_GNU_SHORT2_RE = re.compile(
+    r"\b(?:under|licensed|released|distributed|available|covered by|licen[cs]e is|governed by)"
+    r"(?: (?:the|a|an|terms|of|gnu|to|is|as|under|this)){0,5} (?:gnu )?(?P<fam>a|l|affero |lesser )?gplv(?P<v1>\d)(?P<v2>\d)?(?P<plus>\+)?"
+    r"(?: (?P<later>only|or later|or newer|or higher|or greater|or any later version))?(?= |$)"
+)
+
+# (id, a literal the pattern needs: checked with a substring test first, pattern)
+_NOTICE_PATTERNS: list[tuple[str, str, re.Pattern]] = [
+    # Apache
+    ("Apache-2.0", "apache", re.compile(r"\bapache (?:software )?" + _L + r" (?:version |ver |v )?2 0\b")),
+    ("Apache-2.0", "apache", re.compile(r"\b(?:under|licensed|" + _L + r") (?:the )?(?:terms of )?(?:the )?apache (?:v )?2 0(?: " + _L + r")?\b")),
+    ("Apache-2.0", "apache", re.compile(r"\bapache org licenses license 2 0\b")),
+    ("Apache-2.0", "asl", re.compile(r"\b(?:licen[cs]e|licensed|under) (?:the )?asl (?:v )?2 0\b")),
+    # MPL
+    ("MPL-2.0", "mozilla", re.compile(r"\bmozilla public " + _L + r" (?:v |version |ver )?2 0\b")),
+    ("MPL-2.0", "mozilla", re.compile(r"\bmozilla org mpl 2 0\b")),
+    ("MPL-2.0", "mpl", re.compile(r"\b(?:under|licensed|" + _L + r") (?:the )?(?:terms of )?(?:the )?mpl (?:v )?2 0\b")),
+    # EPL
+    ("EPL-2.0", "eclipse", re.compile(r"\beclipse public " + _L + r" (?:v |version |ver )?2 0\b")),
+    ("EPL-2.0", "eclipse", re.compile(r"\beclipse org legal epl 2 0\b")),
+    ("EPL-2.0", "epl", re.compile(r"\b(?:under|licensed|" + _L + r") (?:the )?(?:terms of )?(?:the )?epl (?:v )?2 0\b")),
+    # Unlicense
+    ("Unlicense", "unencumbered", re.compile(r"\bthis is free and unencumbered software released into the public domain\b")),
+    ("Unlicense", "unlicense", re.compile(r"\bunlicense org\b")),
+    ("Unlicense", "unlicense", re.compile(r"\b(?:under|licensed|released|" + _L + r") (?:the )?(?:terms of )?(?:the )?unlicense\b")),
+    # curl
+    ("curl", "curl", re.compile(r"\bcurl (?:haxx )?se docs copyright\b")),
+    ("curl", "noninfringement of third party", re.compile(
+        r"\bpermission to use copy modify and distribute this software for any purpose with or without fee is hereby "
+        r"granted provided that the above copyright notice and this permission notice appear in all copies the software "
+        r"is provided as is without warranty of any kind express or implied including but not limited to the "
+        r"warranties of merchantability fitness for a particular purpose and noninfringement of third party rights\b")),
+    # ISC
+    ("ISC", "permission to use", re.compile(
+        r"\bpermission to use copy modify and(?: or)? distribute this software for any purpose with or without fee is "
+        r"hereby granted provided that the above copyright notice and this permission notice appear in all copies "
+        r"(?:the software is provided as is and )?(?:the )?(?:author|authors|isc|internet systems consortium)\b.{0,40}?"
+        r"disclaims? all warranties\b")),
+    ("ISC", "isc", re.compile(r"\b(?:under|licensed|" + _L + r") (?:the )?(?:terms of )?(?:the )?isc " + _L + r"\b")),
+    ("ISC", "isc", re.compile(r"\bopensource org licenses isc\b")),
+    # MIT
+    ("MIT", "permission is hereby granted", re.compile(
+        r"\bpermission is hereby granted free of charge to any person obtaining a copy of this software(?: and "
+        r"associated documentation files)?\b.{0,900}?\bthe above copyright notice and this permission notice shall be "
+        r"included in all copies or substantial portions of the software\b")),
+    ("MIT", "licen", re.compile(
+        r"\b(?:under|licensed|released|distributed|available|governed by|covered by|terms of|" + _L + r")"
+        r"(?: (?:the|terms|of|an|a|open|source)){0,4} (?:mit|expat)(?: expat)? " + _L + r"\b")),
+    ("MIT", "mit", re.compile(r"\b(?:licensed|released|distributed|available|" + _L + r") (?:under )?mit\b(?! (?:press|university|institute|media|technology|computer))")),
+    ("MIT", "opensource org", re.compile(r"\bopensource org licenses mit\b")),
+    ("MIT", "mit", re.compile(r"\b(?:dual|multi|double|triple) ?licen[cs]ed (?:under |as )?(?:the |either )?(?:terms of )?(?:the )?"
+                       r"(?:mit|mit licen[cs]e) (?:and|or)\b")),
+    ("MIT", "mit", re.compile(r"\b(?:dual|multi|double|triple) ?licen[cs]ed (?:under |as )?(?:the |either )?(?:terms of )?(?:the )?"
+                       r"[a-z0-9 ]{1,40}? (?:and|or) (?:the )?mit licen[cs]es?\b")),
+    # BSD by its clauses (decided in _bsd), and by name
+    ("BSD-3-Clause", "bsd", re.compile(
+        r"\b(?:under|licensed|" + _L + r")(?: (?:the|terms|of|a)){0,3} "
+        r"(?:new|modified|revised|3 clause|three clause) bsd " + _L + r"\b")),
+    ("BSD-3-Clause", "bsd", re.compile(r"\bbsd 3 clause\b")),
+    ("BSD-2-Clause", "bsd", re.compile(
+        r"\b(?:under|licensed|" + _L + r")(?: (?:the|terms|of|a)){0,3} "
+        r"(?:simplified|2 clause|two clause) bsd " + _L + r"\b")),
+    ("BSD-2-Clause", "bsd", re.compile(r"\bbsd 2 clause\b")),
+]
+
+_BSD_RE = re.compile(
+    r"\bredistribution and use in source and binary forms with or without modification are permitted provided that "
+    r"the following conditions are met\b"
+)
+_BSD_WINDOW = 2500  # normalised characters after the preamble to look for the clauses
+_BSD_SOURCE = re.compile(r"\bredistributions of source code must retain the above copyright notice\b")
+_BSD_BINARY = re.compile(r"\bredistributions in binary form must reproduce the above copyright notice\b")
+_BSD_NAME = re.compile(
+    r"\b(?:neither the names? of|the names? of)\b.{0,200}?\b(?:may not|must not|shall not|nor)\b.{0,120}?"
+    r"\b(?:used to )?endorse or promote products\b"
+)
+_BSD_NAME_START = re.compile(r"\b(?:neither the names? of|nor the names of (?:its|the) contributors)\b")
+_BSD_ADVERT = re.compile(r"\ball advertising materials mentioning\b")
+_BSD_EXTRA = re.compile(
+    r"\b(?:acknowledge?ment|end user documentation|products derived from this software may not be called"
+    r"|may not be called|not (?:designed|intended) for use in|nuclear|military|patent|apache|must not be misrepresented"
+    r"|you must include|must be retained|source code must be made available|unmodified|without modification|export|government)\b"
+)
+_BSD_CLAUSE_MAX = 1200  # normalised chars between the preamble and the disclaimer in BSD-2/3 (a 4th clause exceeds it)
+_BSD_END = re.compile(r"\bthis software is provided by\b.{0,200}?\bas is\b")
+
+_CC_ABBR_RE = re.compile(
+    r"\bcc (by(?: nc)?(?: sa| nd)?(?: nc)?) (?:v|version )?(\d) (\d)(?: (international|unported|generic|[a-z]{2}))?\b"
+)
+_CC0_RE = re.compile(
+    r"\bcc0(?: 1 0| (?:public domain|licen[cs]e|waiver|dedication))\b"
+    r"|\b(?:under|licensed|released|licen[cs]e|dedicated|available|waiver) (?:the |a |an )?(?:cc |creative commons )?"
+    r"(?:zero |0 )?cc0\b|\bcreative commons (?:zero|0|cc0)(?: 1 0)?(?: universal)?(?: public domain dedication| " + _L + r"| waiver)\b"
+)
+_CC_PHRASE_RE = re.compile(
+    r"\bcreative commons (?:" + _L + r" )?(?:\(?cc )?(attribution(?: (?:non ?commercial|share ?alike|no ?deriv(?:ative)?s?|no derivative works|"
+    r"non commercial|share alike|no derivatives|no derivs))*)(?: (?:cc )?by(?: nc)?(?: sa| nd)?)?"
+    r"(?: (?:v|version) ?)? (\d) (\d)(?: (international|unported|generic|[a-z]+))?\b"
+)
+_CC_PORT_NAMES = {
+    "germany": "DE", "deutschland": "DE", "austria": "AT", "osterreich": "AT", "australia": "AU",
+    "netherlands": "NL", "united": "US", "us": "US", "usa": "US", "england": "UK", "uk": "UK", "france": "FR",
+    "japan": "JP", "igo": "IGO", "de": "DE", "at": "AT", "au": "AU", "nl": "NL", "fr": "FR", "jp": "JP",
+}
+
+
+def _cc_elements_from_words(words: str) -> str | None:
+    w = words.replace(" ", "")
+    nc = "noncommercial" in w
+    sa = "sharealike" in w
+    nd = "noderiv" in w
+    if sa and nd:
+        return None
+    el = "by" + ("-nc" if nc else "") + ("-sa" if sa else "") + ("-nd" if nd else "")
+    return el
+
+
+def _gnu_id(fam: str, v1: str, v2: str | None, later: bool, only: bool) -> str | None:
+    version = f"{v1}.{v2 or '0'}"
+    if version == "2.1" and fam == "GPL":
+        return None
+    if version not in _FAM_VERSIONS[fam]:
+        return None
+    if fam == "LGPL" and version == "2.0":
+        return None
+    return f"{fam}-{version}-{'or-later' if later and not only else 'only'}"
+
+
+_VERSION_AFTER_RE = re.compile(
+    r"^(?: (?:as published by the free software foundation|v|version|ver|of the " + _L + r"|either|and|or|the))*"
+    r" (?:version |ver |v )?v?(?P<v1>\d)(?: (?P<v2>\d))?(?P<plus>\+)?(?: of the " + _L + r")?"
+    r"(?P<rest>(?: [a-z0-9+]+){0,12})"
+)
+_LATER_RE = re.compile(
+    r"^(?: [a-z0-9+]+){0,16}? (?:(?:or |and )?(?:at your option |at your choice )?(?:a |any )(?:later|newer|higher|subsequent)"
+    r"|or (?:later|newer|higher|greater|above))\b"
+)
+
+
+def _scan_gnu(norm: str, out: list):
+    for m in _GNU_LONG_RE.finditer(norm):
+        fam = _FAMILY_MAP[m.group("fam")]
+        tail = norm[m.end(): m.end() + 300]
+        vm = _VERSION_AFTER_RE.match(tail)
+        if not vm:
+            continue
+        rest_start = vm.start("rest")
+        rest = tail[rest_start: rest_start + 120]
+        later = bool(vm.group("plus")) or bool(_LATER_RE.search(rest))
+        only = rest.startswith(" only")
+        sid = _gnu_id(fam, vm.group("v1"), vm.group("v2"), later, only)
+        if sid:
+            end = m.end() + (vm.end("rest") if later else vm.end("plus") if vm.group("plus") else vm.end("v2") if vm.group("v2") else vm.end("v1"))
+            out.append((sid, m.start(), end, False))
+    for m in _GNU_TEXT_RE.finditer(norm):
+        fam = _FAMILY_MAP[m.group("fam")]
+        v = m.group("v").split(" ")
+        sid = _gnu_id(fam, v[0], v[1] if len(v) > 1 else None, False, True)
+        if sid:
+            out.append((sid, m.start(), m.end(), True))
+    for m in _GNU_VFIRST_RE.finditer(norm):
+        fam = _FAMILY_MAP[m.group("fam")]
+        txt = m.group(0)
+        later = bool(re.search(r"later|newer|\+", txt))
+        sid = _gnu_id(fam, m.group(1), m.group(2), later, " only" in txt)
+        if sid:
+            out.append((sid, m.start(), m.end(), False))
+    for rx in (_GNU_SHORT_RE, _GNU_SHORT2_RE):
+        for m in rx.finditer(norm):
+            fam = {"a": "AGPL", "affero ": "AGPL", "l": "LGPL", "lesser ": "LGPL", None: "GPL"}[m.group("fam")]
+            lat = m.group("later") or ""
+            later = bool(m.group("plus")) or (lat not in ("", "only"))
+            sid = _gnu_id(fam, m.group("v1"), m.group("v2"), later, lat == "only")
+            if sid:
+                out.append((sid, m.start(), m.end(), not later and lat != "only"))
+
+
+def _scan_bsd(norm: str, out: list):
+    for m in _BSD_RE.finditer(norm):
+        win = norm[m.end(): m.end() + _BSD_WINDOW]
+        # stop the window at the start of the disclaimer's end or a following license preamble
+        nxt = _BSD_RE.search(win)
+        if nxt:
+            win = win[: nxt.start()]
+        e = _BSD_END.search(win)
+        clause_zone = win[: e.start()] if e else win
+        if _BSD_ADVERT.search(clause_zone) or _BSD_EXTRA.search(clause_zone):
+            continue
+        if e is not None and e.start() > _BSD_CLAUSE_MAX:
+            continue
+        if not (_BSD_SOURCE.search(clause_zone) and _BSD_BINARY.search(clause_zone)):
+            continue
+        if _BSD_NAME.search(clause_zone) or _BSD_NAME_START.search(clause_zone):
+            sid = "BSD-3-Clause"
+        else:
+            # two clauses only: both present and the disclaimer seen (a cut-off text may hide a third clause)
+            if e is None or not (_BSD_SOURCE.search(clause_zone) and _BSD_BINARY.search(clause_zone)):
+                continue
+            sid = "BSD-2-Clause"
+        out.append((sid, m.start(), m.end() + (e.end() if e else len(clause_zone)), False))
+
+
+def _scan_cc_norm(norm: str, out: list):
+    for m in _CC_ABBR_RE.finditer(norm):
+        el = m.group(1).replace(" ", "-")
+        port = m.group(4)
+        pcode = _CC_PORT_NAMES.get(port) if port and port not in ("international", "unported", "generic") else None
+        sid, p = _cc_id(el, f"{m.group(2)}.{m.group(3)}", pcode)
+        if sid:
+            out.append((sid, m.start(), m.end(), p))
+    for m in _CC_PHRASE_RE.finditer(norm):
+        el = _cc_elements_from_words(m.group(1))
+        if not el:
+            continue
+        port = m.group(4)
+        pcode = _CC_PORT_NAMES.get(port) if port and port not in ("international", "unported", "generic") else None
+        sid, p = _cc_id(el, f"{m.group(2)}.{m.group(3)}", pcode)
+        if sid:
+            out.append((sid, m.start(), m.end(), p))
+    for m in _CC0_RE.finditer(norm):
+        out.append(("CC0-1.0", m.start(), m.end(), None))
+
+
+# "License: GPL-2+", "license = 'MIT'", '"license": "Apache-2.0"', "licenseId: curl" (package metadata,
+# Debian copyright files, front matter). The value must be a known name; kind "notice".
+_XML_NAME_RE = re.compile(r"<license>\s*<name>\s*([^<]{1,80}?)\s*</name>", re.I)
+_LICENSE_FIELD_RE = re.compile(
+    r"""(?:^|(?<=[\s"'{,(<\[;]))(?:licen[cs]e(?:[-_ ]?(?:id|name|type|identifier|spdx))?)\s*["']?\s*(?:[:=]|=>)\s*"""
+    r"""[\[{(]?\s*["']?([A-Za-z0-9][A-Za-z0-9 .+()/-]{0,60}?)\s*["']?\s*(?=[,;)\]}\r\n"'<]|$)""",
+    re.I | re.M,
+)
+_FIELD_NAMES: dict[str, str] = {}
+
+
+def _add_names(sid: str, *names: str) -> None:
+    for n in (sid, *names):
+        _FIELD_NAMES[re.sub(r"[\s_]+", " ", n.lower()).strip()] = sid
+
+
+for _fam, _vers in (("GPL", ("2", "3")), ("LGPL", ("2.1", "3")), ("AGPL", ("3",))):
+    for _v in _vers:
+        _v0 = _v if "." in _v else _v + ".0"
+        _only, _later = f"{_fam}-{_v0}-only", f"{_fam}-{_v0}-or-later"
+        _add_names(_only, f"{_fam}-{_v0}", f"{_fam}-{_v}", f"{_fam}v{_v}", f"{_fam} {_v}", f"{_fam} v{_v}", f"{_fam}{_v}",
+                   f"{_fam}-{_v}-only", f"{_fam}v{_v} only", f"{_fam} {_v0}", f"{_fam}-{_v0} only")
+        _add_names(_later, f"{_fam}-{_v0}+", f"{_fam}-{_v}+", f"{_fam}v{_v}+", f"{_fam} {_v}+", f"{_fam}{_v}+",
+                   f"{_fam}-{_v}-or-later", f"{_fam} {_v0}+", f"{_fam}v{_v} or later", f"{_fam}-{_v}.0-or-later")
+_add_names("Apache-2.0", "Apache 2.0", "Apache-2", "Apache 2", "Apache License 2.0", "Apache License, Version 2.0",
+           "Apache License Version 2.0", "Apache Software License 2.0", "Apache Software License, Version 2.0", "ASL 2.0",
+           "Apache2", "Apache License (2.0)", "Apache v2", "Apache License v2.0", "Apache-2.0 License")
+_add_names("MIT", "MIT License", "Expat", "The MIT License", "MIT/Expat", "MIT (Expat)")
+_add_names("ISC", "ISC License", "ISCL")
+_add_names("MPL-2.0", "MPL 2.0", "MPLv2.0", "MPLv2", "MPL2", "Mozilla Public License 2.0", "MPL-2")
+_add_names("EPL-2.0", "EPL 2.0", "EPLv2", "Eclipse Public License 2.0", "Eclipse Public License - v 2.0", "EPL-2")
+_add_names("Unlicense", "The Unlicense", "UNLICENSED-PUBLIC-DOMAIN")
+_add_names("BSD-2-Clause", "BSD 2-Clause", "BSD-2", "Simplified BSD", "BSD 2-clause License", "FreeBSD")
+_add_names("BSD-3-Clause", "BSD 3-Clause", "BSD-3", "New BSD", "Modified BSD", "BSD 3-clause License", "Revised BSD",
+           "New BSD License", "Modified BSD License")
+_add_names("curl", "curl License")
+for _sid in ("CC0-1.0", *(f"CC-{el}-{v}" for el in ("BY", "BY-SA", "BY-NC", "BY-NC-SA", "BY-ND", "BY-NC-ND")
+                          for v in ("1.0", "2.0", "2.5", "3.0", "4.0")), *_CC_PORTED):
+    _add_names(_sid, _sid.replace("-", " ", 1))
+_add_names("CC0-1.0", "CC0", "CC0 1.0", "CC0 1.0 Universal")
+def _field_matches(text: str):
+    yield from _LICENSE_FIELD_RE.finditer(text)
+    if "<license>" in text or "<LICENSE>" in text:
+        yield from _XML_NAME_RE.finditer(text)
+
+
+_SPLIT_VALUE = re.compile(r"\s+(?:or|and)\s+|\s*/\s*(?![0-9])|\s*\|\s*", re.I)
+
+
+def _scan_fields(text: str, out: list):
+    for m in _field_matches(text):
+        val = m.group(1).strip().strip("()").strip()
+        key = re.sub(r"[\s_]+", " ", val.lower()).strip()
+        sids = []
+        if key in _FIELD_NAMES:
+            sids = [_FIELD_NAMES[key]]
+        else:
+            parts = [p.strip().strip("()").strip() for p in _SPLIT_VALUE.split(val) if p.strip()]
+            if len(parts) > 1:
+                sids = [_FIELD_NAMES.get(re.sub(r"[\s_]+", " ", p.lower())) for p in parts]
+                if not all(sids):
+                    sids = []
+        for sid in sids:
+            kind = "cc" if sid.startswith("CC") else "notice"
+            f = _finding(sid, kind, None, m.start(), m.end(1), text)
+            if sid.endswith("-only") and "only" not in key:
+                f["_weak"] = True
+            out.append(f)
+
+
+_SUFFIX_RE = re.compile(r"[-_](?!licen[cs]e|style)[A-Za-z0-9]|\.[0-9]|[A-Za-z0-9]", re.I)
+
+
+def _evidence(text: str, s: int, e: int) -> str:
+    return " ".join(text[s:e].split())[:EVIDENCE_MAX]
+
+
+def _finding(sid, kind, port, s, e, text):
+    return {"spdx": sid, "kind": kind, "port": port, "start": s, "end": e, "evidence": _evidence(text, s, e)}
+
+
+def _scan_raw(text: str, out: list):
+    """Matchers over the raw text: URLs, rel=license, SPDX tags."""
+    for m in _SPDX_TAG_RE.finditer(text):
+        expr = _TAG_END_RE.sub("", m.group(1)).strip().strip("\"',;")
+        expr = expr.strip()
+        if not expr or not _SPDX_EXPR_OK.match(expr):
+            continue
+        out.append(_finding(expr, "spdx-tag", None, m.start(), m.start(1) + len(m.group(1).rstrip()), text))
+    if "creativecommons" in text or "CreativeCommons" in text or "creativecommons" in text.lower():
+        for m in _CC_URL_RE.finditer(text):
+            sid, port = _cc_id(m.group(1), m.group(2), m.group(3))
+            if sid:
+                out.append(_finding(sid, "cc", port, m.start(), m.end(), text))
+        for m in _CC_PD_RE.finditer(text):
+            sid = "CC0-1.0" if m.group(1).lower() == "zero" else "LicenseRef-PDM-1.0"
+            out.append(_finding(sid, "cc", None, m.start(), m.end(), text))
+    if "rel" in text:
+        for m in _REL_LICENSE_RE.finditer(text):
+            h = _HREF_RE.search(m.group(0))
+            if not h:
+                continue
+            href = h.group(1)
+            u = _CC_URL_RE.search(href)
+            if u:
+                sid, port = _cc_id(u.group(1), u.group(2), u.group(3))
+                if sid:
+                    out.append(_finding(sid, "cc", port, m.start(), m.end(), text))
+                continue
+            u = _CC_PD_RE.search(href)
+            if u:
+                sid = "CC0-1.0" if u.group(1).lower() == "zero" else "LicenseRef-PDM-1.0"
+                out.append(_finding(sid, "cc", None, m.start(), m.end(), text))
+
+
+def detect(text: str | None) -> list[dict]:
+    """All license findings in one string, ordered by start offset (duplicates of one span removed)."""
+    if not text:
+        return []
+    raw: list[dict] = []
+    _scan_raw(text, raw)
+    n = _Norm(text)
+    norm = n.text
+    hits: list = []
+    if "gpl" in norm or "general public" in norm or "public licen" in norm:
+        _scan_gnu(norm, hits)
+    if "redistribution and use" in norm:
+        _scan_bsd(norm, hits)
+    for sid, lit, rx in _NOTICE_PATTERNS:
+        if lit not in norm:
+            continue
+        for m in rx.finditer(norm):
+            hits.append((sid, m.start(), m.end(), False))
+    cc_hits: list = []
+    if "creative commons" in norm or "cc" in norm:
+        _scan_cc_norm(norm, cc_hits)
+    found = list(raw)
+    _scan_fields(text, found)
+    weak: set[int] = {id(f) for f in found if f.pop("_weak", False)}
+    for sid, a, b, is_weak in hits:
+        s, e = n.span(a, b)
+        if _SUFFIX_RE.match(text, e):  # "MIT-CMU", "BSD-3-Clause-No-Military", "Apache 2.0.1": another license
+            continue
+        f = _finding(sid, "notice", None, s, e, text)
+        if is_weak:
+            weak.add(id(f))
+        found.append(f)
+    for sid, a, b, port in cc_hits:
+        s, e = n.span(a, b)
+        found.append(_finding(sid, "cc", port, s, e, text))
+    if weak:
+        # "GPLv3", "License: LGPL-3" or a bare license text say nothing about "or later"; when the same
+        # document states "or any later version" for that license, the bare form is not a separate "-only".
+        later = {f["spdx"][: -len("-or-later")] for f in found if f["spdx"].endswith("-or-later")}
+        found = [f for f in found if not (id(f) in weak and f["spdx"].endswith("-only") and f["spdx"][:-5] in later)]
+    return _dedupe(found)
+
+
+def _dedupe(found: list[dict]) -> list[dict]:
+    """Drop a finding overlapping an earlier-kept one with the same SPDX id; for different ids on the
+    same span keep the longer (more specific) one."""
+    found.sort(key=lambda f: (f["start"], -(f["end"] - f["start"])))
+    kept: list[dict] = []
+    for f in found:
+        dup = False
+        for k in kept[-8:]:
+            if f["start"] < k["end"] and k["start"] < f["end"]:
+                if k["spdx"] == f["spdx"]:
+                    dup = True
+                    break
+                if f["kind"] == k["kind"] == "notice" and k["start"] <= f["start"] and f["end"] <= k["end"]:
+                    dup = True  # contained in a longer notice of another id (e.g. GPL inside its LGPL text)
+                    break
+        if not dup:
+            kept.append(f)
+    return kept
+
+
+_KIND_RANK = {"spdx-tag": 0, "notice": 1, "cc": 2}
+
+
+def primary_license(findings: Iterable[dict] | None) -> str | None:
+    """The document-level license: the first SPDX tag, else the first notice, else the first CC finding."""
+    if not findings:
+        return None
+    best = None
+    for i, f in enumerate(findings):
+        if f is None or not f.get("spdx"):
+            continue
+        key = (_KIND_RANK.get(f.get("kind"), 3), f.get("start") if f.get("start") is not None else 1 << 62, i)
+        if best is None or key < best[0]:
+            best = (key, f["spdx"])
+    return best[1] if best else None
+
+
+def _candidates(arr: pa.Array) -> list[bool]:
+    if pa.types.is_large_string(arr.type) or pa.types.is_string(arr.type) or pa.types.is_string_view(arr.type):
+        mask = pc.match_substring_regex(arr, PREFILTER, ignore_case=True)
+    else:
+        arr = pc.cast(arr, pa.large_string())
+        mask = pc.match_substring_regex(arr, PREFILTER, ignore_case=True)
+    return mask.fill_null(False).to_pylist()
+
+
+def scan_batch(batch: pa.RecordBatch | pa.Table, text_column: str = "text", html_column: str = "html") -> pa.Array:
+    """Per row, the list of findings (``LICENSE_TYPE``). One RE2 prefilter pass per column; the precise
+    matchers run only on candidate rows. Null or empty rows give ``[]``."""
+    names = batch.schema.names
+    n = batch.num_rows
+    text_arr = batch.column(text_column) if text_column in names else None
+    html_arr = batch.column(html_column) if html_column and html_column in names else None
+    if isinstance(text_arr, pa.ChunkedArray):
+        text_arr = text_arr.combine_chunks()
+    if isinstance(html_arr, pa.ChunkedArray):
+        html_arr = html_arr.combine_chunks()
+    rows: list[list[dict]] = [[] for _ in range(n)]
+    if text_arr is not None:
+        mask = _candidates(text_arr)
+        idx = [i for i, c in enumerate(mask) if c]
+        if idx:
+            vals = text_arr.take(pa.array(idx, pa.int64())).to_pylist()
+            for i, t in zip(idx, vals):
+                rows[i] = detect(t)
+    if html_arr is not None:
+        mask = _candidates(html_arr)
+        idx = [i for i, c in enumerate(mask) if c]
+        if idx:
+            vals = html_arr.take(pa.array(idx, pa.int64())).to_pylist()
+            for i, h in zip(idx, vals):
+                extra = detect(h)
+                if not extra:
+                    continue
+                if text_arr is None:
+                    rows[i] = extra
+                    continue
+                have = {f["spdx"] for f in rows[i]}
+                for f in extra:
+                    if f["spdx"] in have:
+                        continue
+                    have.add(f["spdx"])
+                    rows[i].append(dict(f, start=None, end=None))
+    return pa.array(rows, type=LICENSE_TYPE)
+
+
+SUPPORTED_IDS = frozenset(
+    {
+        "CC-BY-4.0", "CC-BY-SA-4.0", "CC-BY-NC-4.0", "CC-BY-NC-SA-4.0", "CC-BY-ND-4.0", "CC-BY-NC-ND-4.0", "CC0-1.0",
+        *(f"CC-{el}-{v}" for el in ("BY", "BY-SA", "BY-NC", "BY-NC-SA", "BY-ND", "BY-NC-ND") for v in ("1.0", "2.0", "2.5", "3.0")),
+        *_CC_PORTED,
+        "GPL-2.0-only", "GPL-2.0-or-later", "GPL-3.0-only", "GPL-3.0-or-later", "LGPL-2.1-only", "LGPL-2.1-or-later",
+        "LGPL-3.0-only", "LGPL-3.0-or-later", "AGPL-3.0-only", "AGPL-3.0-or-later", "Apache-2.0", "MIT",
+        "BSD-2-Clause", "BSD-3-Clause", "MPL-2.0", "ISC", "Unlicense", "curl", "EPL-2.0",
+    }
+)

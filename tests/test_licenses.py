@@ -1,0 +1,367 @@
+"""License notice detection (provenance.licenses): CC forms and ports, SPDX tags, header notices,
+false-positive guards, scan_batch alignment, and checks on real data (skipped without ../shared/data)."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from provenance.licenses import LICENSE_TYPE, detect, primary_license, scan_batch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("PROVENANCE_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def ids(text: str) -> set[str]:
+    return {f["spdx"] for f in detect(text)}
+
+
+def _need(rel: str) -> Path:
+    p = SHARED / rel
+    if not p.exists():
+        pytest.skip(f"needs ../shared/data/{rel} (not present here)")
+    return p
+
+
+# ---------------------------------------------------------------------------------------------- CC
+
+
+@pytest.mark.parametrize(
+    "text, expected, port",
+    [
+        ("see https://creativecommons.org/licenses/by-sa/4.0/ for details", "CC-BY-SA-4.0", None),
+        ("https://creativecommons.org/licenses/by-nc-sa/4.0/deed.fr", "CC-BY-NC-SA-4.0", None),
+        ("http://creativecommons.org/licenses/by/4.0/legalcode", "CC-BY-4.0", None),
+        ("//creativecommons.org/licenses/by-nc/4.0/", "CC-BY-NC-4.0", None),
+        ("creativecommons.org/licenses/by-nd/4.0/", "CC-BY-ND-4.0", None),
+        ("creativecommons.org/licenses/by-nc-nd/4.0/", "CC-BY-NC-ND-4.0", None),
+        ("creativecommons.org/licenses/by/2.5/", "CC-BY-2.5", None),
+        ("creativecommons.org/licenses/by-sa/1.0/", "CC-BY-SA-1.0", None),
+        ("creativecommons.org/licenses/by-nd-nc/1.0/", "CC-BY-NC-ND-1.0", None),
+        ("https://creativecommons.org/publicdomain/zero/1.0/", "CC0-1.0", None),
+        ("https://creativecommons.org/publicdomain/mark/1.0/", "LicenseRef-PDM-1.0", None),
+        # ports: SPDX has an id -> ported id; else the unported id plus port
+        ("http://creativecommons.org/licenses/by-sa/3.0/de/", "CC-BY-SA-3.0-DE", "DE"),
+        ("http://creativecommons.org/licenses/by-nc-sa/2.0/uk/", "CC-BY-NC-SA-2.0-UK", "UK"),
+        ("http://creativecommons.org/licenses/by/3.0/igo/", "CC-BY-3.0-IGO", "IGO"),
+        ("http://creativecommons.org/licenses/by/2.0/uk/", "CC-BY-2.0", "UK"),
+        ("http://creativecommons.org/licenses/by-nc/3.0/es/", "CC-BY-NC-3.0", "ES"),
+        ("http://creativecommons.org/licenses/by-sa/2.1/jp/", "CC-BY-SA-2.1-JP", "JP"),
+    ],
+)
+def test_cc_urls_and_ports(text, expected, port):
+    found = detect(text)
+    assert [f["spdx"] for f in found] == [expected]
+    f = found[0]
+    assert f["kind"] == "cc" and f["port"] == port
+    assert text[f["start"]: f["end"]].lower().startswith("creativecommons.org")
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("This work is licensed under a Creative Commons Attribution-ShareAlike 4.0 International License.", "CC-BY-SA-4.0"),
+        ("Licensed under a Creative Commons Attribution-NonCommercial-NoDerivatives 4.0 International License",
+         "CC-BY-NC-ND-4.0"),
+        ("Text is available under the Creative Commons Attribution 3.0 Unported license", "CC-BY-3.0"),
+        ("Creative Commons Attribution-NonCommercial 2.5 Generic", "CC-BY-NC-2.5"),
+        ("Photo: John Doe, CC BY-NC-SA 4.0", "CC-BY-NC-SA-4.0"),
+        ("Image by Jane (CC-BY 4.0)", "CC-BY-4.0"),
+        ("released under CC BY-SA 3.0", "CC-BY-SA-3.0"),
+        ("The dataset is released under CC0 1.0", "CC0-1.0"),
+        ("Creative Commons Namensnennung? no: Creative Commons Attribution-ShareAlike 3.0 Germany License",
+         "CC-BY-SA-3.0-DE"),
+    ],
+)
+def test_cc_phrases(text, expected):
+    assert ids(text) == {expected}
+    assert all(f["kind"] == "cc" for f in detect(text))
+
+
+def test_rel_license_link():
+    html = ('<p>Except where noted, <a rel="license" href="https://creativecommons.org/licenses/by-nc/4.0/">'
+            '<img src="x.png"></a> this site is licensed.</p>')
+    found = detect(html)
+    assert [f["spdx"] for f in found] == ["CC-BY-NC-4.0"]
+    assert 'rel="license"' in found[0]["evidence"]
+    assert len(found[0]["evidence"]) <= 200
+
+
+# ---------------------------------------------------------------------------------------------- SPDX tags
+
+
+@pytest.mark.parametrize(
+    "line, expr",
+    [
+        ("// SPDX-License-Identifier: MIT", "MIT"),
+        ("# SPDX-License-Identifier: MIT OR Apache-2.0", "MIT OR Apache-2.0"),
+        ("/* SPDX-License-Identifier: GPL-2.0-or-later WITH Classpath-exception-2.0 */",
+         "GPL-2.0-or-later WITH Classpath-exception-2.0"),
+        ("<!-- SPDX-License-Identifier: (BSD-3-Clause AND CC-BY-4.0) -->", "(BSD-3-Clause AND CC-BY-4.0)"),
+        (" * SPDX-License-Identifier: curl", "curl"),
+        ("-- SPDX-License-Identifier: LGPL-2.1-or-later", "LGPL-2.1-or-later"),
+    ],
+)
+def test_spdx_tags(line, expr):
+    found = [f for f in detect("#include <x.h>\n" + line + "\nint main;\n") if f["kind"] == "spdx-tag"]
+    assert [f["spdx"] for f in found] == [expr]
+    assert found[0]["evidence"].startswith("SPDX-License-Identifier")
+
+
+def test_spdx_tag_wins_primary():
+    text = ("/* SPDX-License-Identifier: Apache-2.0\n * Licensed under the MIT license, see LICENSE. */\n"
+            "// photo: https://creativecommons.org/licenses/by/4.0/\n")
+    assert primary_license(detect(text)) == "Apache-2.0"
+    notice_then_cc = "// https://creativecommons.org/licenses/by/4.0/\n// Licensed under the MIT License.\n"
+    assert primary_license(detect(notice_then_cc)) == "MIT"
+    assert primary_license([]) is None and primary_license(None) is None
+
+
+# ---------------------------------------------------------------------------------------------- notices
+
+GPL2_PLUS = """/*
+ * This program is free software; you can redistribute it and/or modify
+ * it under the terms of the GNU General Public License as published by
+ * the Free Software Foundation; either version 2 of the License, or
+ * (at your option) any later version.
+ */"""
+GPL2_ONLY = """# This program is free software; you can redistribute it and/or modify it
+# under the terms of the GNU General Public License version 2 as published
+# by the Free Software Foundation."""
+GPL3_PLUS = """// This program is free software: you can redistribute it and/or modify
+// it under the terms of the GNU General Public License as published by
+// the Free Software Foundation, either version 3 of the License, or
+// (at your option) any later version."""
+GPL3_ONLY = """;; This file is free software; you can redistribute it and/or modify it
+;; under the terms of the GNU General Public License, version 3 only."""
+LGPL21_PLUS = """ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Lesser General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version."""
+LGPL21_ONLY = """ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Lesser General Public
+ * License version 2.1 as published by the Free Software Foundation."""
+LGPL3_PLUS = """# under the terms of the GNU Lesser General Public License as published by
+# the Free Software Foundation, either version 3 of the License, or
+# (at your option) any later version."""
+AGPL3_PLUS = """ * This program is free software: you can redistribute it and/or modify
+ * it under the terms of the GNU Affero General Public License as published
+ * by the Free Software Foundation, either version 3 of the License, or
+ * (at your option) any later version."""
+AGPL3_ONLY = "# Licensed under the terms of the GNU Affero General Public License, version 3 only."
+APACHE = """# Copyright 2020 Example Corp.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0"""
+MIT = """Copyright (c) 2021 Someone
+
+Permission is hereby granted, free of charge, to any person obtaining a copy
+of this software and associated documentation files (the "Software"), to deal
+in the Software without restriction, including without limitation the rights
+to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+copies of the Software, and to permit persons to whom the Software is
+furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software."""
+BSD_HEAD = """ * Redistribution and use in source and binary forms, with or without
+ * modification, are permitted provided that the following conditions
+ * are met:
+ * 1. Redistributions of source code must retain the above copyright
+ *    notice, this list of conditions and the following disclaimer.
+ * 2. Redistributions in binary form must reproduce the above copyright
+ *    notice, this list of conditions and the following disclaimer in the
+ *    documentation and/or other materials provided with the distribution.
+"""
+BSD_NAME = """ * 3. Neither the name of the copyright holder nor the names of its
+ *    contributors may be used to endorse or promote products derived from
+ *    this software without specific prior written permission.
+"""
+BSD_TAIL = """ *
+ * THIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS AND CONTRIBUTORS "AS IS"
+ * AND ANY EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT LIMITED TO, THE"""
+BSD4_ADVERT = """ * 3. All advertising materials mentioning features or use of this software
+ *    must display the following acknowledgement: This product includes software
+ *    developed by the University of California, Berkeley and its contributors.
+"""
+MPL = """/* This Source Code Form is subject to the terms of the Mozilla Public
+ * License, v. 2.0. If a copy of the MPL was not distributed with this
+ * file, You can obtain one at http://mozilla.org/MPL/2.0/. */"""
+ISC = """Permission to use, copy, modify, and/or distribute this software for any
+purpose with or without fee is hereby granted, provided that the above
+copyright notice and this permission notice appear in all copies.
+
+THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF"""
+UNLICENSE = """This is free and unencumbered software released into the public domain.
+
+Anyone is free to copy, modify, publish, use, compile, sell, or
+distribute this software, either in source code form or as a compiled binary."""
+CURL = """ * This software is licensed as described in the file COPYING, which
+ * you should have received as part of this distribution. The terms
+ * are also available at https://curl.se/docs/copyright.html."""
+EPL = """/*******************************************************************************
+ * This program and the accompanying materials are made available under the
+ * terms of the Eclipse Public License v. 2.0 which is available at
+ * http://www.eclipse.org/legal/epl-2.0."""
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (GPL2_PLUS, "GPL-2.0-or-later"),
+        (GPL2_ONLY, "GPL-2.0-only"),
+        (GPL3_PLUS, "GPL-3.0-or-later"),
+        (GPL3_ONLY, "GPL-3.0-only"),
+        (LGPL21_PLUS, "LGPL-2.1-or-later"),
+        (LGPL21_ONLY, "LGPL-2.1-only"),
+        (LGPL3_PLUS, "LGPL-3.0-or-later"),
+        (AGPL3_PLUS, "AGPL-3.0-or-later"),
+        (AGPL3_ONLY, "AGPL-3.0-only"),
+        ("/* htop - Action.c\n(C) 2015 Someone\nReleased under the GNU GPLv2+, see the COPYING file */",
+         "GPL-2.0-or-later"),
+        ("# Released under the GNU LGPLv3", "LGPL-3.0-only"),
+        (APACHE, "Apache-2.0"),
+        (MIT, "MIT"),
+        ("// Use of this source code is governed by the MIT license found in the LICENSE file.", "MIT"),
+        ("/* BSD-style?\n" + BSD_HEAD + BSD_TAIL, "BSD-2-Clause"),
+        (BSD_HEAD + BSD_NAME + BSD_TAIL, "BSD-3-Clause"),
+        (MPL, "MPL-2.0"),
+        (ISC, "ISC"),
+        (UNLICENSE, "Unlicense"),
+        (CURL, "curl"),
+        (EPL, "EPL-2.0"),
+        ("License: GPL-2+", "GPL-2.0-or-later"),
+        ('  "license": "Apache-2.0",', "Apache-2.0"),
+    ],
+)
+def test_header_notices(text, expected):
+    found = detect(text)
+    assert {f["spdx"] for f in found} == {expected}, found
+    for f in found:
+        assert f["kind"] == "notice"
+        assert 0 <= f["start"] < f["end"] <= len(text)
+        assert len(f["evidence"]) <= 200
+
+
+def test_bsd4_with_advertising_clause_is_not_bsd2_or_bsd3():
+    assert ids(BSD_HEAD + BSD4_ADVERT + BSD_NAME.replace("3.", "4.") + BSD_TAIL) == set()
+
+
+def test_offsets_point_into_text():
+    text = "int x;\n" + APACHE + "\n"
+    found = detect(text)
+    assert {f["spdx"] for f in found} == {"Apache-2.0"}
+    assert text[found[0]["start"]: found[0]["end"]] == "Apache License, Version 2.0"
+    assert "apache.org/licenses/LICENSE-2.0" in text[found[-1]["start"]: found[-1]["end"]]
+
+
+# ---------------------------------------------------------------------------------------------- false positives
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "You need a driver's license to rent a car. The license fee is due in May.",
+        "The software license agreement was discussed at length by the licensing board.",
+        "GNU is a recursive acronym, and Richard Stallman started the GNU project in 1983.",
+        "She studied at MIT and later joined the MIT Media Lab; MIT Press published her book.",
+        "Visit https://creativecommons.org/ to learn about Creative Commons.",
+        "Our friends at <a href='https://creativecommons.org'>Creative Commons</a> and creativecommons.org/about.",
+        "Creative Commons is a nonprofit organization.",
+        "The color #cc0000 and the class cc-byline are CSS, not licenses.",
+        "We discussed the GPL and the BSD license family in the seminar.",
+        "The Apache helicopter and the Apache web server.",
+        "License: MIT-CMU",
+    ],
+)
+def test_false_positive_guards(text):
+    assert detect(text) == []
+
+
+def test_empty_and_none():
+    assert detect("") == [] and detect(None) == []
+
+
+# ---------------------------------------------------------------------------------------------- scan_batch
+
+
+def test_scan_batch_alignment_with_nulls():
+    texts = [None, "", "plain prose with no notices", APACHE, None, "CC BY-SA 4.0", GPL2_PLUS]
+    out = scan_batch(pa.RecordBatch.from_pydict({"text": texts}))
+    assert out.type == LICENSE_TYPE and len(out) == len(texts)
+    rows = out.to_pylist()
+    assert rows[0] == [] and rows[1] == [] and rows[2] == [] and rows[4] == []
+    assert {f["spdx"] for f in rows[3]} == {"Apache-2.0"}
+    assert [f["spdx"] for f in rows[5]] == ["CC-BY-SA-4.0"]
+    assert [f["spdx"] for f in rows[6]] == ["GPL-2.0-or-later"]
+    for t, fs in zip(texts, rows):
+        assert fs == detect(t)
+
+
+def test_scan_batch_html_column_and_large_string():
+    texts = ["Photo gallery", None, "Licensed under the MIT License."]
+    html = ['<a rel="license" href="http://creativecommons.org/licenses/by/3.0/us/">cc</a>', None,
+            "<p>Licensed under the MIT License.</p>"]
+    batch = pa.RecordBatch.from_arrays([pa.array(texts, pa.large_string()), pa.array(html)], names=["text", "html"])
+    rows = scan_batch(batch).to_pylist()
+    assert [(f["spdx"], f["port"], f["start"]) for f in rows[0]] == [("CC-BY-3.0-US", "US", None)]
+    assert rows[1] == []
+    assert [f["spdx"] for f in rows[2]] == ["MIT"] and rows[2][0]["start"] is not None  # no duplicate from html
+    only_html = scan_batch(pa.RecordBatch.from_pydict({"html": html})).to_pylist()
+    assert only_html[0][0]["start"] == 0
+
+
+def test_scan_batch_no_columns_gives_empty_lists():
+    out = scan_batch(pa.RecordBatch.from_pydict({"other": [1, 2]}))
+    assert out.to_pylist() == [[], []]
+
+
+# ---------------------------------------------------------------------------------------------- real data
+
+
+def _real_files():
+    p = _need("licenses_code/licensed_source_files.jsonl.gz")
+    with gzip.open(p, "rt") as fh:
+        return [json.loads(line) for line in fh]
+
+
+def test_real_curl_files_detected_as_curl():
+    recs = [r for r in _real_files() if r["repo"] == "curl/curl" and r.get("file_spdx_identifier") == "curl"]
+    assert len(recs) > 100
+    out = scan_batch(pa.RecordBatch.from_pylist([{"text": r["content"]} for r in recs])).to_pylist()
+    prim = [primary_license(fs) for fs in out]
+    assert sum(p == "curl" for p in prim) == len(recs)
+
+
+def test_real_htop_files_detected_as_gpl2_or_later():
+    recs = [r for r in _real_files() if r["repo"] == "htop-dev/htop" and "GPLv2+" in r["content"][:2000]]
+    assert len(recs) > 100
+    out = scan_batch(pa.RecordBatch.from_pylist([{"text": r["content"]} for r in recs])).to_pylist()
+    prim = [primary_license(fs) for fs in out]
+    assert sum(p == "GPL-2.0-or-later" for p in prim) >= 0.98 * len(recs)
+
+
+def _bench_module():
+    spec = importlib.util.spec_from_file_location("bench_licenses", REPO / "bench" / "bench_licenses.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_scancode_rules_precision_quality_bar():
+    rules = _need("licenses_code/scancode_licensedb_rules.jsonl.gz")
+    lic = _need("licenses_code/scancode_licensedb_licenses.jsonl.gz")
+    ev = _bench_module().evaluate_rules(rules, lic)
+    o = ev["overall"]
+    assert o["tp"] > 5000
+    assert o["precision"] >= 0.95, o
