@@ -318,6 +318,10 @@ def cmd_rules_import_categories(args) -> int:
     return 0
 
 
+def rules_opt(sp) -> None:
+    sp.add_argument("--rules", action="append", metavar="DIR", help="a rules folder layered over the shipped rules (repeatable)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -345,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true", help="no progress lines")
     s.add_argument("--json", action="store_true", help="print the run summary as JSON")
     s.add_argument("--top", type=int, default=30, help="print the top-N domains table after the scan (0: no)")
-    s.add_argument("--rules", action="append", metavar="DIR", help="a rules folder layered over the shipped rules")
+    rules_opt(s)
     s.set_defaults(func=cmd_scan)
 
     s = sub.add_parser("query", help="run SQL against the ledger")
@@ -364,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def agent_opts(sp):
         sp.add_argument("--agents", help="comma-separated product tokens (default: agents.yaml entries with evaluate: true)")
-        sp.add_argument("--rules", action="append", metavar="DIR", help="a rules folder layered over the shipped rules")
+        rules_opt(sp)
 
     rb = sub.add_parser("robots", help="robots.txt snapshots: import, fetch, refresh, agents")
     rsub = rb.add_subparsers(dest="robots_command", required=True)
@@ -405,10 +409,10 @@ def build_parser() -> argparse.ArgumentParser:
     ru = sub.add_parser("rules", help="validate, apply and import rules (rules/*.yaml, layered with --rules DIR)")
     rusub = ru.add_subparsers(dest="rules_command", required=True)
     s = rusub.add_parser("check", help="validate every rules file of every layer (errors name file and line)")
-    s.add_argument("--rules", action="append", metavar="DIR")
+    rules_opt(s)
     s.set_defaults(func=cmd_rules_check)
     s = rusub.add_parser("apply", help="load categories and domain licenses into the ledger (no shard is read)")
-    s.add_argument("--rules", action="append", metavar="DIR")
+    rules_opt(s)
     s.add_argument("--ledger", default=DEFAULT_LEDGER)
     s.set_defaults(func=cmd_rules_apply)
     s = rusub.add_parser("import-categories", help="convert the DPI annotated top-2000 C4 domains CSV into a categories.yaml")

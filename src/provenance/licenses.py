@@ -384,23 +384,22 @@ def _scan_bsd(norm: str, out: list):
         out.append((sid, m.start(), m.end() + (e.end() if e else len(clause_zone)), False))
 
 
+def _emit_cc(m, el: str, out: list) -> None:
+    """A CC match (groups 2-3: version, 4: port name) with its elements -> a finding."""
+    port = m.group(4)
+    pcode = _CC_PORT_NAMES.get(port) if port and port not in ("international", "unported", "generic") else None
+    sid, p = _cc_id(el, f"{m.group(2)}.{m.group(3)}", pcode)
+    if sid:
+        out.append((sid, m.start(), m.end(), p))
+
+
 def _scan_cc_norm(norm: str, out: list):
     for m in _CC_ABBR_RE.finditer(norm):
-        el = m.group(1).replace(" ", "-")
-        port = m.group(4)
-        pcode = _CC_PORT_NAMES.get(port) if port and port not in ("international", "unported", "generic") else None
-        sid, p = _cc_id(el, f"{m.group(2)}.{m.group(3)}", pcode)
-        if sid:
-            out.append((sid, m.start(), m.end(), p))
+        _emit_cc(m, m.group(1).replace(" ", "-"), out)
     for m in _CC_PHRASE_RE.finditer(norm):
         el = _cc_elements_from_words(m.group(1))
-        if not el:
-            continue
-        port = m.group(4)
-        pcode = _CC_PORT_NAMES.get(port) if port and port not in ("international", "unported", "generic") else None
-        sid, p = _cc_id(el, f"{m.group(2)}.{m.group(3)}", pcode)
-        if sid:
-            out.append((sid, m.start(), m.end(), p))
+        if el:
+            _emit_cc(m, el, out)
     for m in _CC0_RE.finditer(norm):
         out.append(("CC0-1.0", m.start(), m.end(), None))
 
