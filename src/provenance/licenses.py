@@ -608,6 +608,16 @@ def _candidates(arr: pa.Array) -> list[bool]:
     return mask.fill_null(False).to_pylist()
 
 
+def _candidate_values(arr):
+    """(row, value) for the rows the RE2 prefilter flags; only those reach Python."""
+    import pyarrow as pa
+
+    idx = [i for i, c in enumerate(_candidates(arr)) if c]
+    if not idx:
+        return []
+    return zip(idx, arr.take(pa.array(idx, pa.int64())).to_pylist())
+
+
 def scan_batch(batch: pa.RecordBatch | pa.Table, text_column: str = "text", html_column: str = "html") -> pa.Array:
     """Per row, the list of findings (``LICENSE_TYPE``). One RE2 prefilter pass per column; the precise
     matchers run only on candidate rows. Null or empty rows give ``[]``."""
@@ -621,30 +631,22 @@ def scan_batch(batch: pa.RecordBatch | pa.Table, text_column: str = "text", html
         html_arr = html_arr.combine_chunks()
     rows: list[list[dict]] = [[] for _ in range(n)]
     if text_arr is not None:
-        mask = _candidates(text_arr)
-        idx = [i for i, c in enumerate(mask) if c]
-        if idx:
-            vals = text_arr.take(pa.array(idx, pa.int64())).to_pylist()
-            for i, t in zip(idx, vals):
-                rows[i] = detect(t)
+        for i, t in _candidate_values(text_arr):
+            rows[i] = detect(t)
     if html_arr is not None:
-        mask = _candidates(html_arr)
-        idx = [i for i, c in enumerate(mask) if c]
-        if idx:
-            vals = html_arr.take(pa.array(idx, pa.int64())).to_pylist()
-            for i, h in zip(idx, vals):
-                extra = detect(h)
-                if not extra:
+        for i, h in _candidate_values(html_arr):
+            extra = detect(h)
+            if not extra:
+                continue
+            if text_arr is None:
+                rows[i] = extra
+                continue
+            have = {f["spdx"] for f in rows[i]}
+            for f in extra:
+                if f["spdx"] in have:
                     continue
-                if text_arr is None:
-                    rows[i] = extra
-                    continue
-                have = {f["spdx"] for f in rows[i]}
-                for f in extra:
-                    if f["spdx"] in have:
-                        continue
-                    have.add(f["spdx"])
-                    rows[i].append(dict(f, start=None, end=None))
+                have.add(f["spdx"])
+                rows[i].append(dict(f, start=None, end=None))
     return pa.array(rows, type=LICENSE_TYPE)
 
 
