@@ -23,6 +23,7 @@ from provenance.pipeline import config_hash, failed_result, scan_shard
 from provenance.progress import Progress
 from provenance.readers import ReadOptions
 from provenance.ruleset import apply_to_ledger, rules_hash
+from provenance.verdict import evaluate as evaluate_verdicts
 from provenance.scanners import default_scanners
 from provenance.sources import Shard, discover
 
@@ -50,6 +51,7 @@ def scan_corpus(
     force: bool = False,
     quiet: bool = False,
     rules: list[str] | None = None,
+    policy: str | None = None,
 ) -> dict:
     """Scan shards into the ledger and return the run's totals."""
     t0 = time.perf_counter()
@@ -97,5 +99,9 @@ def scan_corpus(
             led.finish_run(run_id, status=status, shards_scanned=len(todo), shards_skipped=skipped,
                            rows_read=totals["rows_read"], documents=totals["documents"],
                            quarantined=totals["quarantined"], seconds=seconds, timings={"flow_seconds": seconds})
+        # verdicts from the ledger alone (consent, rules, findings): cheap next to the scan, and kept current
+        ev = evaluate_verdicts(led, rules, policy, apply_rules=False)
     return {"run_id": run_id, "ledger": ledger, "shards": len(shards), "scanned": len(todo), "skipped": skipped,
-            "seconds": seconds, "version": __version__, **totals}
+            "seconds": seconds, "version": __version__, **totals,
+            "verdicts": {"policy": ev.policy, "include": ev.included, "exclude": ev.excluded, "review": ev.review,
+                         "warnings": ev.warnings}}

@@ -69,6 +69,21 @@ TOP_CATEGORIES_SQL = """
 SELECT rank, category, domains, documents, words, share_documents, share_words
 FROM composition_by_category ORDER BY rank LIMIT ?
 """
+TOP_LICENSES_SQL = """
+SELECT rank, family, licenses, documents, words, found_in_document, from_domain, share_documents, share_words
+FROM composition_by_license_family ORDER BY rank LIMIT ?
+"""
+TOP_TOS_SQL = """
+SELECT rank, tos_class, domains, documents, words, non_commercial_docs, no_redistribution_docs, share_documents, share_words
+FROM composition_by_tos_class ORDER BY rank LIMIT ?
+"""
+VERDICT_COUNTS_SQL = """
+SELECT verdict, documents, words, share_documents, share_words FROM verdict_counts
+ORDER BY array_position(['include', 'review', 'exclude'], verdict)
+"""
+VERDICT_REASONS_SQL = """
+SELECT reason, verdict, documents, words, domains FROM verdict_reasons ORDER BY words DESC, reason, verdict LIMIT ?
+"""
 TOP_SUFFIXES_SQL = """
 SELECT rank, coalesce(suffix, '(none)') AS suffix, domains, documents, words, share_documents, share_words
 FROM composition_by_suffix ORDER BY rank LIMIT ?
@@ -109,7 +124,7 @@ def cmd_scan(args) -> int:
 
     summary = scan_corpus(
         inputs=args.inputs, ledger=args.ledger, work_dir=args.work_dir, format=args.format, column_map=colmap,
-        max_doc_bytes=args.max_doc_bytes, force=args.force, quiet=args.quiet, rules=args.rules,
+        max_doc_bytes=args.max_doc_bytes, force=args.force, quiet=args.quiet, rules=args.rules, policy=args.policy,
     )
     if args.json:
         print(json.dumps(summary))
@@ -122,6 +137,11 @@ def cmd_scan(args) -> int:
         f"{s['shards_failed']} shard(s) failed, {s['shards_partial']} partial; {s['seconds']:.1f} s ({rate:,.0f} docs/s) "
         f"-> {s['ledger']}"
     )
+    v = s["verdicts"]
+    print(f"verdicts (policy {v['policy']}): include {v['include']:,}, exclude {v['exclude']:,}, review {v['review']:,}"
+          " -- reasons: `provenance verdicts --ledger ...`")
+    for w in v["warnings"]:
+        print(f"  note: {w}")
     if args.top:
         from .ledger import Ledger
 
@@ -145,7 +165,8 @@ def cmd_composition(args) -> int:
     from .ledger import Ledger
 
     with Ledger(args.ledger, read_only=True) as led:
-        sql = {"domain": TOP_DOMAINS_SQL, "suffix": TOP_SUFFIXES_SQL, "category": TOP_CATEGORIES_SQL}[args.by]
+        sql = {"domain": TOP_DOMAINS_SQL, "suffix": TOP_SUFFIXES_SQL, "category": TOP_CATEGORIES_SQL,
+               "license": TOP_LICENSES_SQL, "tos": TOP_TOS_SQL}[args.by]
         _emit(led.query(sql, [args.limit]), args.format)
     return 0
 
@@ -175,6 +196,10 @@ def _evaluate_and_report(led, args) -> None:
     print(f"consent evaluated: {r['documents']:,} documents x {r['agents']} agents "
           f"({r['distinct_snapshot_paths']:,} distinct snapshot/path pairs) in {r['seconds']:.1f} s; "
           f"{r['changes']} host/agent change(s) since the previous evaluation")
+    from .verdict import reevaluate
+
+    ev = reevaluate(led, getattr(args, "rules", None))
+    print("verdicts re-evaluated: " + ev.summary())
 
 
 def cmd_robots_import(args) -> int:
@@ -284,6 +309,32 @@ def cmd_consent(args) -> int:
     return 0
 
 
+def cmd_verdicts(args) -> int:
+    from .ledger import Ledger
+    from .verdict import evaluate
+
+    if not args.show:
+        with Ledger(args.ledger) as led:
+            ev = evaluate(led, args.rules, args.policy)
+        print(ev.summary())
+        print(f"  purpose: {ev.purpose}")
+        for w in ev.warnings:
+            print(f"  note: {w}")
+    with Ledger(args.ledger, read_only=True) as led:
+        last = led.query("SELECT policy, evaluated_at, rules_hash FROM verdict_runs ORDER BY evaluated_at DESC LIMIT 1").to_pylist()
+        if not last:
+            print("no verdicts yet: run `provenance verdicts` without --show", file=sys.stderr)
+            return 1
+        if args.format == "table":
+            print()
+        _emit(led.query(VERDICT_COUNTS_SQL), args.format)
+        if args.format == "table":
+            print()
+            print(f"Reasons (a document counts under each of its reasons), top {args.limit} by words:")
+        _emit(led.query(VERDICT_REASONS_SQL, [args.limit]), args.format)
+    return 0
+
+
 def cmd_rules_check(args) -> int:
     from .ruleset import check, layers
 
@@ -349,6 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true", help="no progress lines")
     s.add_argument("--json", action="store_true", help="print the run summary as JSON")
     s.add_argument("--top", type=int, default=30, help="print the top-N domains table after the scan (0: no)")
+    s.add_argument("--policy", help="verdict policy of policy.yaml evaluated after the scan (default: its default_policy)")
     rules_opt(s)
     s.set_defaults(func=cmd_scan)
 
@@ -420,8 +472,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_rules_import_categories)
 
+    s = sub.add_parser("verdicts", help="evaluate one verdict per document (include/exclude/review) under a policy, from the ledger alone")
+    s.add_argument("--ledger", default=DEFAULT_LEDGER)
+    s.add_argument("--policy", help="a policy of policy.yaml (default: its default_policy)")
+    s.add_argument("--show", action="store_true", help="show the last evaluation without evaluating again")
+    s.add_argument("--limit", type=int, default=20, help="reasons to list (default 20)")
+    s.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    rules_opt(s)
+    s.set_defaults(func=cmd_verdicts)
+
     s = sub.add_parser("composition", help="the top registered domains (or suffixes) by share of words")
-    s.add_argument("--by", choices=["domain", "suffix", "category"], default="domain")
+    s.add_argument("--by", choices=["domain", "suffix", "category", "license", "tos"], default="domain",
+                   help="registered domain, public suffix, category, license family or ToS class")
     s.add_argument("--limit", type=int, default=30)
     s.add_argument("--ledger", default=DEFAULT_LEDGER)
     s.add_argument("--format", choices=["table", "csv", "json"], default="table")

@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 from importlib import resources
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -44,12 +45,23 @@ def _node_at(node, loc: tuple) -> yaml.Node | None:
     return node
 
 
+class _Loader(yaml.SafeLoader):
+    """Safe loading with dates left as strings: pydantic parses them, and a bad one (2024-13-01) gets the
+    same file:line error as any other field instead of a bare ValueError from the YAML constructor."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:timestamp"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def load_yaml(path: str | Path, model: type[BaseModel]) -> BaseModel:
     path = Path(path)
     text = path.read_text(encoding="utf-8")
     try:
         root = yaml.compose(text)
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -266,23 +278,171 @@ def load_licenses(rules_dirs: list[str | Path] | None = None) -> tuple[dict[str,
     return family_of, domains
 
 
+# -- terms of service --------------------------------------------------------------------------------
+# The Consent in Crisis taxonomy (Longpre et al. 2024): one class for what the terms say about crawling and
+# AI, and restrictions that may come with any class.
+TOS_CLASSES = ("no-scraping-and-ai", "no-ai", "no-scraping", "conditional", "unrestricted")  # most restrictive first
+TOS_RESTRICTIONS = ("non-commercial", "no-redistribution", "non-compete")
+TosClauseKind = Literal["no-scraping-and-ai", "no-ai", "no-scraping", "conditional", "unrestricted",
+                        "non-commercial", "no-redistribution", "non-compete"]
+
+
+class TosClause(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    clause: TosClauseKind
+    source: str = Field(min_length=8, description="URL of the terms")
+    seen: date = Field(description="date of the terms version the evidence quotes (or the day it was read)")
+    evidence: str = Field(min_length=3, max_length=600, description="short quotation of the clause")
+    section: str | None = None
+    reported_by: str | None = Field(default=None, description="where the quotation was read, when not the terms page itself")
+    note: str | None = None
+
+    @field_validator("source", "reported_by")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://[^\s/]+", v):
+            raise ValueError(f"{v!r} is not an http(s) URL")
+        return v
+
+
+class TosFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    domains: dict[str, list[TosClause]] = Field(default_factory=dict)
+
+    @field_validator("domains")
+    @classmethod
+    def _nonempty(cls, v: dict[str, list[TosClause]]) -> dict[str, list[TosClause]]:
+        for k, clauses in v.items():
+            if not clauses:
+                raise ValueError(f"{k}: no clauses (remove the domain instead)")
+        return {k.strip().lower().rstrip("."): c for k, c in v.items()}
+
+
+def load_tos(rules_dirs: list[str | Path] | None = None) -> dict[str, list[TosClause]]:
+    """domain -> ToS clauses over all layers; a later layer replaces a domain's whole clause list."""
+    out: dict[str, list[TosClause]] = {}
+    for d in layers(rules_dirs):
+        f = d / "tos.yaml"
+        if f.exists():
+            out.update(load_yaml(f, TosFile).domains)
+    return out
+
+
+def tos_class(clauses: list[TosClause]) -> str | None:
+    """The domain's class: the most restrictive class clause (None when only restrictions are listed)."""
+    kinds = {c.clause for c in clauses}
+    return next((k for k in TOS_CLASSES if k in kinds), None)
+
+
+# -- verdict policy ---------------------------------------------------------------------------------------
+Action = Literal["exclude", "review", "ignore"]
+LICENSE_FAMILIES = ("permissive", "public-domain", "weak-copyleft", "copyleft", "non-commercial",
+                    "no-derivatives", "proprietary", "unknown")
+
+
+class RobotsRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    agents: list[str] = Field(min_length=1)
+    at: Literal["crawl-time", "now"] = "crawl-time"
+    disallowed: Action = "exclude"
+    unknown: Action = "ignore"
+
+
+class Policy(BaseModel):
+    """How signals become a verdict. Every finding a section names becomes a reason code with its action;
+    the verdict is ``exclude`` if any reason excludes, else ``review`` if any asks for review, else
+    ``default``. ``ignore`` drops the finding (it is not listed among the reasons)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    purpose: str = Field(min_length=3)
+    default: Literal["include", "review"] = "include"
+    robots: list[RobotsRule] = Field(default_factory=list)
+    signals: dict[Literal["tdm", "train-ai", "train-genai", "search", "ai-use"], Action] = Field(default_factory=dict)
+    tos: dict[TosClauseKind, Action] = Field(default_factory=dict)
+    licenses: dict[str, Action] = Field(default_factory=dict)  # license family -> action
+    license_ids: dict[str, Action] = Field(default_factory=dict)  # SPDX id -> action, over the family's
+    domains: dict[str, Action] = Field(default_factory=dict)  # registered domain or host -> action (takedowns, deals)
+
+    @field_validator("licenses")
+    @classmethod
+    def _families(cls, v: dict[str, Action]) -> dict[str, Action]:
+        bad = [k for k in v if k not in LICENSE_FAMILIES]
+        if bad:
+            raise ValueError(f"unknown license family {', '.join(bad)}; one of {', '.join(LICENSE_FAMILIES)}")
+        return v
+
+
+class PolicyFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    default_policy: str | None = None
+    policies: dict[str, Policy] = Field(default_factory=dict)
+
+
+def load_policies(rules_dirs: list[str | Path] | None = None) -> tuple[str, dict[str, Policy]]:
+    """(default policy name, name -> policy) over all layers; a later layer replaces a policy by name and
+    may name another default."""
+    default: str | None = None
+    out: dict[str, Policy] = {}
+    for d in layers(rules_dirs):
+        f = d / "policy.yaml"
+        if f.exists():
+            pf = load_yaml(f, PolicyFile)
+            out.update(pf.policies)
+            default = pf.default_policy or default
+    if not out:
+        raise RulesError("no verdict policy in any rules layer (policy.yaml)")
+    default = default or next(iter(out))
+    if default not in out:
+        raise RulesError(f"policy.yaml: default_policy {default!r} is not defined")
+    return default, out
+
+
+def load_policy(rules_dirs: list[str | Path] | None = None, name: str | None = None) -> tuple[str, Policy]:
+    default, pols = load_policies(rules_dirs)
+    name = name or default
+    if name not in pols:
+        raise RulesError(f"no policy named {name!r}; defined: {', '.join(pols)}")
+    return name, pols[name]
+
+
 def check(rules_dirs: list[str | Path] | None = None) -> dict[str, int]:
     """Validate every rules file of every layer; raises RulesError (file:line: what) on the first bad one.
     Returns counts of what was loaded."""
     agents = load_agents(rules_dirs)
     vocab, cats = load_categories(rules_dirs)
     fams, lic = load_licenses(rules_dirs)
+    bad = sorted({f for f in fams.values() if f not in LICENSE_FAMILIES})
+    if bad:
+        raise RulesError(f"licenses.yaml: unknown license family {', '.join(bad)}; one of {', '.join(LICENSE_FAMILIES)}")
+    tos = load_tos(rules_dirs)
+    _, policies = load_policies(rules_dirs)
     return {"agents": len(agents), "categories": len(vocab), "categorised domains": len(cats),
-            "licensed domains": len(lic), "SPDX ids in families": len(fams)}
+            "licensed domains": len(lic), "SPDX ids in families": len(fams), "ToS domains": len(tos),
+            "policies": len(policies)}
 
 
 def apply_to_ledger(led, rules_dirs: list[str | Path] | None = None) -> dict[str, int]:
-    """Load categories and domain licenses of all layers into the ledger's rules_* tables (replacing them)."""
+    """Load categories, licenses and ToS clauses of all layers into the ledger's rules_* tables (replacing them)."""
     import pyarrow as pa
+
+    from .licenses import SUPPORTED_IDS
 
     _, cats = load_categories(rules_dirs)
     fams, lic = load_licenses(rules_dirs)
+    fams = dict(fams)
+    for sid in sorted(SUPPORTED_IDS):  # jurisdiction ports (CC-BY-SA-3.0-DE) take the unported license's family
+        base = re.sub(r"-[A-Z]{2}$", "", sid)
+        if sid not in fams and base != sid and base in fams:
+            fams[sid] = fams[base]
+    tos = load_tos(rules_dirs)
+    tos_rows = [dict(domain=d, **c.model_dump()) for d, cl in tos.items() for c in cl]
+    tos_schema = pa.schema([("domain", pa.string()), ("clause", pa.string()), ("source", pa.string()),
+                            ("seen", pa.date32()), ("evidence", pa.string()), ("section", pa.string()),
+                            ("reported_by", pa.string()), ("note", pa.string())])
     tables = {
+        "rules_tos": pa.Table.from_pylist(tos_rows, schema=tos_schema),
         "rules_categories": pa.table({"domain": list(cats), "category": list(cats.values())}),
         "rules_license_families": pa.table({"spdx": list(fams), "family": list(fams.values())}),
         "rules_domain_licenses": pa.table({"domain": list(lic), "spdx": [v.spdx for v in lic.values()],

@@ -40,10 +40,11 @@ def apply(scanners: list[Scanner], batch: pa.RecordBatch, context: ScanContext) 
 
 def default_scanners() -> list[Scanner]:
     from .domain import DomainScanner
+    from .license import LicenseScanner
     from .signals import PageSignalsScanner
     from .size import SizeScanner
 
-    return [DomainScanner(), SizeScanner(), PageSignalsScanner()]
+    return [DomainScanner(), SizeScanner(), PageSignalsScanner(), LicenseScanner()]
 
 
 def output_fields(scanners: list[Scanner]) -> list[pa.Field]:

@@ -1,0 +1,268 @@
+"""One verdict per document (include / exclude / review) with reason codes, from what the ledger holds.
+
+A policy (rules/policy.yaml) says which findings matter for a stated purpose and what each one does. The
+evaluation reads only the ledger (documents, document_consent, robots_signals, the rules_* tables) and
+rewrites ``document_verdicts`` in one transaction, so changing rules or the policy re-evaluates without
+re-reading any shard.
+
+Reason codes:
+
+* ``robots:<Agent>:<crawl-time|now>:disallow`` / ``...:unknown`` -- document_consent for that agent
+  (``unknown``: no robots.txt snapshot at or before the crawl, or consent never evaluated for the document)
+* ``signal:<source>:<use>`` -- a reservation on the page (X-Robots-Tag / meta noai, TDMRep meta/header,
+  Content-Usage) or in the host's latest robots.txt / tdmrep.json (Content-Signal, Content-Usage, TDMRep)
+* ``tos:<clause>`` -- a Terms-of-Service clause of the document's host or registered domain
+* ``license:<SPDX id>`` -- the document's effective license (found in it, else its domain's), by family;
+  ``license:none`` when the policy acts on the ``unknown`` family and nothing was found
+* ``domain:<domain>`` -- a host or registered domain the policy lists (takedown requests, agreements)
+
+Each reason has the action its policy entry gives (exclude / review); ``ignore`` drops it. Verdict:
+``exclude`` if any reason excludes, else ``review`` if any asks for review, else the policy's default.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import pyarrow as pa
+
+from . import ruleset
+from .robots.consent import path_sql
+from .ruleset import Policy
+
+ACTIONS = ("exclude", "review")
+_REASONS = pa.schema([("shard_id", pa.string()), ("position", pa.int64()), ("reason", pa.string()), ("action", pa.string())])
+
+
+@dataclass
+class Evaluation:
+    evaluation_id: str
+    policy: str
+    purpose: str
+    rules_hash: str
+    documents: int
+    included: int
+    excluded: int
+    review: int
+    seconds: float
+    warnings: list[str]
+
+    def summary(self) -> str:
+        n = max(self.documents, 1)
+        return (f"policy {self.policy}: {self.documents:,} documents -> include {self.included:,} "
+                f"({self.included / n:.1%}), exclude {self.excluded:,} ({self.excluded / n:.1%}), "
+                f"review {self.review:,} ({self.review / n:.1%}) in {self.seconds:.2f}s")
+
+
+def _active(mapping: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in mapping.items() if v in ACTIONS}
+
+
+def _register(con, name: str, rows: dict[str, list]) -> None:
+    con.register(name, pa.table({k: pa.array(v, pa.string()) for k, v in rows.items()}))
+
+
+def _robots_sql(con, policy: Policy, warnings: list[str]) -> list[str]:
+    parts = []
+    evaluated = {r[0].lower(): r[0] for r in con.execute("SELECT DISTINCT agent FROM document_consent").fetchall()}
+    rows = {"agent": [], "label": [], "moment": [], "disallowed": [], "unknown": []}
+    for rule in policy.robots:
+        for agent in rule.agents:
+            if rule.disallowed not in ACTIONS and rule.unknown not in ACTIONS:
+                continue
+            stored = evaluated.get(agent.lower())
+            if stored is None:
+                warnings.append(f"consent was not evaluated for {agent}: every document counts as unknown for it "
+                                f"(run `provenance consent --agent {agent}`)")
+            rows["agent"].append(stored or agent)
+            rows["label"].append(agent)
+            rows["moment"].append(rule.at)
+            rows["disallowed"].append(rule.disallowed)
+            rows["unknown"].append(rule.unknown)
+    if not rows["agent"]:
+        return parts
+    _register(con, "_pol_robots", rows)
+    # every document x policy agent; a missing consent row (never evaluated) is `unknown`
+    parts.append("""
+        WITH j AS (
+            SELECT d.shard_id, d.position, p.label, p.moment, p.disallowed, p.unknown,
+                   CASE WHEN p.moment = 'now' THEN c.now_outcome ELSE c.crawl_outcome END AS outcome
+            FROM documents d CROSS JOIN _pol_robots p
+            LEFT JOIN document_consent c ON c.shard_id = d.shard_id AND c.position = d.position AND c.agent = p.agent
+        )
+        SELECT shard_id, position,
+               'robots:' || label || ':' || moment || ':' || CASE WHEN outcome = 'disallowed' THEN 'disallow' ELSE 'unknown' END,
+               CASE WHEN outcome = 'disallowed' THEN disallowed ELSE unknown END
+        FROM j
+        WHERE (outcome = 'disallowed' AND disallowed IN ('exclude', 'review'))
+           OR (coalesce(outcome, 'unknown') = 'unknown' AND unknown IN ('exclude', 'review'))""")
+    return parts
+
+
+def _agents_of(policy: Policy) -> list[str]:
+    return sorted({a.lower() for r in policy.robots for a in r.agents})
+
+
+def _page_signals_sql(con, policy: Policy) -> list[str]:
+    uses = _active(policy.signals)
+    if not uses:
+        return []
+    _register(con, "_pol_uses", {"use": list(uses), "action": list(uses.values())})
+    _register(con, "_pol_agents", {"agent": _agents_of(policy) or ["*"]})
+    # a page signal counts when it names no agent / '*' or one the policy honours, and is not images-only
+    return ["""
+        SELECT x.shard_id, x.position, 'signal:' || x.sig.source || ':' || x.sig."use", u.action
+        FROM (SELECT shard_id, position, unnest(page_signals) AS sig FROM documents WHERE len(page_signals) > 0) x
+        JOIN _pol_uses u ON u."use" = x.sig."use"
+        WHERE NOT x.sig.allowed AND coalesce(x.sig.scope, '') <> 'images'
+          AND lower(coalesce(x.sig.agent, '*')) IN (SELECT agent FROM _pol_agents UNION ALL SELECT '*')"""]
+
+
+def _host_signal_rows(con, policy: Policy) -> pa.Table | None:
+    """Reservations in the hosts' latest robots.txt (Content-Signal, Content-Usage) and tdmrep.json, matched
+    against each document's path in Python -- only for documents of hosts that have such signals."""
+    from .signals import location_matches
+
+    uses = _active(policy.signals)
+    if not uses:
+        return None
+    agents = set(_agents_of(policy)) | {"*"}
+    sig = con.execute("""
+        WITH latest AS (
+            SELECT host, source, arg_max(snapshot_id, captured_at) AS snapshot_id
+            FROM robots_snapshots WHERE outcome = 'parsed' GROUP BY host, source
+        )
+        SELECT s.host, s.source, s."use", s.allowed, lower(coalesce(s.agent, '*')) AS agent, s.scope
+        FROM robots_signals s
+        WHERE s.source = 'tdmrep-json' OR s.snapshot_id IN (SELECT snapshot_id FROM latest)
+        ORDER BY s.host, s.source, s.snapshot_id
+    """).fetchall()
+    by_host: dict[str, list[tuple]] = {}
+    for host, source, use, allowed, agent, scope in sig:
+        if agent in agents and use in uses:
+            by_host.setdefault(host, []).append((source, use, allowed, scope))
+    if not by_host:
+        return None
+    out = {"shard_id": [], "position": [], "reason": [], "action": []}
+    docs = con.execute(f"SELECT shard_id, position, host, {path_sql('url')} AS path FROM documents "
+                       "WHERE host IN (SELECT unnest(?::VARCHAR[]))", [list(by_host)]).fetchall()
+    for shard_id, position, host, path in docs:
+        seen = set()
+        tdm_done = False
+        for source, use, allowed, scope in by_host[host]:
+            if scope is not None and not location_matches(scope, path or "/"):
+                continue
+            if source == "tdmrep-json":
+                if tdm_done:
+                    continue  # TDMRep: the first rule whose location matches decides
+                tdm_done = True
+            if allowed:
+                continue
+            code = f"signal:{source}:{use}"
+            if code not in seen:
+                seen.add(code)
+                out["shard_id"].append(shard_id)
+                out["position"].append(position)
+                out["reason"].append(code)
+                out["action"].append(uses[use])
+    return pa.table(out, schema=_REASONS)
+
+
+def _tos_sql(con, policy: Policy) -> list[str]:
+    acts = _active(policy.tos)
+    if not acts:
+        return []
+    _register(con, "_pol_tos", {"clause": list(acts), "action": list(acts.values())})
+    return ["""
+        SELECT c.shard_id, c.position, 'tos:' || c.clause, p.action
+        FROM (SELECT shard_id, position, unnest(clauses) AS clause FROM document_tos) c
+        JOIN _pol_tos p ON p.clause = c.clause"""]
+
+
+def _license_sql(con, policy: Policy) -> list[str]:
+    fam = {k: v for k, v in policy.licenses.items()}
+    ids = {k: v for k, v in policy.license_ids.items()}
+    if not _active(fam) and not _active(ids):
+        return []
+    _register(con, "_pol_fam", {"family": list(fam), "action": list(fam.values())})
+    _register(con, "_pol_ids", {"spdx": list(ids), "action": list(ids.values())})
+    return ["""
+        SELECT l.shard_id, l.position, 'license:' || coalesce(l.license, 'none'), coalesce(i.action, f.action)
+        FROM document_licenses l
+        LEFT JOIN _pol_ids i ON i.spdx = l.license
+        LEFT JOIN _pol_fam f ON f.family = l.family
+        WHERE coalesce(i.action, f.action) IN ('exclude', 'review')"""]
+
+
+def _domain_sql(con, policy: Policy) -> list[str]:
+    acts = _active({k.strip().lower(): v for k, v in policy.domains.items()})
+    if not acts:
+        return []
+    _register(con, "_pol_dom", {"domain": list(acts), "action": list(acts.values())})
+    return ["""
+        SELECT d.shard_id, d.position, 'domain:' || p.domain, p.action
+        FROM documents d JOIN _pol_dom p ON p.domain = d.host OR p.domain = d.registered_domain"""]
+
+
+def evaluate(led, rules_dirs=None, policy_name: str | None = None, *, apply_rules: bool = True) -> Evaluation:
+    """Evaluate every document of the ledger under a policy; replaces document_verdicts and records the
+    evaluation in verdict_runs."""
+    t0 = time.perf_counter()
+    name, policy = ruleset.load_policy(rules_dirs, policy_name)
+    rhash = ruleset.rules_hash(rules_dirs)
+    if apply_rules:
+        ruleset.apply_to_ledger(led, rules_dirs)
+    con = led.con
+    warnings: list[str] = []
+    parts = _robots_sql(con, policy, warnings) + _page_signals_sql(con, policy) + _tos_sql(con, policy) \
+        + _license_sql(con, policy) + _domain_sql(con, policy)
+    host_rows = _host_signal_rows(con, policy)
+    if host_rows is not None and host_rows.num_rows:
+        con.register("_host_sig", host_rows)
+        parts.append("SELECT shard_id, position, reason, action FROM _host_sig")
+    union = "\nUNION ALL\n".join(f"SELECT * FROM ({p})" for p in parts) if parts else \
+        "SELECT NULL::VARCHAR, NULL::BIGINT, NULL::VARCHAR, NULL::VARCHAR WHERE false"
+    default = policy.default
+    eid = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
+    with led.transaction():
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _reasons (shard_id VARCHAR, position BIGINT, reason VARCHAR, action VARCHAR)")
+        con.execute(f"INSERT INTO _reasons {union}")
+        con.execute("DELETE FROM document_verdicts")
+        con.execute(f"""
+            INSERT INTO document_verdicts
+            SELECT d.shard_id, d.position,
+                   CASE WHEN bool_or(r.action = 'exclude') THEN 'exclude'
+                        WHEN bool_or(r.action = 'review') THEN 'review' ELSE '{default}' END,
+                   coalesce(list(DISTINCT r.reason ORDER BY r.reason) FILTER (r.reason IS NOT NULL), []::VARCHAR[])
+            FROM documents d LEFT JOIN _reasons r USING (shard_id, position)
+            GROUP BY d.shard_id, d.position""")
+        counts = dict(con.execute("SELECT verdict, count(*) FROM document_verdicts GROUP BY verdict").fetchall())
+        total = sum(counts.values())
+        seconds = time.perf_counter() - t0
+        con.execute("INSERT INTO verdict_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [eid, datetime.now(timezone.utc), name, policy.purpose, json.dumps(policy.model_dump(), sort_keys=True),
+                     rhash, total, counts.get("include", 0), counts.get("exclude", 0), counts.get("review", 0), seconds])
+        con.execute("DROP TABLE _reasons")
+    for t in ("_pol_robots", "_pol_uses", "_pol_agents", "_pol_tos", "_pol_fam", "_pol_ids", "_pol_dom", "_host_sig"):
+        try:
+            con.unregister(t)
+        except Exception:  # noqa: BLE001 - not registered under this policy
+            pass
+    return Evaluation(eid, name, policy.purpose, rhash, total, counts.get("include", 0), counts.get("exclude", 0),
+                      counts.get("review", 0), time.perf_counter() - t0, warnings)
+
+
+def reevaluate(led, rules_dirs=None, *, apply_rules: bool = False) -> Evaluation:
+    """Evaluate again under the policy of the last evaluation (or the default policy), e.g. after consent
+    changed; rules are taken from ``rules_dirs`` as they are now."""
+    last = led.con.execute("SELECT policy FROM verdict_runs ORDER BY evaluated_at DESC LIMIT 1").fetchall()
+    name = last[0][0] if last else None
+    _, pols = ruleset.load_policies(rules_dirs)
+    return evaluate(led, rules_dirs, name if name in pols else None, apply_rules=apply_rules)
+
+
+__all__ = ["evaluate", "reevaluate", "Evaluation"]
