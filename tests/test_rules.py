@@ -15,6 +15,12 @@ from provenance.ruleset import RulesError, check, import_dpi_categories, load_ca
 def test_shipped_rules_are_valid_and_layers_override(tmp_path):
     counts = check()
     assert counts["agents"] == 25 and counts["categories"] == 13
+    assert counts["ToS domains"] >= 5 and counts["policies"] >= 2
+    from provenance.ruleset import load_tos, tos_class
+
+    tos = load_tos()
+    assert tos_class(tos["nytimes.com"]) == "no-scraping-and-ai"
+    assert all(c.source.startswith("https://") and c.evidence for cl in tos.values() for c in cl)
     fams, lic = load_licenses()
     assert fams["CC-BY-NC-4.0"] == "non-commercial" and fams["GPL-2.0-or-later"] == "copyleft"
     assert lic["wikipedia.org"].spdx == "CC-BY-SA-4.0" and lic["wikipedia.org"].source.startswith("https://")
