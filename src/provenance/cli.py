@@ -349,9 +349,12 @@ def cmd_rules_apply(args) -> int:
     from .ledger import Ledger
     from .ruleset import apply_to_ledger
 
+    from .verdict import reevaluate
+
     with Ledger(args.ledger) as led:
         counts = apply_to_ledger(led, args.rules)
-    print("applied: " + ", ".join(f"{v:,} rows in {k}" for k, v in counts.items()))
+        print("applied: " + ", ".join(f"{v:,} rows in {k}" for k, v in counts.items()))
+        print("verdicts re-evaluated: " + reevaluate(led, args.rules).summary())
     return 0
 
 
@@ -463,7 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = rusub.add_parser("check", help="validate every rules file of every layer (errors name file and line)")
     rules_opt(s)
     s.set_defaults(func=cmd_rules_check)
-    s = rusub.add_parser("apply", help="load categories and domain licenses into the ledger (no shard is read)")
+    s = rusub.add_parser("apply", help="load categories, licenses and ToS clauses into the ledger and re-evaluate verdicts (no shard is read)")
     rules_opt(s)
     s.add_argument("--ledger", default=DEFAULT_LEDGER)
     s.set_defaults(func=cmd_rules_apply)

@@ -21,10 +21,10 @@ the HTML.
 
 from __future__ import annotations
 
-import bisect
 import re
 from typing import Iterable
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -117,30 +117,37 @@ class _Norm:
     """Lower-case alphanumeric tokens joined by single spaces; offsets back to the original text are
     built only when a match needs them."""
 
-    __slots__ = ("src", "text", "_tok_starts", "_tok_ends", "_norm_starts")
+    __slots__ = ("src", "text", "_low", "_tok_starts", "_tok_ends", "_norm_starts")
 
     def __init__(self, text: str):
         self.src = text
-        self.text = " ".join(_TOKEN_RE.findall(text.lower()))
+        self._low = text.lower()
+        self.text = " ".join(_TOKEN_RE.findall(self._low))
         self._tok_starts = None
 
     def _index(self):
-        starts, ends, norm_starts = [], [], []
-        pos = 0
-        for m in _TOKEN_RE.finditer(self.src.lower()):
-            starts.append(m.start())
-            ends.append(m.end())
-            norm_starts.append(pos)
-            pos += m.end() - m.start() + 1
+        """Token offsets of ``_TOKEN_RE`` over the lower-cased text, vectorised (numpy over the code points):
+        a Python loop over every token cost half of the detector's time on long pages."""
+        cp = np.frombuffer(self._low.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        isal = ((cp >= 97) & (cp <= 122)) | ((cp >= 48) & (cp <= 57))
+        d = np.diff(isal.astype(np.int8), prepend=np.int8(0), append=np.int8(0))
+        starts = np.flatnonzero(d == 1)
+        ends = np.flatnonzero(d == -1)
+        inside = ends < len(cp)
+        plus = np.zeros(len(ends), dtype=np.int64)
+        plus[inside] = cp[ends[inside]] == 43  # a "+" right after a token belongs to it ("gpl2+")
+        ends = ends + plus
+        norm_starts = np.zeros(len(starts), dtype=np.int64)
+        if len(starts) > 1:
+            norm_starts[1:] = np.cumsum(ends - starts + 1)[:-1]
         self._tok_starts, self._tok_ends, self._norm_starts = starts, ends, norm_starts
 
     def span(self, a: int, b: int) -> tuple[int, int]:
         """Original [start, end) of normalised [a, b)."""
         if self._tok_starts is None:
             self._index()
-        i = bisect.bisect_right(self._norm_starts, a) - 1
-        j = bisect.bisect_right(self._norm_starts, max(a, b - 1)) - 1
-        return self._tok_starts[max(i, 0)], self._tok_ends[max(j, 0)]
+        i, j = np.searchsorted(self._norm_starts, [a, max(a, b - 1)], side="right") - 1
+        return int(self._tok_starts[max(i, 0)]), int(self._tok_ends[max(j, 0)])
 
 
 _L = r"licen[cs]e"
