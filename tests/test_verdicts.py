@@ -269,3 +269,32 @@ def test_layers_replace_tos_by_domain_and_policies_by_name(tmp_path):
     (b / "policy.yaml").write_text("policies:\n  commercial:\n    purpose: mine\n")
     default, pols = load_policies([b])
     assert default == "commercial" and pols["commercial"].purpose == "mine" and "research" in pols
+
+
+def test_export_and_excluded_through_the_cli(scanned, tmp_path):
+    """`provenance export` writes exactly the included documents with their text; `provenance excluded`
+    lists the others with their reasons; a second export is byte-identical."""
+    import pyarrow.parquet as pq
+
+    root, _, _, ledger = scanned
+    out = tmp_path / "out"
+    res = run_cli(["export", "--out", str(out), "--ledger", str(ledger)], cwd=root)
+    assert res.returncode == 0, res.stderr
+    assert "exported 3 of 3 selected documents" in res.stdout
+    t = pq.read_table(sorted(out.glob("*.parquet")))
+    want = {u for u, (v, _) in EXPECTED.items() if v == "include"}
+    assert set(t.column("url").to_pylist()) == want and t.num_rows == len(want)
+    assert all(x.startswith("Document ") for x in t.column("text").to_pylist())
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["evaluation"]["policy"] == "audit" and manifest["totals"]["exclude"] == 7
+    res = run_cli(["export", "--out", str(tmp_path / "again"), "--ledger", str(ledger), "--quiet"], cwd=root)
+    assert res.returncode == 0, res.stderr
+    for f in out.iterdir():
+        assert (tmp_path / "again" / f.name).read_bytes() == f.read_bytes(), f.name
+    res = run_cli(["export", "--out", str(out), "--ledger", str(ledger)], cwd=root)
+    assert res.returncode == 2 and "is not empty" in res.stderr and "--overwrite" in res.stderr
+    res = run_cli(["excluded", "--ledger", str(ledger), "--verdict", "all", "--out", str(tmp_path / "ex.csv")], cwd=root)
+    assert res.returncode == 0, res.stderr
+    lines = (tmp_path / "ex.csv").read_text().splitlines()
+    assert len(lines) == 1 + 10  # 7 excluded + 3 for review
+    assert any("takedown.example" in ln and "domain:takedown.example" in ln for ln in lines)

@@ -335,6 +335,50 @@ def cmd_verdicts(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from .export import export
+
+    def progress(f: dict) -> None:
+        if args.quiet:
+            return
+        if f.get("skipped"):
+            print(f"skipped {f.get('source_uri') or f.get('uri')}: {f.get('reason') or 'changed'}", file=sys.stderr)
+        else:
+            miss = f" ({f['missing_rows']:,} missing)" if f.get("missing_rows") else ""
+            print(f"wrote {f['name']}: {f['rows']:,} rows{miss}", file=sys.stderr)
+
+    verdicts = args.verdict or ["include"]
+    r = export(args.ledger, args.out, verdict=verdicts, overwrite=args.overwrite, skip_changed=args.skip_changed,
+               progress=progress, memory_limit=args.memory_limit)
+    if args.json:
+        print(json.dumps({k: v for k, v in r.items() if k != "manifest"}, default=str))
+        return 0
+    print(f"exported {r['exported']:,} of {r['selected']:,} selected documents ({', '.join(verdicts)}; the ledger holds "
+          f"{r['documents']:,}: include {r['include']:,}, exclude {r['exclude']:,}, review {r['review']:,}) in "
+          f"{len(r['files']):,} file(s), {r['docs_per_s']:,.0f} docs/s; manifest: {r['manifest']}")
+    if r.get("skipped_shards"):
+        print(f"  {len(r['skipped_shards'])} shard(s) skipped (changed or missing since the scan; {r['skipped']:,} rows): see the manifest")
+    if r.get("missing"):
+        print(f"  {r['missing']:,} row(s) the ledger lists were not found when re-reading (missing_rows in the manifest)")
+    return 0
+
+
+def cmd_excluded(args) -> int:
+    from .export import list_excluded, write_excluded
+
+    verdict = None if args.verdict == "all" else args.verdict
+    if args.out:
+        w = write_excluded(args.ledger, args.out, verdict=verdict)
+        print(f"wrote {w['rows']:,} {'/'.join(w['verdicts'])} rows to {w['path']} ({w['format']})")
+        return 0
+    t = list_excluded(args.ledger, verdict=verdict)
+    if args.limit and args.format == "table":
+        t = t.slice(0, args.limit)
+    _emit(t.select([c for c in ("url", "verdict", "reasons", "words") if c in t.column_names]) if args.format == "table" else t,
+          args.format)
+    return 0
+
+
 def cmd_rules_check(args) -> int:
     from .ruleset import check, layers
 
@@ -483,6 +527,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=["table", "csv", "json"], default="table")
     rules_opt(s)
     s.set_defaults(func=cmd_verdicts)
+
+    s = sub.add_parser("export", help="write the documents of a verdict (default: include) as Parquet with text and provenance, plus a manifest")
+    s.add_argument("--out", required=True, help="output folder (must be empty or hold an earlier export)")
+    s.add_argument("--ledger", default=DEFAULT_LEDGER)
+    s.add_argument("--verdict", action="append", choices=["include", "exclude", "review"],
+                   help="verdict(s) to export (repeatable; default include)")
+    s.add_argument("--overwrite", action="store_true", help="replace the files of an earlier export in --out")
+    s.add_argument("--skip-changed", action="store_true", help="skip source shards that changed since the scan instead of stopping")
+    s.add_argument("--memory-limit", default="1GB", help="DuckDB memory limit for the selection (default 1GB)")
+    s.add_argument("--quiet", action="store_true")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("excluded", help="list the documents left out (or held for review) and why")
+    s.add_argument("--ledger", default=DEFAULT_LEDGER)
+    s.add_argument("--verdict", choices=["exclude", "review", "all"], default="exclude")
+    s.add_argument("--out", help="write the whole list to .csv, .parquet or .jsonl")
+    s.add_argument("--limit", type=int, default=30, help="rows to print as a table (default 30)")
+    s.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    s.set_defaults(func=cmd_excluded)
 
     s = sub.add_parser("composition", help="the top registered domains (or suffixes) by share of words")
     s.add_argument("--by", choices=["domain", "suffix", "category", "license", "tos"], default="domain",
