@@ -236,7 +236,7 @@ def test_policy_without_consent_warns_and_counts_unknown(tmp_path):
                         "VALUES ('s', 1, 'd', 'https://x.example/', 'x.example', 'x.example', 10, 2, 'r')")
         ev = evaluate(led)
         assert ev.documents == 1 and ev.included == 1
-        assert any("consent was not evaluated for GPTBot" in w for w in ev.warnings)
+        assert any("no robots.txt consent evaluated for GPTBot, CCBot" in w for w in ev.warnings)
 
 
 @pytest.mark.parametrize("name, text, where", [

@@ -15,6 +15,7 @@ Reason codes:
 * ``license:<SPDX id>`` -- the document's effective license (found in it, else its domain's), by family;
   ``license:none`` when the policy acts on the ``unknown`` family and nothing was found
 * ``domain:<domain>`` -- a host or registered domain the policy lists (takedown requests, agreements)
+* ``pii:<TYPE>`` -- a personal-data or secret finding of that type in the document (EMAIL, PRIVATE_KEY, ...)
 
 Each reason has the action its policy entry gives (exclude / review); ``ignore`` drops it. Verdict:
 ``exclude`` if any reason excludes, else ``review`` if any asks for review, else the policy's default.
@@ -70,19 +71,22 @@ def _robots_sql(con, policy: Policy, warnings: list[str]) -> list[str]:
     parts = []
     evaluated = {r[0].lower(): r[0] for r in con.execute("SELECT DISTINCT agent FROM document_consent").fetchall()}
     rows = {"agent": [], "label": [], "moment": [], "disallowed": [], "unknown": []}
+    missing: list[str] = []
     for rule in policy.robots:
         for agent in rule.agents:
             if rule.disallowed not in ACTIONS and rule.unknown not in ACTIONS:
                 continue
             stored = evaluated.get(agent.lower())
             if stored is None:
-                warnings.append(f"consent was not evaluated for {agent}: every document counts as unknown for it "
-                                f"(run `provenance consent --agent {agent}`)")
+                missing.append(agent)
             rows["agent"].append(stored or agent)
             rows["label"].append(agent)
             rows["moment"].append(rule.at)
             rows["disallowed"].append(rule.disallowed)
             rows["unknown"].append(rule.unknown)
+    if missing:
+        warnings.append(f"no robots.txt consent evaluated for {', '.join(missing)}: their documents count as "
+                        f"robots `unknown` (import or fetch snapshots: `provenance robots import|fetch`)")
     if not rows["agent"]:
         return parts
     _register(con, "_pol_robots", rows)
@@ -208,6 +212,17 @@ def _domain_sql(con, policy: Policy) -> list[str]:
         FROM documents d JOIN _pol_dom p ON p.domain = d.host OR p.domain = d.registered_domain"""]
 
 
+def _pii_sql(con, policy: Policy) -> list[str]:
+    acts = _active({k.upper(): v for k, v in policy.pii.items()})
+    if not acts:
+        return []
+    _register(con, "_pol_pii", {"type": list(acts), "action": list(acts.values())})
+    return ["""
+        SELECT DISTINCT f.shard_id, f.position, 'pii:' || f.type, p.action
+        FROM (SELECT shard_id, position, unnest(pii).type AS type FROM documents WHERE pii_count > 0) f
+        JOIN _pol_pii p ON p.type = f.type"""]
+
+
 def evaluate(led, rules_dirs=None, policy_name: str | None = None, *, apply_rules: bool = True) -> Evaluation:
     """Evaluate every document of the ledger under a policy; replaces document_verdicts and records the
     evaluation in verdict_runs."""
@@ -219,7 +234,7 @@ def evaluate(led, rules_dirs=None, policy_name: str | None = None, *, apply_rule
     con = led.con
     warnings: list[str] = []
     parts = _robots_sql(con, policy, warnings) + _page_signals_sql(con, policy) + _tos_sql(con, policy) \
-        + _license_sql(con, policy) + _domain_sql(con, policy)
+        + _license_sql(con, policy) + _domain_sql(con, policy) + _pii_sql(con, policy)
     host_rows = _host_signal_rows(con, policy)
     if host_rows is not None and host_rows.num_rows:
         con.register("_host_sig", host_rows)
@@ -247,7 +262,7 @@ def evaluate(led, rules_dirs=None, policy_name: str | None = None, *, apply_rule
                     [eid, datetime.now(timezone.utc), name, policy.purpose, json.dumps(policy.model_dump(), sort_keys=True),
                      rhash, total, counts.get("include", 0), counts.get("exclude", 0), counts.get("review", 0), seconds])
         con.execute("DROP TABLE _reasons")
-    for t in ("_pol_robots", "_pol_uses", "_pol_agents", "_pol_tos", "_pol_fam", "_pol_ids", "_pol_dom", "_host_sig"):
+    for t in ("_pol_robots", "_pol_uses", "_pol_agents", "_pol_tos", "_pol_fam", "_pol_ids", "_pol_dom", "_pol_pii", "_host_sig"):
         try:
             con.unregister(t)
         except Exception:  # noqa: BLE001 - not registered under this policy
