@@ -19,6 +19,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from provenance import __version__
 from provenance.ledger import Ledger, ShardResult
+from provenance.pii import load_config as load_pii_config
 from provenance.pipeline import config_hash, failed_result, scan_shard
 from provenance.progress import Progress
 from provenance.readers import ReadOptions
@@ -36,8 +37,8 @@ def default_work_dir(ledger: str) -> str:
 # Bad input never raises here (it is quarantined inside scan_shard); retries are for transient failures
 # such as a remote read that times out.
 @task(name="scan-shard", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
-def scan_shard_task(shard: Shard, work_dir: str, options: ReadOptions, chash: str) -> ShardResult:
-    return scan_shard(shard, work_dir, options=options, chash=chash)
+def scan_shard_task(shard: Shard, work_dir: str, options: ReadOptions, chash: str, scanners: list | None = None) -> ShardResult:
+    return scan_shard(shard, work_dir, options=options, chash=chash, scanners=scanners)
 
 
 @flow(name="scan-corpus", log_prints=False, task_runner=ThreadPoolTaskRunner(max_workers=os.cpu_count() or 2))
@@ -52,6 +53,7 @@ def scan_corpus(
     quiet: bool = False,
     rules: list[str] | None = None,
     policy: str | None = None,
+    keep_pii_values: bool = False,
 ) -> dict:
     """Scan shards into the ledger and return the run's totals."""
     t0 = time.perf_counter()
@@ -60,14 +62,15 @@ def scan_corpus(
         options.max_doc_bytes = int(max_doc_bytes)
     work_dir = work_dir or default_work_dir(ledger)
     shards = discover(inputs, format=format)
-    scanners = default_scanners()
     rhash = rules_hash(rules)
-    chash = config_hash(scanners, options)
-    config = {"inputs": inputs, "format": format, "column_map": options.column_map,
-              "max_doc_bytes": options.max_doc_bytes, "scanners": [s.name for s in scanners], "work_dir": work_dir,
-              "rules": rules or []}
+    pii_config = load_pii_config(rules)
     totals = {"rows_read": 0, "documents": 0, "quarantined": 0, "shards_failed": 0, "shards_partial": 0}
     with Ledger(ledger) as led:
+        scanners = default_scanners(pii_config, led.pii_salt(), keep_pii_values)
+        chash = config_hash(scanners, options)
+        config = {"inputs": inputs, "format": format, "column_map": options.column_map,
+                  "max_doc_bytes": options.max_doc_bytes, "scanners": [s.name for s in scanners], "work_dir": work_dir,
+                  "rules": rules or [], "keep_pii_values": keep_pii_values}
         apply_to_ledger(led, rules)  # categories and domain licenses, for the views
         finished = {} if force else led.finished_shards(chash)
         todo = [s for s in shards if s.error is not None or finished.get(s.shard_id) != s.fingerprint]
@@ -75,7 +78,7 @@ def scan_corpus(
         run_id = led.begin_run(config, rhash, chash, len(shards))
         progress = Progress(len(shards), skipped=skipped, quiet=quiet)
         progress.start(len(todo))
-        by_future = {scan_shard_task.submit(s, work_dir, options, chash): s for s in todo}
+        by_future = {scan_shard_task.submit(s, work_dir, options, chash, scanners): s for s in todo}
         status = "done"
         try:
             for fut in as_completed(list(by_future)):

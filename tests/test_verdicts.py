@@ -298,3 +298,15 @@ def test_export_and_excluded_through_the_cli(scanned, tmp_path):
     lines = (tmp_path / "ex.csv").read_text().splitlines()
     assert len(lines) == 1 + 10  # 7 excluded + 3 for review
     assert any("takedown.example" in ln and "domain:takedown.example" in ln for ln in lines)
+
+
+def test_policy_pii_types_and_pii_yaml_are_checked(tmp_path):
+    (tmp_path / "policy.yaml").write_text("policies:\n  p:\n    purpose: x y z\n    pii: {EMAIL: exclude, SOCIAL: review}\n")
+    with pytest.raises(RulesError) as e:
+        check([tmp_path])
+    assert "unknown type SOCIAL" in str(e.value)
+    (tmp_path / "policy.yaml").unlink()
+    (tmp_path / "pii.yaml").write_text("detectors:\n  EMAIL: maybe\n")
+    with pytest.raises(RulesError) as e:
+        check([tmp_path])
+    assert "pii.yaml:2" in str(e.value)

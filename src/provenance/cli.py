@@ -125,6 +125,7 @@ def cmd_scan(args) -> int:
     summary = scan_corpus(
         inputs=args.inputs, ledger=args.ledger, work_dir=args.work_dir, format=args.format, column_map=colmap,
         max_doc_bytes=args.max_doc_bytes, force=args.force, quiet=args.quiet, rules=args.rules, policy=args.policy,
+        keep_pii_values=args.keep_pii_values,
     )
     if args.json:
         print(json.dumps(summary))
@@ -349,7 +350,7 @@ def cmd_export(args) -> int:
 
     verdicts = args.verdict or ["include"]
     r = export(args.ledger, args.out, verdict=verdicts, overwrite=args.overwrite, skip_changed=args.skip_changed,
-               progress=progress, memory_limit=args.memory_limit)
+               progress=progress, memory_limit=args.memory_limit, redact_pii=args.redact_pii)
     if args.json:
         print(json.dumps({k: v for k, v in r.items() if k != "manifest"}, default=str))
         return 0
@@ -360,6 +361,52 @@ def cmd_export(args) -> int:
         print(f"  {len(r['skipped_shards'])} shard(s) skipped (changed or missing since the scan; {r['skipped']:,} rows): see the manifest")
     if r.get("missing"):
         print(f"  {r['missing']:,} row(s) the ledger lists were not found when re-reading (missing_rows in the manifest)")
+    return 0
+
+
+PII_TYPE_SQL = """
+SELECT type, findings, documents, distinct_values, domains, share_documents FROM pii_by_type ORDER BY findings DESC, type
+"""
+PII_DOMAIN_SQL = """
+SELECT registered_domain, documents, documents_with_pii, findings, share_documents_with_pii FROM pii_by_domain
+WHERE findings > 0 ORDER BY findings DESC, registered_domain LIMIT ?
+"""
+
+
+def cmd_pii(args) -> int:
+    from .ledger import Ledger
+
+    with Ledger(args.ledger, read_only=True) as led:
+        s = led.query("SELECT * FROM pii_summary").to_pylist()[0]
+        if args.format == "table":
+            print(f"{s['documents_with_pii']:,} of {s['documents']:,} documents ({(s['share_documents_with_pii'] or 0):.2%}) "
+                  f"carry PII or secrets: {s['findings']:,} findings"
+                  + (f"; {s['documents_not_scanned_for_pii']:,} documents were scanned before PII detection"
+                     if s["documents_not_scanned_for_pii"] else ""))
+            print()
+        if args.by == "type":
+            _emit(led.query(PII_TYPE_SQL), args.format)
+        else:
+            _emit(led.query(PII_DOMAIN_SQL, [args.limit]), args.format)
+    return 0
+
+
+def cmd_redact(args) -> int:
+    from .pii import load_config
+    from .redact import redact_files
+
+    def progress(r: dict) -> None:
+        if not args.quiet:
+            print(f"{r['uri']}: {r['documents']:,} documents, {r['findings']:,} findings"
+                  + (f" -> {r['file']}" if r["file"] else ""), file=sys.stderr)
+
+    t = redact_files(args.inputs, args.out, style=args.style, config=load_config(args.rules), progress=progress)
+    print(f"redacted {t['documents']:,} documents in {t['shards']:,} shard(s): {t['findings']:,} findings in "
+          f"{t['documents_with_pii']:,} documents -> {args.out}")
+    if t["by_type"]:
+        print("  " + ", ".join(f"{k} {v:,}" for k, v in t["by_type"].items()))
+    for f in t["failed_shards"]:
+        print(f"  could not read {f['uri']}: {f['reason']}: {f['detail']}")
     return 0
 
 
@@ -447,6 +494,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true", help="no progress lines")
     s.add_argument("--json", action="store_true", help="print the run summary as JSON")
     s.add_argument("--top", type=int, default=30, help="print the top-N domains table after the scan (0: no)")
+    s.add_argument("--keep-pii-values", action="store_true",
+                   help="store the raw PII / secret values in the ledger (default: type, offsets and a salted hash only)")
     s.add_argument("--policy", help="verdict policy of policy.yaml evaluated after the scan (default: its default_policy)")
     rules_opt(s)
     s.set_defaults(func=cmd_scan)
@@ -536,9 +585,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--overwrite", action="store_true", help="replace the files of an earlier export in --out")
     s.add_argument("--skip-changed", action="store_true", help="skip source shards that changed since the scan instead of stopping")
     s.add_argument("--memory-limit", default="1GB", help="DuckDB memory limit for the selection (default 1GB)")
+    s.add_argument("--redact-pii", nargs="?", const="placeholder", choices=["placeholder", "fake"],
+                   help="replace PII and secrets in the text: <EMAIL>, <PHONE>, ... (default) or format-preserving fakes")
     s.add_argument("--quiet", action="store_true")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("pii", help="personal data and secrets found by the scan: by type or by domain")
+    s.add_argument("--ledger", default=DEFAULT_LEDGER)
+    s.add_argument("--by", choices=["type", "domain"], default="type")
+    s.add_argument("--limit", type=int, default=30)
+    s.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    s.set_defaults(func=cmd_pii)
+
+    s = sub.add_parser("redact", help="write shards with PII and secrets replaced (<EMAIL>, <PHONE>, ... or fakes), no ledger needed")
+    s.add_argument("inputs", nargs="+")
+    s.add_argument("--out", required=True, help="an empty or new folder")
+    s.add_argument("--style", choices=["placeholder", "fake"], default="placeholder")
+    s.add_argument("--quiet", action="store_true")
+    rules_opt(s)
+    s.set_defaults(func=cmd_redact)
 
     s = sub.add_parser("excluded", help="list the documents left out (or held for review) and why")
     s.add_argument("--ledger", default=DEFAULT_LEDGER)

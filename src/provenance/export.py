@@ -90,7 +90,7 @@ KEY_SHIFT = 40  # ledger rows are streamed ordered by (shard ordinal << 40) + po
 ROWS_SQL = """
 SELECT (p.ord::BIGINT << {shift}) + d.position AS _key,
        d.position, d.doc_id, d.url, d.crawl_date, d.crawl, d.language, d.host, d.registered_domain,
-       l.license, l.license_source, d.words, d.bytes, v.verdict, v.reasons
+       l.license, l.license_source, d.words, d.bytes, v.verdict, v.reasons, d.pii
 FROM documents d
 JOIN _export_shards p ON p.shard_id = d.shard_id
 JOIN document_verdicts v ON v.shard_id = d.shard_id AND v.position = d.position
@@ -354,7 +354,7 @@ class _PartWriter:
 
 
 def _export_shard(rows: _ShardRows, plan: dict, verdicts: tuple[str, ...], staged: Path, evaluation_id: str,
-                  pool: ThreadPoolExecutor) -> tuple[dict, Future]:
+                  pool: ThreadPoolExecutor, redact_pii: str | None = None) -> tuple[dict, Future]:
     """Write one source shard's selected rows to ``staged``; return its manifest entry and the future of
     the file's closing (size, sha256)."""
     shard: Shard = plan["shard"]
@@ -398,7 +398,13 @@ def _export_shard(rows: _ShardRows, plan: dict, verdicts: tuple[str, ...], stage
                     continue
                 _verify(sel, led, plan["uri"])
                 cols = {name: _column(led, name, OUT_SCHEMA.field(name).type) for name in LEDGER_COLUMNS}
-                cols["text"] = pa.chunked_array([sel.column("text")]).cast(pa.string())
+                text = sel.column("text")
+                if redact_pii and "pii" in led.column_names:
+                    # findings were made on exactly this text (verified above: same id, URL and size)
+                    from .pii import redact_batch
+
+                    text = redact_batch(text, led.column("pii").combine_chunks(), style=redact_pii)
+                cols["text"] = pa.chunked_array([text]).cast(pa.string())
                 cols["source_uri"] = pa.chunked_array([pa.repeat(pa.scalar(plan["uri"], pa.string()), sel.num_rows)])
                 cols["source_position"] = _column(led, "position", pa.int64())
                 table = pa.Table.from_arrays([cols[f.name] for f in OUT_SCHEMA], schema=writer.schema)
@@ -538,6 +544,7 @@ def export(
     skip_changed: bool = False,
     progress: Callable[[dict], None] | None = None,
     memory_limit: str | None = "1GB",
+    redact_pii: str | None = None,
 ) -> dict:
     """Export the documents of ``verdict`` (``include``, ``exclude``, ``review``, or several) with their text
     to Parquet files in ``out_dir``, plus ``manifest.json``.
@@ -549,9 +556,13 @@ def export(
     A re-read that finds fewer rows than the ledger counts is reported per file (``missing_rows``) and in
     the totals, never hidden. ``progress`` is called with each file's manifest entry as it is written.
     ``memory_limit`` bounds DuckDB while it sorts the selected ledger rows (it spills inside ``out_dir``).
+    ``redact_pii`` (``placeholder`` or ``fake``) replaces every PII / secret finding of the scan in the
+    exported text with ``<TYPE>`` or a format-preserving fake (``provenance.pii.redact``).
     Returns the manifest's totals plus the files, skipped shards, paths and timing.
     """
     t0 = time.perf_counter()
+    if redact_pii not in (None, "placeholder", "fake"):
+        raise ExportError(f"redact_pii must be 'placeholder' or 'fake', not {redact_pii!r}")
     verdicts = _verdicts(verdict, ("include",))
     out = Path(out_dir)
     ledger_path = str(ledger_path)
@@ -604,7 +615,7 @@ def export(
                 staged = staging / plan["name"]
                 try:
                     entry, fut = _export_shard(_ShardRows(stream, ordinal), plan, verdicts, staged,
-                                               evaluation["evaluation_id"], pool)
+                                               evaluation["evaluation_id"], pool, redact_pii)
                 except _ContentChanged as exc:
                     staged.unlink(missing_ok=True)
                     problem = {"source_uri": plan["uri"], "source_shard_id": plan["shard_id"],
@@ -621,6 +632,7 @@ def export(
                 closing = (entry, fut)
             settle()
             manifest = _manifest(ledger_path, evaluation, verdicts, shards, runs, files, problems)
+            manifest["redact_pii"] = redact_pii
             text = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
             # commit: move the files into place, drop the previous export's others, write the manifest last
             for f in files:

@@ -38,7 +38,8 @@ def config_hash(scanners: list[Scanner], options: ReadOptions) -> str:
     Rules are not part of it: they are applied in the ledger (views, verdicts), so changing them never
     re-reads a shard; each run records the rules hash it used."""
     desc = {
-        "scanners": [[s.name, [str(f) for f in s.fields]] for s in scanners],
+        "scanners": [[s.name, [str(f) for f in s.fields], s.config_key() if hasattr(s, "config_key") else None]
+                     for s in scanners],
         "read": asdict(options),
     }
     return hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()[:16]

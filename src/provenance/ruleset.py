@@ -364,6 +364,7 @@ class Policy(BaseModel):
     licenses: dict[str, Action] = Field(default_factory=dict)  # license family -> action
     license_ids: dict[str, Action] = Field(default_factory=dict)  # SPDX id -> action, over the family's
     domains: dict[str, Action] = Field(default_factory=dict)  # registered domain or host -> action (takedowns, deals)
+    pii: dict[str, Action] = Field(default_factory=dict)  # PII / secret type (EMAIL, PRIVATE_KEY, ...) -> action
 
     @field_validator("licenses")
     @classmethod
@@ -418,9 +419,16 @@ def check(rules_dirs: list[str | Path] | None = None) -> dict[str, int]:
         raise RulesError(f"licenses.yaml: unknown license family {', '.join(bad)}; one of {', '.join(LICENSE_FAMILIES)}")
     tos = load_tos(rules_dirs)
     _, policies = load_policies(rules_dirs)
+    from .pii import TYPES as PII_TYPES, load_config as load_pii_config
+
+    pii = load_pii_config(rules_dirs)
+    for name, pol in policies.items():
+        bad = sorted(k for k in pol.pii if k.upper() not in PII_TYPES)
+        if bad:
+            raise RulesError(f"policy.yaml: policies.{name}.pii: unknown type {', '.join(bad)}; one of {', '.join(PII_TYPES)}")
     return {"agents": len(agents), "categories": len(vocab), "categorised domains": len(cats),
             "licensed domains": len(lic), "SPDX ids in families": len(fams), "ToS domains": len(tos),
-            "policies": len(policies)}
+            "policies": len(policies), "PII detectors on": len(pii.detectors)}
 
 
 def apply_to_ledger(led, rules_dirs: list[str | Path] | None = None) -> dict[str, int]:

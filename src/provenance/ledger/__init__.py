@@ -122,6 +122,20 @@ class Ledger:
             applied.append(version)
         return applied
 
+    def pii_salt(self) -> bytes:
+        """This ledger's salt for hashing PII values, made on first use (random, 32 bytes). Hashes link the
+        same value inside one ledger and not across ledgers."""
+        row = self.con.execute("SELECT value FROM ledger_meta WHERE key = 'pii_salt'").fetchall()
+        if row:
+            return bytes.fromhex(row[0][0])
+        if self.read_only:
+            raise ProvenanceError(f"ledger {self.path} has no PII salt yet (open it writable once)")
+        import secrets
+
+        salt = secrets.token_hex(32)
+        self.con.execute("INSERT INTO ledger_meta VALUES ('pii_salt', ?) ON CONFLICT DO NOTHING", [salt])
+        return bytes.fromhex(self.con.execute("SELECT value FROM ledger_meta WHERE key = 'pii_salt'").fetchall()[0][0])
+
     def schema_version(self) -> int:
         return self.con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchall()[0][0]
 

@@ -38,13 +38,16 @@ def apply(scanners: list[Scanner], batch: pa.RecordBatch, context: ScanContext) 
     return batch
 
 
-def default_scanners() -> list[Scanner]:
+def default_scanners(pii_config=None, pii_salt: bytes = b"", keep_pii_values: bool = False) -> list[Scanner]:
+    """Every scanner of a scan. PII findings are hashed with ``pii_salt`` (the ledger's, in a scan)."""
     from .domain import DomainScanner
     from .license import LicenseScanner
+    from .pii import PiiScanner
     from .signals import PageSignalsScanner
     from .size import SizeScanner
 
-    return [DomainScanner(), SizeScanner(), PageSignalsScanner(), LicenseScanner()]
+    return [DomainScanner(), SizeScanner(), PageSignalsScanner(), LicenseScanner(),
+            PiiScanner(pii_config, pii_salt, keep_pii_values)]
 
 
 def output_fields(scanners: list[Scanner]) -> list[pa.Field]:
