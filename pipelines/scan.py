@@ -18,6 +18,7 @@ from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from provenance import __version__
+from provenance.dedup import match_takedowns
 from provenance.ledger import Ledger, ShardResult
 from provenance.pii import load_config as load_pii_config
 from provenance.pipeline import config_hash, failed_result, scan_shard
@@ -54,6 +55,7 @@ def scan_corpus(
     rules: list[str] | None = None,
     policy: str | None = None,
     keep_pii_values: bool = False,
+    code_indexes: list[str] | None = None,
 ) -> dict:
     """Scan shards into the ledger and return the run's totals."""
     t0 = time.perf_counter()
@@ -66,11 +68,12 @@ def scan_corpus(
     pii_config = load_pii_config(rules)
     totals = {"rows_read": 0, "documents": 0, "quarantined": 0, "shards_failed": 0, "shards_partial": 0}
     with Ledger(ledger) as led:
-        scanners = default_scanners(pii_config, led.pii_salt(), keep_pii_values)
+        scanners = default_scanners(pii_config, led.pii_salt(), keep_pii_values, code_indexes)
         chash = config_hash(scanners, options)
         config = {"inputs": inputs, "format": format, "column_map": options.column_map,
                   "max_doc_bytes": options.max_doc_bytes, "scanners": [s.name for s in scanners], "work_dir": work_dir,
-                  "rules": rules or [], "keep_pii_values": keep_pii_values}
+                  "rules": rules or [], "keep_pii_values": keep_pii_values,
+                  "code_indexes": code_indexes or []}
         apply_to_ledger(led, rules)  # categories and domain licenses, for the views
         finished = {} if force else led.finished_shards(chash)
         todo = [s for s in shards if s.error is not None or finished.get(s.shard_id) != s.fingerprint]
@@ -102,6 +105,10 @@ def scan_corpus(
             led.finish_run(run_id, status=status, shards_scanned=len(todo), shards_skipped=skipped,
                            rows_read=totals["rows_read"], documents=totals["documents"],
                            quarantined=totals["quarantined"], seconds=seconds, timings={"flow_seconds": seconds})
+        # takedown requests cover future scans too: match the shards scanned now against them
+        scanned_ids = [s.shard_id for s in todo]
+        if scanned_ids and led.con.execute("SELECT count(*) FROM takedown_requests").fetchone()[0]:
+            match_takedowns(led, shard_ids=scanned_ids)
         # verdicts from the ledger alone (consent, rules, findings): cheap next to the scan, and kept current
         ev = evaluate_verdicts(led, rules, policy, apply_rules=False)
     return {"run_id": run_id, "ledger": ledger, "shards": len(shards), "scanned": len(todo), "skipped": skipped,

@@ -125,7 +125,7 @@ def cmd_scan(args) -> int:
     summary = scan_corpus(
         inputs=args.inputs, ledger=args.ledger, work_dir=args.work_dir, format=args.format, column_map=colmap,
         max_doc_bytes=args.max_doc_bytes, force=args.force, quiet=args.quiet, rules=args.rules, policy=args.policy,
-        keep_pii_values=args.keep_pii_values,
+        keep_pii_values=args.keep_pii_values, code_indexes=args.code_index,
     )
     if args.json:
         print(json.dumps(summary))
@@ -410,6 +410,66 @@ def cmd_redact(args) -> int:
     return 0
 
 
+def cmd_dedup(args) -> int:
+    _prefect_env()
+    from .pipelines.dedup import cluster_duplicates
+
+    s = cluster_duplicates(ledger=args.ledger, threshold=args.threshold, memory_limit=args.memory_limit, rules=args.rules)
+    if args.json:
+        print(json.dumps(s, default=str))
+        return 0
+    n = max(s["documents"], 1)
+    print(f"{s['documents']:,} documents in {s['shards']:,} shard(s), threshold {args.threshold} ({s['bands']} bands x "
+          f"{s['rows']} rows): {s['candidate_pairs']:,} candidate pairs, {s['verified_pairs']:,} verified; "
+          f"{s['clusters']:,} clusters hold {s['in_clusters']:,} documents, {s['duplicates']:,} redundant copies "
+          f"({s['duplicates'] / n:.2%}) in {s['seconds']:.1f} s")
+    v = s["verdicts"]
+    print(f"takedown matches: {s['takedown_matches']:,}; verdicts (policy {v['policy']}): include {v['include']:,}, "
+          f"exclude {v['exclude']:,}, review {v['review']:,}")
+    return 0
+
+
+def cmd_takedown_add(args) -> int:
+    from .dedup import takedown_add
+    from .ledger import Ledger
+    from .verdict import reevaluate
+
+    texts = [Path(f).read_text(encoding="utf-8", errors="replace") for f in args.text or []]
+    urls = []
+    for f in args.urls or []:
+        urls += [ln.strip() for ln in Path(f).read_text(encoding="utf-8").splitlines() if ln.strip() and not ln.startswith("#")]
+    with Ledger(args.ledger) as led:
+        r = takedown_add(led, args.request_id, texts=texts or None, urls=urls or None, documents=args.document or None,
+                         threshold=args.threshold, note=args.note,
+                         source=", ".join((args.text or []) + (args.urls or []) + (args.document or [])))
+        ev = reevaluate(led, args.rules)
+    print(f"takedown {r['request_id']}: {r['items']} item(s); {r['matches']:,} document(s) covered now "
+          f"(reason takedown:{r['request_id']}); verdicts: {ev.summary()}")
+    return 0
+
+
+def cmd_takedown_list(args) -> int:
+    from .ledger import Ledger
+
+    with Ledger(args.ledger, read_only=True) as led:
+        _emit(led.query("""SELECT r.request_id, r.kind, r.added_at, r.threshold, count(m.position) AS documents, r.note
+                           FROM takedown_requests r LEFT JOIN takedown_matches m USING (request_id)
+                           GROUP BY ALL ORDER BY r.added_at"""), args.format)
+    return 0
+
+
+def cmd_index_build(args) -> int:
+    _prefect_env()
+    from .pipelines.index import build_code_index
+
+    out = args.out or str(Path("indexes") / args.name)
+    m = build_code_index(name=args.name, sources=args.sources, out_dir=out, license=args.license)
+    files = m.get("files", m.get("refs", "?"))
+    print(f"index {args.name}: {files} file(s) -> {out} " + json.dumps({k: v for k, v in m.items() if isinstance(v, (int, float, str)) and k not in ("name",)}))
+    print(f"use it: provenance scan ... --code-index {out}")
+    return 0
+
+
 def cmd_excluded(args) -> int:
     from .export import list_excluded, write_excluded
 
@@ -496,6 +556,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--top", type=int, default=30, help="print the top-N domains table after the scan (0: no)")
     s.add_argument("--keep-pii-values", action="store_true",
                    help="store the raw PII / secret values in the ledger (default: type, offsets and a salted hash only)")
+    s.add_argument("--code-index", action="append", metavar="DIR", help="match pages against a code reference index (repeatable)")
     s.add_argument("--policy", help="verdict policy of policy.yaml evaluated after the scan (default: its default_policy)")
     rules_opt(s)
     s.set_defaults(func=cmd_scan)
@@ -605,6 +666,40 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true")
     rules_opt(s)
     s.set_defaults(func=cmd_redact)
+
+    s = sub.add_parser("dedup", help="cluster near-duplicate documents (MinHash LSH over the scan's signatures, out of core)")
+    s.add_argument("--ledger", default=DEFAULT_LEDGER)
+    s.add_argument("--threshold", type=float, default=0.8, help="estimated Jaccard of word 5-grams (default 0.8)")
+    s.add_argument("--memory-limit", help="DuckDB memory limit while grouping band hashes, e.g. 2GB (spills to disk)")
+    s.add_argument("--json", action="store_true")
+    rules_opt(s)
+    s.set_defaults(func=cmd_dedup)
+
+    td = sub.add_parser("takedown", help="erasure / copyright requests: every near-duplicate is excluded, now and in future scans")
+    tdsub = td.add_subparsers(dest="takedown_command", required=True)
+    s = tdsub.add_parser("add", help="add a request: texts, a URL list or ledger documents")
+    s.add_argument("request_id")
+    s.add_argument("--text", action="append", metavar="FILE", help="a file with the text to take down (repeatable)")
+    s.add_argument("--urls", action="append", metavar="FILE", help="a file of URLs, one per line (repeatable)")
+    s.add_argument("--document", action="append", metavar="SHARD_ID:POSITION|DOC_ID", help="a document of the ledger (repeatable)")
+    s.add_argument("--threshold", type=float, default=0.8)
+    s.add_argument("--note")
+    s.add_argument("--ledger", default=DEFAULT_LEDGER)
+    rules_opt(s)
+    s.set_defaults(func=cmd_takedown_add)
+    s = tdsub.add_parser("list", help="requests and how many documents each covers")
+    s.add_argument("--ledger", default=DEFAULT_LEDGER)
+    s.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    s.set_defaults(func=cmd_takedown_list)
+
+    ix = sub.add_parser("index", help="reference indexes of code (copyrighted, licensed) that scans match pages against")
+    ixsub = ix.add_subparsers(dest="index_command", required=True)
+    s = ixsub.add_parser("build", help="build an index from folders of code or JSON Lines of files")
+    s.add_argument("name")
+    s.add_argument("sources", nargs="+")
+    s.add_argument("--license", help="SPDX id for every file (default: the file's own tag / the record's license)")
+    s.add_argument("--out", help="index folder (default indexes/NAME)")
+    s.set_defaults(func=cmd_index_build)
 
     s = sub.add_parser("excluded", help="list the documents left out (or held for review) and why")
     s.add_argument("--ledger", default=DEFAULT_LEDGER)

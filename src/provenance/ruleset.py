@@ -365,6 +365,18 @@ class Policy(BaseModel):
     license_ids: dict[str, Action] = Field(default_factory=dict)  # SPDX id -> action, over the family's
     domains: dict[str, Action] = Field(default_factory=dict)  # registered domain or host -> action (takedowns, deals)
     pii: dict[str, Action] = Field(default_factory=dict)  # PII / secret type (EMAIL, PRIVATE_KEY, ...) -> action
+    pii_lookalike: Action = "ignore"  # no findings of its own, but near-duplicate to a document with some
+    near_duplicates: Action = "ignore"  # every member of a near-duplicate cluster but its representative
+    takedowns: Action = "exclude"  # documents a takedown request covers (provenance takedown add)
+    code: dict[str, Action] = Field(default_factory=dict)  # license family of matched reference code -> action
+
+    @field_validator("code")
+    @classmethod
+    def _code_families(cls, v: dict[str, Action]) -> dict[str, Action]:
+        bad = [k for k in v if k not in LICENSE_FAMILIES]
+        if bad:
+            raise ValueError(f"unknown license family {', '.join(bad)}; one of {', '.join(LICENSE_FAMILIES)}")
+        return v
 
     @field_validator("licenses")
     @classmethod

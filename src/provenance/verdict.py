@@ -16,6 +16,10 @@ Reason codes:
   ``license:none`` when the policy acts on the ``unknown`` family and nothing was found
 * ``domain:<domain>`` -- a host or registered domain the policy lists (takedown requests, agreements)
 * ``pii:<TYPE>`` -- a personal-data or secret finding of that type in the document (EMAIL, PRIVATE_KEY, ...)
+* ``pii-lookalike`` -- no findings of its own, but a near-duplicate of a document with some
+* ``near-duplicate`` -- a member of a near-duplicate cluster other than its representative
+* ``takedown:<request id>`` -- covered by a takedown request (a near-duplicate of its text, its URL)
+* ``code:<SPDX id>`` -- code from a reference index found in the document, acted on by its license family
 
 Each reason has the action its policy entry gives (exclude / review); ``ignore`` drops it. Verdict:
 ``exclude`` if any reason excludes, else ``review`` if any asks for review, else the policy's default.
@@ -223,6 +227,30 @@ def _pii_sql(con, policy: Policy) -> list[str]:
         JOIN _pol_pii p ON p.type = f.type"""]
 
 
+def _dup_sql(con, policy: Policy) -> list[str]:
+    parts = []
+    if policy.takedowns in ACTIONS:
+        parts.append(f"SELECT DISTINCT shard_id, position, 'takedown:' || request_id, '{policy.takedowns}' FROM takedown_matches")
+    if policy.near_duplicates in ACTIONS:
+        parts.append(f"SELECT shard_id, position, 'near-duplicate', '{policy.near_duplicates}' FROM document_duplicates "
+                     "WHERE NOT representative")
+    if policy.pii_lookalike in ACTIONS:
+        parts.append(f"SELECT shard_id, position, 'pii-lookalike', '{policy.pii_lookalike}' FROM pii_lookalikes "
+                     "WHERE own_findings = 0")
+    return parts
+
+
+def _code_sql(con, policy: Policy) -> list[str]:
+    acts = _active(policy.code)
+    if not acts:
+        return []
+    _register(con, "_pol_code", {"family": list(acts), "action": list(acts.values())})
+    return ["""
+        SELECT DISTINCT c.shard_id, c.position, 'code:' || coalesce(c.license, 'unknown'), p.action
+        FROM code_matches c LEFT JOIN rules_license_families f ON f.spdx = c.license
+        JOIN _pol_code p ON p.family = coalesce(f.family, 'unknown')"""]
+
+
 def evaluate(led, rules_dirs=None, policy_name: str | None = None, *, apply_rules: bool = True) -> Evaluation:
     """Evaluate every document of the ledger under a policy; replaces document_verdicts and records the
     evaluation in verdict_runs."""
@@ -234,7 +262,7 @@ def evaluate(led, rules_dirs=None, policy_name: str | None = None, *, apply_rule
     con = led.con
     warnings: list[str] = []
     parts = _robots_sql(con, policy, warnings) + _page_signals_sql(con, policy) + _tos_sql(con, policy) \
-        + _license_sql(con, policy) + _domain_sql(con, policy) + _pii_sql(con, policy)
+        + _license_sql(con, policy) + _domain_sql(con, policy) + _pii_sql(con, policy) + _dup_sql(con, policy) + _code_sql(con, policy)
     host_rows = _host_signal_rows(con, policy)
     if host_rows is not None and host_rows.num_rows:
         con.register("_host_sig", host_rows)
@@ -262,7 +290,7 @@ def evaluate(led, rules_dirs=None, policy_name: str | None = None, *, apply_rule
                     [eid, datetime.now(timezone.utc), name, policy.purpose, json.dumps(policy.model_dump(), sort_keys=True),
                      rhash, total, counts.get("include", 0), counts.get("exclude", 0), counts.get("review", 0), seconds])
         con.execute("DROP TABLE _reasons")
-    for t in ("_pol_robots", "_pol_uses", "_pol_agents", "_pol_tos", "_pol_fam", "_pol_ids", "_pol_dom", "_pol_pii", "_host_sig"):
+    for t in ("_pol_robots", "_pol_uses", "_pol_agents", "_pol_tos", "_pol_fam", "_pol_ids", "_pol_dom", "_pol_pii", "_pol_code", "_host_sig"):
         try:
             con.unregister(t)
         except Exception:  # noqa: BLE001 - not registered under this policy

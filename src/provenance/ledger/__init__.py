@@ -199,9 +199,12 @@ class Ledger:
                     [r.shard_id, r.uri, r.error_reason or "failed", r.error, run_id],
                 )
             con.execute(
-                "INSERT INTO shards VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO shards (shard_id, uri, format, fingerprint, config_hash, status, rows_read, documents, "
+                "quarantined, bytes, words, error, run_id, scanned_at, seconds, annotations_path) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [r.shard_id, r.uri, r.format, r.fingerprint, r.config_hash, r.status, r.rows_read, r.documents,
-                 r.quarantined, r.bytes, r.words, r.error, run_id, _now(), r.seconds],
+                 r.quarantined, r.bytes, r.words, r.error, run_id, _now(), r.seconds,
+                 str(Path(r.annotations_path).resolve()) if r.annotations_path else None],
             )
 
     # -- queries ------------------------------------------------------------------------------------

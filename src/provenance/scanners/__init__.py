@@ -38,16 +38,24 @@ def apply(scanners: list[Scanner], batch: pa.RecordBatch, context: ScanContext) 
     return batch
 
 
-def default_scanners(pii_config=None, pii_salt: bytes = b"", keep_pii_values: bool = False) -> list[Scanner]:
-    """Every scanner of a scan. PII findings are hashed with ``pii_salt`` (the ledger's, in a scan)."""
+def default_scanners(pii_config=None, pii_salt: bytes = b"", keep_pii_values: bool = False,
+                     code_indexes: list[str] | None = None) -> list[Scanner]:
+    """Every scanner of a scan. PII findings are hashed with ``pii_salt`` (the ledger's, in a scan); code
+    reference indexes (folders made by ``provenance index build``) add the code-match scanner."""
     from .domain import DomainScanner
     from .license import LicenseScanner
+    from .minhash import MinHashScanner
     from .pii import PiiScanner
     from .signals import PageSignalsScanner
     from .size import SizeScanner
 
-    return [DomainScanner(), SizeScanner(), PageSignalsScanner(), LicenseScanner(),
-            PiiScanner(pii_config, pii_salt, keep_pii_values)]
+    out = [DomainScanner(), SizeScanner(), PageSignalsScanner(), LicenseScanner(),
+           PiiScanner(pii_config, pii_salt, keep_pii_values), MinHashScanner()]
+    if code_indexes:
+        from .codeindex import CodeIndexScanner
+
+        out.append(CodeIndexScanner(code_indexes))
+    return out
 
 
 def output_fields(scanners: list[Scanner]) -> list[pa.Field]:

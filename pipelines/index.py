@@ -1,0 +1,14 @@
+"""Build a copyrighted-code reference index (``provenance.codeindex``) as a Prefect flow."""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from provenance.codeindex import build_index
+
+
+@flow(name="build-code-index", log_prints=False)
+def build_code_index(name: str, sources: list[str], out_dir: str, license: str | None = None) -> dict:
+    """Index the code of ``sources`` (folders of code, or JSON Lines of files) into ``out_dir``; scans use it
+    with ``provenance scan ... --code-index out_dir``."""
+    return build_index(sources, out_dir, name=name, license=license)

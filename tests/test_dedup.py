@@ -1,0 +1,171 @@
+"""Near-duplicate clusters, takedowns, PII look-alikes and code reference matches, end to end through real
+scans (Prefect flows), real DuckDB ledgers and the CLI."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+from provenance.ledger import Ledger
+
+WORDS = ("garden river market window silver coffee morning station harbor pencil lantern meadow violin orbit "
+         "canyon ticket velvet summit puzzle quartz thunder ribbon falcon marble anchor blossom compass dragon "
+         "ember glacier hazel island jasmine kettle lemon maple nectar olive pepper quiet raven saddle tulip").split()
+
+
+def _text(rng: random.Random, n: int = 220) -> str:
+    return " ".join(rng.choice(WORDS) + str(rng.randrange(50)) for _ in range(n))
+
+
+def _edit(rng: random.Random, text: str, frac: float) -> str:
+    words = text.split()
+    for _ in range(int(len(words) * frac)):
+        words[rng.randrange(len(words))] = rng.choice(WORDS) + "x"
+    return " ".join(words)
+
+
+def _write(path: Path, docs: list[tuple[str, str]]) -> Path:
+    with gzip.open(path, "wt") as f:
+        for i, (url, text) in enumerate(docs):
+            f.write(json.dumps({"id": f"{path.stem}-{i}", "url": url, "text": text, "timestamp": "2024-01-01T00:00:00Z"}) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """Six shards: 40 originals each, plus exact copies, one-word edits (J ~ 0.95) and heavy edits (J < 0.3)
+    of originals from other shards, so clusters cross shards."""
+    rng = random.Random(5)
+    root = tmp_path_factory.mktemp("dedup")
+    originals = [_text(rng) for _ in range(240)]
+    truth_same, truth_apart = [], []
+    shards = [[] for _ in range(6)]
+    for i, t in enumerate(originals):
+        shards[i % 6].append((f"https://site{i % 17}.example/doc/{i}", t))
+    for k in range(60):
+        src = rng.randrange(240)
+        dst = (src % 6 + 1 + rng.randrange(5)) % 6
+        kind = k % 3
+        text = originals[src] if kind == 0 else _edit(rng, originals[src], 0.005 if kind == 1 else 0.6)
+        shards[dst].append((f"https://copies{k % 5}.example/c/{k}", text))
+        (truth_same if kind < 2 else truth_apart).append((f"https://site{src % 17}.example/doc/{src}", shards[dst][-1][0]))
+    files = [_write(root / f"part-{s}.jsonl.gz", docs) for s, docs in enumerate(shards)]
+    return root, files, truth_same, truth_apart
+
+
+def _clusters(ledger) -> dict[str, int]:
+    with Ledger(ledger, read_only=True) as led:
+        return dict(led.con.execute("SELECT d.url, g.cluster_id FROM document_duplicates g JOIN documents d USING (shard_id, position)").fetchall())
+
+
+def test_clusters_across_shards_and_out_of_core(corpus, tmp_path, prefect_api):
+    root, files, same, apart = corpus
+    ledger = tmp_path / "d.duckdb"
+    res = run_cli(["scan", *map(str, files), "--ledger", str(ledger), "--top", "0", "--quiet"], cwd=tmp_path, api_url=prefect_api)
+    assert res.returncode == 0, res.stderr
+    res = run_cli(["dedup", "--ledger", str(ledger), "--json"], cwd=tmp_path, api_url=prefect_api)
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout)
+    cl = _clusters(ledger)
+    found = sum(1 for a, b in same if a in cl and cl.get(a) == cl.get(b))
+    assert found == len(same), (found, len(same))  # exact copies and one-word edits (J ~ 0.95) all clustered
+    assert not any(a in cl and cl.get(a) == cl.get(b) for a, b in apart)  # 60% edits are not duplicates
+    assert summary["duplicates"] == len(same) and summary["shards"] == 6
+    with Ledger(ledger, read_only=True) as led:
+        sizes = led.con.execute("SELECT count(*) FROM document_duplicates g WHERE cluster_size <> "
+                                "(SELECT count(*) FROM document_duplicates h WHERE h.cluster_id = g.cluster_id)").fetchone()[0]
+        reps = led.con.execute("SELECT count(*) FILTER (representative), count(DISTINCT cluster_id) FROM document_duplicates").fetchone()
+        by_domain = dict(led.con.execute("SELECT registered_domain, duplicates FROM duplicates_by_domain").fetchall())
+    assert sizes == 0 and reps[0] == reps[1]
+    assert sum(by_domain.values()) == len(same)
+    # the same clustering under a small DuckDB memory limit, batch by batch: same clusters
+    from provenance.dedup import cluster
+
+    before = _clusters(ledger)
+    with Ledger(ledger) as led:
+        s2 = cluster(led, memory_limit="32MB", batch_rows=50)
+    assert _clusters(ledger) == before and s2["verified_pairs"] == summary["verified_pairs"]
+
+
+def test_takedowns_now_and_in_future_scans(corpus, tmp_path, prefect_api):
+    root, files, same, _ = corpus
+    ledger = tmp_path / "t.duckdb"
+    res = run_cli(["scan", *map(str, files[:3]), "--ledger", str(ledger), "--top", "0", "--quiet"], cwd=tmp_path, api_url=prefect_api)
+    assert res.returncode == 0, res.stderr
+    with gzip.open(files[0], "rt") as f:
+        victim = json.loads(f.readline())
+    request = tmp_path / "request.txt"
+    request.write_text(_edit(random.Random(1), victim["text"], 0.005))  # the requester's own copy, slightly different
+    res = run_cli(["takedown", "add", "REQ-1", "--text", str(request), "--ledger", str(ledger), "--note", "erasure"], cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    urls = tmp_path / "urls.txt"
+    urls.write_text("# copyright notice\nhttps://site2.example/doc/2\n")
+    res = run_cli(["takedown", "add", "REQ-2", "--urls", str(urls), "--ledger", str(ledger)], cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+
+    def covered():
+        with Ledger(ledger, read_only=True) as led:
+            return {(u, v, tuple(r)) for u, v, r in led.con.execute(
+                "SELECT d.url, v.verdict, v.reasons FROM document_verdicts v JOIN documents d USING (shard_id, position) "
+                "WHERE list_contains(v.reasons, 'takedown:REQ-1') OR list_contains(v.reasons, 'takedown:REQ-2')").fetchall()}
+
+    now = covered()
+    assert (victim["url"], "exclude") in {(u, v) for u, v, _ in now}
+    assert ("https://site2.example/doc/2", "exclude") in {(u, v) for u, v, _ in now}
+    # copies of the victim in shards not scanned yet are excluded when they are scanned
+    later = {b for a, b in same if a == victim["url"]}
+    res = run_cli(["scan", *map(str, files), "--ledger", str(ledger), "--top", "0", "--quiet"], cwd=tmp_path, api_url=prefect_api)
+    assert res.returncode == 0, res.stderr
+    after = {u for u, v, r in covered() if v == "exclude" and "takedown:REQ-1" in r}
+    assert later <= after and victim["url"] in after
+    res = run_cli(["takedown", "list", "--ledger", str(ledger), "--format", "csv"], cwd=tmp_path)
+    assert res.returncode == 0 and "REQ-1" in res.stdout and "REQ-2" in res.stdout
+
+
+def test_pii_lookalikes_and_code_matches(tmp_path, prefect_api):
+    rng = random.Random(9)
+    base = _text(rng)
+    code = "\n".join(
+        ["static int advance_buffer(struct buffer *buf, size_t want, int flags) {",
+         "    size_t have = buf->len - buf->pos;",
+         "    if (have < want) {",
+         "        if (flags & BUF_GROW) { buf->data = realloc(buf->data, buf->len * 2 + want); buf->len = buf->len * 2 + want; }",
+         "        else return -1;",
+         "    }",
+         "    for (size_t i = 0; i < want; i++) { buf->data[buf->pos + i] ^= (unsigned char)(i * 31 + flags); }",
+         "    buf->pos += want;",
+         "    return (int)(buf->pos % 65521);",
+         "}"])
+    src = tmp_path / "code"
+    src.mkdir()
+    (src / "buffer.c").write_text("/* reference */\n#include <stdlib.h>\n" + code + "\n")
+    res = run_cli(["index", "build", "mylib", str(src), "--license", "GPL-3.0-or-later", "--out", str(tmp_path / "idx")],
+                  cwd=tmp_path, api_url=prefect_api)
+    assert res.returncode == 0, res.stderr
+    pasted = code.replace("buf", "b").replace("want", "n")  # renamed identifiers
+    docs = [("https://a.example/1", base + " contact jane.roe@mailbox.org today"),
+            ("https://b.example/2", base + " contact us today"),  # a near-duplicate without the address
+            ("https://forum.example/q/3", _text(rng, 120) + "\n<pre>\n" + pasted + "\n</pre>\n" + _text(rng, 120))]
+    corpus = _write(tmp_path / "c.jsonl.gz", docs)
+    ledger = tmp_path / "l.duckdb"
+    res = run_cli(["scan", str(corpus), "--ledger", str(ledger), "--top", "0", "--quiet", "--code-index", str(tmp_path / "idx")],
+                  cwd=tmp_path, api_url=prefect_api)
+    assert res.returncode == 0, res.stderr
+    res = run_cli(["dedup", "--ledger", str(ledger)], cwd=tmp_path, api_url=prefect_api)
+    assert res.returncode == 0, res.stderr
+    with Ledger(ledger, read_only=True) as led:
+        v = dict((u, (verdict, r)) for u, verdict, r in led.con.execute(
+            "SELECT d.url, v.verdict, v.reasons FROM document_verdicts v JOIN documents d USING (shard_id, position)").fetchall())
+        m = led.query("SELECT url, ref, license, containment, \"start\", \"end\" FROM code_matches").to_pylist()
+    assert v["https://b.example/2"] == ("review", ["pii-lookalike"])
+    assert "pii-lookalike" not in v["https://a.example/1"][1]
+    assert [r["url"] for r in m] == ["https://forum.example/q/3"]
+    assert m[0]["license"] == "GPL-3.0-or-later" and m[0]["containment"] >= 0.8 and m[0]["ref"].endswith("buffer.c")
+    page = docs[2][1]
+    assert m[0]["start"] <= page.index("static int") and m[0]["end"] >= page.index("65521")
+    assert v["https://forum.example/q/3"] == ("review", ["code:GPL-3.0-or-later"])
