@@ -370,15 +370,7 @@ class Policy(BaseModel):
     takedowns: Action = "exclude"  # documents a takedown request covers (provenance takedown add)
     code: dict[str, Action] = Field(default_factory=dict)  # license family of matched reference code -> action
 
-    @field_validator("code")
-    @classmethod
-    def _code_families(cls, v: dict[str, Action]) -> dict[str, Action]:
-        bad = [k for k in v if k not in LICENSE_FAMILIES]
-        if bad:
-            raise ValueError(f"unknown license family {', '.join(bad)}; one of {', '.join(LICENSE_FAMILIES)}")
-        return v
-
-    @field_validator("licenses")
+    @field_validator("licenses", "code")
     @classmethod
     def _families(cls, v: dict[str, Action]) -> dict[str, Action]:
         bad = [k for k in v if k not in LICENSE_FAMILIES]
