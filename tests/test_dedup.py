@@ -169,3 +169,30 @@ def test_pii_lookalikes_and_code_matches(tmp_path, prefect_api):
     page = docs[2][1]
     assert m[0]["start"] <= page.index("static int") and m[0]["end"] >= page.index("65521")
     assert v["https://forum.example/q/3"] == ("review", ["code:GPL-3.0-or-later"])
+
+
+def test_pairs_near_the_threshold_are_settled_on_exact_jaccard(tmp_path, prefect_api):
+    """Variants around J = 0.8: the signature estimate cannot tell them apart, so their texts are re-read
+    and the exact Jaccard decides: a linked pair is never below the threshold."""
+    from provenance.dedup import cluster
+    from provenance.minhash import jaccard
+
+    rng = random.Random(3)
+    docs, pairs = [], []
+    for i in range(80):
+        t = _text(rng, 300)
+        v = _edit(rng, t, rng.choice([0.01, 0.015, 0.02, 0.025, 0.03]))
+        docs += [(f"https://o.example/{i}", t), (f"https://v.example/{i}", v)]
+        pairs.append((f"https://o.example/{i}", f"https://v.example/{i}", jaccard(t, v)))
+    corpus = _write(tmp_path / "near.jsonl.gz", docs)
+    ledger = tmp_path / "n.duckdb"
+    res = run_cli(["scan", str(corpus), "--ledger", str(ledger), "--top", "0", "--quiet"], cwd=tmp_path, api_url=prefect_api)
+    assert res.returncode == 0, res.stderr
+    with Ledger(ledger) as led:
+        s = cluster(led, threshold=0.8)
+    assert s["exact_checked_pairs"] > 0
+    cl = _clusters(ledger)
+    linked = [(a, b, j) for a, b, j in pairs if a in cl and cl.get(a) == cl.get(b)]
+    assert linked and all(j >= 0.8 for _, _, j in linked)
+    above = [p for p in pairs if p[2] >= 0.8]
+    assert len(linked) >= 0.9 * len(above)

@@ -144,6 +144,9 @@ def _check_quality(bases):
     assert r8["recall(J>=t+.05)"] >= 0.8
     assert r8["est>=t"][0] >= 0.85  # precision after verifying with the signature estimate
     assert rows[0.5]["raw"][1] >= 0.85
+    # `provenance dedup`'s setting: recall-weighted bands, borderline pairs settled on exact Jaccard
+    _, _, precision, recall = r8["dedup"]
+    assert precision >= 0.95 and recall >= 0.90, r8["dedup"]
 
 
 def test_quality_real_c4():

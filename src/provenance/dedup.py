@@ -5,8 +5,9 @@
 2. Candidates: DuckDB groups the band hashes (spilling to disk under its memory limit); in a bucket of
    up to ``SMALL_BUCKET`` documents every pair is a candidate, in a bigger one (boilerplate) every
    document pairs with the bucket's first.
-3. Verification: each candidate pair's signatures are compared (estimated Jaccard >= threshold), again
-   in DuckDB, reading only the signature column of the sinks.
+3. Verification: each candidate pair's signatures are compared in DuckDB (reading only the signature
+   column of the sinks); pairs whose estimate is within ``exact_margin`` of the threshold are settled on
+   the exact Jaccard of their texts, re-read from the source shards.
 4. Connected components: min-label propagation with pointer jumping, in DuckDB.
 
 Nothing here holds the corpus's signatures in memory: memory follows the read batch and DuckDB's limit.
@@ -77,16 +78,77 @@ def _write_bands(shards, bands_dir: Path, b: int, r: int, num_perm: int, batch_r
     return docs, sinks
 
 
+def _texts_of(led, keys: set[int], sinks) -> dict[int, str]:
+    """Texts of the given document keys, re-read from their source shards with the scan's read options."""
+    import json as _json
+
+    from .export import _locate, _read_options
+    from .readers import read_shard
+
+    by_ord: dict[int, set[int]] = {}
+    for k in keys:
+        by_ord.setdefault(k >> KEY_SHIFT, set()).add(k & ((1 << KEY_SHIFT) - 1))
+    sid_of = {o: sid for o, sid, _ in sinks}
+    rows = led.con.execute("SELECT s.shard_id, s.uri, s.format, r.config FROM shards s JOIN runs r USING (run_id)").fetchall()
+    info = {sid: (uri, fmt, _json.loads(cfg) if isinstance(cfg, str) else (cfg or {})) for sid, uri, fmt, cfg in rows}
+    out: dict[int, str] = {}
+    for o, positions in by_ord.items():
+        uri, fmt, cfg = info[sid_of[o]]
+        shard = _locate(uri, fmt, cfg.get("format"))
+        if shard.error:
+            continue  # the source is gone: its pairs stay undecided (not linked)
+        want = np.array(sorted(positions), dtype=np.int64)
+        try:
+            for chunk in read_shard(shard, _read_options(cfg)):
+                if chunk.batch is None or chunk.batch.num_rows == 0:
+                    continue
+                pos = chunk.batch.column("position").to_numpy(zero_copy_only=False)
+                hit = np.flatnonzero(np.isin(pos, want))
+                if len(hit):
+                    texts = chunk.batch.column("text").take(pa.array(hit)).to_pylist()
+                    for i, t in zip(hit, texts):
+                        out[(o << KEY_SHIFT) | int(pos[i])] = t or ""
+        except ProvenanceError:
+            continue
+    return out
+
+
+def _exact_check(led, pairs: list[tuple[int, int]], sinks, threshold: float) -> tuple[list[tuple[int, int]], int]:
+    """The pairs whose exact Jaccard (the same shingles as the signatures) is >= threshold."""
+    from .minhash import shingles
+
+    if not pairs:
+        return [], 0
+    texts = _texts_of(led, {k for p in pairs for k in p}, sinks)
+    cache: dict[int, set] = {}
+
+    def sh(k):
+        if k not in cache:
+            cache[k] = set(shingles(texts[k]))
+        return cache[k]
+
+    keep = []
+    for a, b in pairs:
+        if a in texts and b in texts:
+            sa, sb = sh(a), sh(b)
+            if sa and sb and len(sa & sb) / len(sa | sb) >= threshold:
+                keep.append((a, b))
+    return keep, len(pairs)
+
+
 def cluster(led, *, threshold: float = 0.8, num_perm: int = 128, work_dir: str | Path | None = None,
             memory_limit: str | None = None, batch_rows: int = 65536, progress=None,
-            false_negative_weight: float = 0.9, verify_margin: float = 0.03) -> dict:
+            false_negative_weight: float = 0.9, verify_margin: float = 0.03, exact_margin: float = 0.06) -> dict:
     """Cluster every scanned document of the ledger; replaces ``document_duplicates``. ``work_dir`` holds
     the temporary band files and DuckDB's spill files (default: ``<ledger>.parts/dedup``).
 
     Bands favour recall (datasketch's optimisation with ``false_negative_weight`` 0.9: 14 bands x 9 rows
     at 0.8 find ~87% of pairs at J = 0.8 and ~97% at 0.85, against ~40% / ~69% with equal weights); the
-    signature check then keeps pairs whose estimate is at least ``threshold - verify_margin`` (the
-    estimate's standard error is ~0.035 at J = 0.8 with 128 permutations)."""
+    signature check keeps pairs whose estimate is at least ``threshold + exact_margin``; pairs within
+    ``exact_margin`` of the threshold are settled on the exact Jaccard of their texts, re-read from the
+    source shards (only those documents are kept in memory). With ``exact_margin=0`` the estimate alone
+    decides, at ``threshold - verify_margin`` (the estimate's standard error is ~0.035 at J = 0.8 with
+    128 permutations)."""
     from .minhash import lsh_params
 
     if not 0 < threshold <= 1:
@@ -98,6 +160,7 @@ def cluster(led, *, threshold: float = 0.8, num_perm: int = 128, work_dir: str |
         shutil.rmtree(work)
     work.mkdir(parents=True)
     con = led.con
+    exact_checked = 0
     try:
         shards = _shards(led)
         docs, sinks = _write_bands(shards, work / "bands", b, r, num_perm, batch_rows, progress)
@@ -139,12 +202,28 @@ def cluster(led, *, threshold: float = 0.8, num_perm: int = 128, work_dir: str |
                 FROM read_parquet([{files}], filename = true) s JOIN _sinkmap m ON m.filename = s.filename
                 WHERE ((m.ord << {KEY_SHIFT}) | s.position) IN (SELECT root FROM _cand UNION SELECT key FROM _cand)""")
             con.execute(f"""
-                INSERT INTO _edges
-                SELECT c.root, c.key FROM _cand c
-                JOIN _sig a ON a.key = c.root JOIN _sig b ON b.key = c.key
-                WHERE len(list_filter(list_zip(a.minhash::UINTEGER[], b.minhash::UINTEGER[]), lambda x: x[1] = x[2])) >= {need}""")
+                CREATE OR REPLACE TEMP TABLE _est AS
+                SELECT c.root, c.key,
+                       len(list_filter(list_zip(a.minhash::UINTEGER[], b.minhash::UINTEGER[]), lambda x: x[1] = x[2]))
+                           / {num_perm} AS est
+                FROM _cand c JOIN _sig a ON a.key = c.root JOIN _sig b ON b.key = c.key""")
             con.unregister("_sinkmap")
             con.execute("DROP TABLE _sig")
+            if exact_margin > 0:
+                # clear on the signatures; near the threshold the estimate (error ~0.035 at 0.8 with 128
+                # permutations) cannot tell, so the texts are re-read and the exact Jaccard decides
+                con.execute(f"INSERT INTO _edges SELECT root, key FROM _est WHERE est >= {threshold + exact_margin}")
+                unsure = con.execute(f"SELECT root, key FROM _est WHERE est >= {threshold - exact_margin} "
+                                     f"AND est < {threshold + exact_margin}").fetchall()
+                sure, exact_checked = _exact_check(led, unsure, sinks, threshold)
+                if sure:
+                    con.register("_sure", pa.table({"root": pa.array([a for a, _ in sure], pa.int64()),
+                                                    "key": pa.array([b for _, b in sure], pa.int64())}))
+                    con.execute("INSERT INTO _edges SELECT root, key FROM _sure")
+                    con.unregister("_sure")
+            else:
+                con.execute(f"INSERT INTO _edges SELECT root, key FROM _est WHERE est * {num_perm} >= {need}")
+            con.execute("DROP TABLE _est")
             edges = con.execute("SELECT count(*) FROM _edges").fetchone()[0]
         # connected components: min-label propagation + pointer jumping
         con.execute("""
@@ -190,6 +269,7 @@ def cluster(led, *, threshold: float = 0.8, num_perm: int = 128, work_dir: str |
         con.execute("RESET memory_limit")
         shutil.rmtree(work, ignore_errors=True)
     return {"documents": docs, "bands": b, "rows": r, "candidate_pairs": cand, "verified_pairs": edges,
+            "exact_checked_pairs": exact_checked,
             "clusters": clusters, "in_clusters": in_clusters, "duplicates": in_clusters - clusters,
             "seconds": seconds, "shards": len(sinks)}
 
