@@ -43,6 +43,14 @@ def _shards(led) -> list[tuple[str, str]]:
     return [(sid, path) for sid, path in rows if Path(path).exists()]
 
 
+def _signature_batches(pf: pq.ParquetFile, num_perm: int, batch_rows: int = 65536):
+    """(positions int64, signatures (n, num_perm) uint64) per batch of a shard's sink."""
+    for batch in pf.iter_batches(columns=["position", "minhash"], batch_size=batch_rows):
+        pos = batch.column("position").to_numpy(zero_copy_only=False).astype(np.int64)
+        flat = batch.column("minhash").flatten().to_numpy(zero_copy_only=False)
+        yield pos, flat.reshape(-1, num_perm).astype(np.uint64)
+
+
 def _write_bands(shards, bands_dir: Path, b: int, r: int, num_perm: int, batch_rows: int, progress=None) -> tuple[int, list]:
     from .minhash import band_hashes
 
@@ -60,10 +68,7 @@ def _write_bands(shards, bands_dir: Path, b: int, r: int, num_perm: int, batch_r
             raise ProvenanceError(f"{path}: signatures have {k} permutations, not {num_perm}")
         sinks.append((ordinal, sid, path))
         with pq.ParquetWriter(bands_dir / f"{ordinal:08d}.parquet", schema, compression="zstd") as w:
-            for batch in pf.iter_batches(columns=["position", "minhash"], batch_size=batch_rows):
-                pos = batch.column("position").to_numpy(zero_copy_only=False).astype(np.int64)
-                flat = batch.column("minhash").flatten().to_numpy(zero_copy_only=False)
-                sig = flat.reshape(-1, num_perm).astype(np.uint64)
+            for pos, sig in _signature_batches(pf, num_perm, batch_rows):
                 keep = ~(sig == MAX_HASH).all(axis=1)  # no token at all: not a document to cluster
                 if not keep.any():
                     continue
@@ -289,12 +294,9 @@ def _sink_signatures(led, refs: list[tuple[str, int]], num_perm: int) -> list[tu
         pf = pq.ParquetFile(path)
         if "minhash" not in pf.schema_arrow.names:
             continue
-        for batch in pf.iter_batches(columns=["position", "minhash"]):
-            pos = batch.column("position").to_numpy(zero_copy_only=False)
+        for pos, sig in _signature_batches(pf, num_perm):
             hit = np.flatnonzero(np.isin(pos, list(wanted)))
-            if len(hit):
-                flat = batch.column("minhash").flatten().to_numpy(zero_copy_only=False).reshape(-1, num_perm)
-                out += [(sid, int(pos[i]), flat[i].astype(np.uint64)) for i in hit]
+            out += [(sid, int(pos[i]), sig[i]) for i in hit]
     return out
 
 
@@ -364,9 +366,7 @@ def match_takedowns(led, *, shard_ids: list[str] | None = None, request_ids: lis
         pf = pq.ParquetFile(path)
         if "minhash" not in pf.schema_arrow.names:
             continue
-        for batch in pf.iter_batches(columns=["position", "minhash"], batch_size=batch_rows):
-            pos = batch.column("position").to_numpy(zero_copy_only=False)
-            sig = batch.column("minhash").flatten().to_numpy(zero_copy_only=False).reshape(-1, num_perm).astype(np.uint64)
+        for pos, sig in _signature_batches(pf, num_perm, batch_rows):
             empty = (sig == MAX_HASH).all(axis=1)
             for j, rid in enumerate(sig_req):
                 est = (sig == sig_mat[j]).mean(axis=1)
