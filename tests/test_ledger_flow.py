@@ -190,7 +190,8 @@ def test_cli_scan_prints_the_top_domains_table_and_query_answers(small_sample, p
     assert len(got) == 3 and got[0]["w"] >= got[1]["w"] >= got[2]["w"]
     assert table[3].split()[1] == got[0]["registered_domain"]
     bad = run_cli(["query", "select nope from documents", "--ledger", "s.duckdb"], cwd=tmp_path)
-    assert bad.returncode != 0 and "nope" in bad.stderr
+    assert bad.returncode == 2 and "provenance: query failed" in bad.stderr and "nope" in bad.stderr
+    assert "Traceback" not in bad.stderr
     missing = run_cli(["query", "select 1", "--ledger", "absent.duckdb"], cwd=tmp_path)
     assert missing.returncode == 2 and "no ledger at absent.duckdb" in missing.stderr
 

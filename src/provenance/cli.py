@@ -156,9 +156,16 @@ def cmd_scan(args) -> int:
 def cmd_query(args) -> int:
     from .ledger import Ledger
 
+    import duckdb
+
     sql = args.sql if args.sql != "-" else sys.stdin.read()
     with Ledger(args.ledger, read_only=True) as led:
-        _emit(led.query(sql), args.format)
+        try:
+            rows = led.query(sql)
+        except duckdb.Error as exc:  # the user's SQL: say what DuckDB said, no traceback
+            print(f"provenance: query failed: {str(exc).strip()}", file=sys.stderr)
+            return 2
+        _emit(rows, args.format)
     return 0
 
 
@@ -443,7 +450,7 @@ def cmd_takedown_add(args) -> int:
                          threshold=args.threshold, note=args.note,
                          source=", ".join((args.text or []) + (args.urls or []) + (args.document or [])))
         ev = reevaluate(led, args.rules)
-    print(f"takedown {r['request_id']}: {r['items']} item(s); {r['matches']:,} document(s) covered now "
+    print(f"takedown {r['request_id']}: {r['urls']} URL(s) and {r['signatures']} text signature(s) to match; {r['matches']:,} document(s) covered now "
           f"(reason takedown:{r['request_id']}); verdicts: {ev.summary()}")
     return 0
 

@@ -340,7 +340,9 @@ def takedown_add(led, request_id: str, *, texts: list[str] | None = None, urls: 
             con.execute("INSERT INTO takedown_items VALUES (?, ?, ?, ?)",
                         [request_id, i, url, None if sig is None else [int(x) for x in sig]])
     n = match_takedowns(led, request_ids=[request_id], num_perm=num_perm)
-    return {"request_id": request_id, "items": len(items), "matches": n}
+    n_urls = sum(1 for u, _ in items if u is not None)
+    return {"request_id": request_id, "items": len(items), "urls": n_urls, "signatures": len(items) - n_urls,
+            "matches": n}
 
 
 def match_takedowns(led, *, shard_ids: list[str] | None = None, request_ids: list[str] | None = None,
