@@ -179,3 +179,12 @@ def test_cli_says_what_happened_one_line_each(bad_corpus, prefect_api, tmp_path)
                    "broken.parquet (failed): unreadable"):
         assert sum(needle in line for line in err.splitlines()) == 1, (needle, err)
     assert "rows read =" in res.stdout
+
+
+def test_missing_robots_source_is_one_clear_line(tmp_path, capsys):
+    from provenance.cli import main
+
+    Ledger(tmp_path / "l.duckdb").close()
+    assert main(["robots", "import", str(tmp_path / "nothere.jsonl.gz"), "--ledger", str(tmp_path / "l.duckdb")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"provenance: error: {tmp_path / 'nothere.jsonl.gz'}: no such file or folder"

@@ -436,6 +436,27 @@ def cmd_dedup(args) -> int:
     return 0
 
 
+def cmd_datasheet(args) -> int:
+    if args.about_template:
+        from .reports.about import template_text
+
+        sys.stdout.write(template_text())
+        return 0
+    if not args.out:
+        raise ProvenanceError("datasheet needs --out DIR (or --about-template to print a starter about file)")
+    from .reports.about import load_about
+
+    load_about(args.about)  # a bad about file fails here with file:line, before the flow starts
+    _prefect_env()
+    from .pipelines.datasheet import datasheet
+
+    r = datasheet(ledger=args.ledger, out_dir=args.out, about=args.about, top=args.top, sme=True if args.sme else None)
+    print(f"datasheet for {r['documents']:,} documents written to {r['out_dir']}:")
+    for name, path in r["files"].items():
+        print(f"  {path}")
+    return 0
+
+
 def cmd_takedown_add(args) -> int:
     from .dedup import takedown_add
     from .ledger import Ledger
@@ -707,6 +728,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--license", help="SPDX id for every file (default: the file's own tag / the record's license)")
     s.add_argument("--out", help="index folder (default indexes/NAME)")
     s.set_defaults(func=cmd_index_build)
+
+    s = sub.add_parser("datasheet", help="datasheet, dataset card, EU training-content summary and HTML page from the ledger")
+    s.add_argument("--ledger", default=DEFAULT_LEDGER)
+    s.add_argument("--out", help="folder for datasheet.md, README.md (dataset card), eu-training-summary.md, datasheet.html, facts.json")
+    s.add_argument("--about", help="YAML with what only a person can say (motivation, uses, maintenance, provider)")
+    s.add_argument("--about-template", action="store_true", help="print a starter about file and exit")
+    s.add_argument("--top", type=int, default=30, help="registered domains in the top table (default 30)")
+    s.add_argument("--sme", action="store_true",
+                   help="EU summary lists the top 5%% of domains (at most 1,000) instead of 10%% (or provider.sme in the about file)")
+    s.set_defaults(func=cmd_datasheet)
 
     s = sub.add_parser("excluded", help="list the documents left out (or held for review) and why")
     s.add_argument("--ledger", default=DEFAULT_LEDGER)

@@ -207,6 +207,8 @@ def detect_source(path: str | Path) -> str:
 
 
 def import_any(path: str | Path, captured_at: datetime | None = None) -> Iterator[Snapshot]:
+    if not Path(path).exists():
+        raise ProvenanceError(f"{path}: no such file or folder")
     kind = detect_source(path)
     if kind == "folder":
         return import_folder(path, captured_at)

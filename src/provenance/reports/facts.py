@@ -1,0 +1,203 @@
+"""Every number a report prints, read from the ledger alone, as one JSON-able dict.
+
+``collect(led)`` is the only place the reports run SQL: the datasheet, the dataset card, the EU summary,
+the HTML page, the Prefect artifacts and ``provenance diff`` all render or compare this dict. A section
+whose data the ledger does not have (consent never evaluated, ``dedup`` never run) carries
+``"available": False`` and a ``why`` the renderers print as is: a report says plainly what it cannot
+know, it never fills in a number.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime
+
+from .. import __version__
+
+SIZE_CATEGORIES = [  # Hugging Face dataset card `size_categories` buckets (number of examples)
+    (1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+    (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B"),
+    (10_000_000_000, "1B<n<10B"), (100_000_000_000, "10B<n<100B"), (1_000_000_000_000, "100B<n<1T"),
+]
+
+
+def size_category(n: int) -> str:
+    for limit, name in SIZE_CATEGORIES:
+        if n < limit:
+            return name
+    return "n>1T"
+
+
+def _plain(v):
+    if isinstance(v, (datetime, date)):
+        return v.isoformat()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if hasattr(v, "item") and not isinstance(v, (list, dict, str)):  # numpy / decimal-ish scalars
+        try:
+            return v.item()
+        except Exception:  # noqa: BLE001
+            return v
+    return v
+
+
+def _rows(con, sql: str, params: list | None = None) -> list[dict]:
+    cur = con.execute(sql, params or [])
+    names = [d[0] for d in cur.description]
+    return [{k: _plain(v) for k, v in zip(names, row)} for row in cur.fetchall()]
+
+
+def _one(con, sql: str, params: list | None = None) -> dict:
+    rows = _rows(con, sql, params)
+    return rows[0] if rows else {}
+
+
+def _scalar(con, sql: str, params: list | None = None):
+    row = con.execute(sql, params or []).fetchone()
+    return _plain(row[0]) if row else None
+
+
+def eu_domain_count(domains: int, sme: bool = False) -> int:
+    """How many top domains the EU summary lists: the top 10% of all domain names by content size; for
+    SMEs the top 5% or 1,000, whichever is lower (at least one when there is any domain)."""
+    if domains <= 0:
+        return 0
+    if sme:
+        return max(1, min(math.ceil(domains * 0.05), 1000))
+    return max(1, math.ceil(domains * 0.10))
+
+
+def collect(led, *, top: int = 30, sme: bool = False) -> dict:
+    """The facts of one ledger (``provenance.ledger.Ledger``, read-only is enough)."""
+    con = led.con
+    f: dict = {"package_version": __version__, "ledger": led.path, "schema_version": led.schema_version()}
+
+    # -- corpus ------------------------------------------------------------------------------------
+    c = _one(con, """
+        SELECT count(*) AS documents, coalesce(sum(words), 0)::BIGINT AS words, coalesce(sum(bytes), 0)::BIGINT AS bytes,
+               count(DISTINCT registered_domain) AS domains, count(DISTINCT host) AS hosts,
+               count(DISTINCT suffix) AS suffixes,
+               min(crawl_date) AS first_crawl, max(crawl_date) AS last_crawl,
+               count(*) FILTER (crawl_date IS NULL) AS no_crawl_date,
+               count(*) FILTER (registered_domain IS NULL) AS no_registered_domain
+        FROM documents""")
+    f["corpus"] = c
+    f["size_category"] = size_category(c["documents"])
+    f["top_domains"] = _rows(con, """
+        SELECT c.rank, coalesce(c.registered_domain, '(no registered domain)') AS registered_domain,
+               coalesce(cat.category, 'Uncategorized') AS category, c.documents, c.words, c.bytes,
+               c.share_documents, c.share_words
+        FROM composition_by_domain c
+        LEFT JOIN (SELECT d.registered_domain, any_value(dc.category ORDER BY dc.category) AS category
+                   FROM documents d JOIN document_categories dc USING (shard_id, position)
+                   GROUP BY 1) cat ON cat.registered_domain IS NOT DISTINCT FROM c.registered_domain
+        ORDER BY c.rank LIMIT ?""", [top])
+    f["top_domains_share_words"] = sum(r["share_words"] or 0 for r in f["top_domains"])
+    f["suffixes"] = _rows(con, "SELECT rank, suffix, documents, words, share_documents, share_words "
+                               "FROM composition_by_suffix ORDER BY rank LIMIT ?", [top])
+    f["categories"] = _rows(con, "SELECT rank, category, domains, documents, words, share_documents, share_words "
+                                 "FROM composition_by_category ORDER BY rank")
+    langs = _rows(con, "SELECT language, count(*) AS documents, sum(words)::BIGINT AS words FROM documents "
+                       "WHERE language IS NOT NULL GROUP BY 1 ORDER BY words DESC LIMIT 20")
+    f["languages"] = {"available": bool(langs), "rows": langs,
+                      "why": None if langs else "no language is recorded for any document (the readers keep a "
+                                                "source's language field when it has one; no language identification is run)"}
+    f["crawl_months"] = _rows(con, """
+        SELECT strftime(date_trunc('month', crawl_date), '%Y-%m') AS month, count(*) AS documents, sum(words)::BIGINT AS words
+        FROM documents WHERE crawl_date IS NOT NULL GROUP BY 1 ORDER BY 1""")
+
+    # -- collection ---------------------------------------------------------------------------------
+    f["shards"] = _one(con, """
+        SELECT count(*) AS shards, count(*) FILTER (status = 'done') AS done, count(*) FILTER (status = 'partial') AS partial,
+               count(*) FILTER (status = 'failed') AS failed, coalesce(sum(rows_read), 0)::BIGINT AS rows_read,
+               coalesce(sum(documents), 0)::BIGINT AS documents, coalesce(sum(quarantined), 0)::BIGINT AS quarantined
+        FROM shards""")
+    f["formats"] = _rows(con, "SELECT format, count(*) AS shards, sum(documents)::BIGINT AS documents FROM shards GROUP BY 1 ORDER BY 2 DESC")
+    f["sources"] = _rows(con, """
+        SELECT regexp_replace(uri, '/[^/]*$', '') AS location, count(*) AS shards, sum(documents)::BIGINT AS documents
+        FROM shards GROUP BY 1 ORDER BY 3 DESC LIMIT 20""")
+    f["crawls"] = _rows(con, "SELECT crawl, count(*) AS documents FROM documents WHERE crawl IS NOT NULL GROUP BY 1 ORDER BY 1")
+
+    # -- preprocessing: quarantine, duplicates, PII ---------------------------------------------------
+    f["quarantine"] = _rows(con, "SELECT kind, reason, count(*) AS records, coalesce(sum(n_bytes), 0)::BIGINT AS bytes "
+                                 "FROM quarantine GROUP BY 1, 2 ORDER BY 3 DESC, 2")
+    dd = _one(con, "SELECT * FROM dedup_runs ORDER BY run_at DESC LIMIT 1")
+    if dd:
+        dd["share_duplicates"] = dd["duplicates"] / dd["documents"] if dd.get("documents") else 0.0
+        f["duplicates"] = {"available": True, "last_run": dd,
+                           "top_domains": _rows(con, "SELECT * FROM duplicates_by_domain ORDER BY duplicates DESC, registered_domain LIMIT 10")}
+    else:
+        f["duplicates"] = {"available": False, "why": "near-duplicates were not clustered (run `provenance dedup`)"}
+    pii = _rows(con, "SELECT type, findings, documents, distinct_values, domains, share_documents FROM pii_by_type ORDER BY findings DESC, type")
+    f["pii"] = {"available": True, "by_type": pii,
+                "documents_with_pii": _scalar(con, "SELECT count(*) FROM documents WHERE pii_count > 0") or 0,
+                "raw_values_kept": bool(_scalar(con, "SELECT count(*) FROM pii_findings WHERE value IS NOT NULL") or 0)}
+    f["redaction"] = ("The ledger records findings (type, offsets, salted hash), not redacted copies: redaction happens "
+                      "when a subset is exported (`provenance export --redact-pii`) or with `provenance redact`.")
+
+    # -- consent ------------------------------------------------------------------------------------
+    evaluated = _scalar(con, "SELECT count(*) FROM document_consent") or 0
+    if evaluated:
+        f["consent"] = {
+            "available": True,
+            "by_agent": _rows(con, "SELECT * FROM consent_by_agent ORDER BY share_words_disallowed_now DESC, agent"),
+            "snapshots": _one(con, """SELECT count(*) AS snapshots, count(DISTINCT host) AS hosts,
+                                      min(captured_at) AS first, max(captured_at) AS last
+                                      FROM robots_snapshots"""),
+            "snapshot_sources": _rows(con, "SELECT source, count(*) AS snapshots FROM robots_snapshots GROUP BY 1 ORDER BY 2 DESC"),
+        }
+    else:
+        f["consent"] = {"available": False,
+                        "why": "robots.txt consent was not evaluated (no robots.txt snapshots: `provenance robots import` or `robots fetch`)"}
+    f["page_signals"] = _rows(con, """SELECT source, use, allowed, count(DISTINCT (shard_id, position)) AS documents,
+                                      count(DISTINCT registered_domain) AS domains FROM page_signals GROUP BY ALL ORDER BY documents DESC, source, use""")
+    f["tos"] = _rows(con, "SELECT rank, tos_class, domains, documents, words, non_commercial_docs, no_redistribution_docs, share_words "
+                          "FROM composition_by_tos_class ORDER BY rank")
+
+    # -- licenses -----------------------------------------------------------------------------------
+    f["license_families"] = _rows(con, "SELECT rank, family, licenses, documents, words, found_in_document, from_domain, share_documents, share_words "
+                                       "FROM composition_by_license_family ORDER BY rank")
+    f["top_licenses"] = _rows(con, """
+        SELECT l.license, l.family, count(*) AS documents, sum(d.words)::BIGINT AS words,
+               count(*) FILTER (l.license_source = 'document') AS found_in_document
+        FROM document_licenses l JOIN documents d USING (shard_id, position)
+        WHERE l.license IS NOT NULL GROUP BY 1, 2 ORDER BY documents DESC, l.license LIMIT 15""")
+    f["code_matches"] = _rows(con, "SELECT * FROM code_matches_by_license ORDER BY matches DESC, license")
+
+    # -- verdicts and takedowns -----------------------------------------------------------------------
+    vr = _one(con, "SELECT evaluation_id, evaluated_at, policy, purpose, rules_hash, documents, included, excluded, review "
+                   "FROM verdict_runs ORDER BY evaluated_at DESC LIMIT 1")
+    if vr:
+        f["verdicts"] = {"available": True, "last_evaluation": vr,
+                         "counts": _rows(con, "SELECT verdict, documents, words, share_documents, share_words FROM verdict_counts ORDER BY verdict"),
+                         "top_reasons": _rows(con, "SELECT reason, verdict, documents, words, domains FROM verdict_reasons "
+                                                   "ORDER BY documents DESC, reason LIMIT 15")}
+    else:
+        f["verdicts"] = {"available": False, "why": "no verdicts were evaluated (`provenance verdicts`)"}
+    f["takedowns"] = _rows(con, """SELECT r.request_id, r.kind, r.added_at, count(m.position) AS documents
+                                   FROM takedown_requests r LEFT JOIN takedown_matches m USING (request_id)
+                                   GROUP BY ALL ORDER BY r.added_at""")
+
+    # -- the audit's own provenance -------------------------------------------------------------------
+    f["runs"] = _rows(con, """SELECT run_id, started_at, finished_at, status, package_version, rules_hash, shards_total,
+                              shards_scanned, shards_skipped, rows_read, documents, quarantined, round(seconds, 1) AS seconds
+                              FROM runs ORDER BY started_at""")
+    f["rules_hashes"] = sorted({r["rules_hash"] for r in f["runs"] if r.get("rules_hash")}
+                               | ({vr["rules_hash"]} if vr and vr.get("rules_hash") else set()))
+
+    # -- EU public summary: the top domains by content size -------------------------------------------
+    n_eu = eu_domain_count(c["domains"], sme)
+    f["eu"] = {
+        "sme": sme,
+        "rule": ("top 5% of domain names by content size, at most 1,000 (SME)" if sme
+                 else "top 10% of domain names by content size"),
+        "domains_total": c["domains"],
+        "domains_listed": n_eu,
+        "top_domains": _rows(con, """SELECT registered_domain, bytes, documents, bytes / sum(bytes) OVER () AS share_bytes
+                                     FROM (SELECT registered_domain, sum(bytes)::BIGINT AS bytes, count(*) AS documents
+                                           FROM documents WHERE registered_domain IS NOT NULL GROUP BY 1)
+                                     QUALIFY row_number() OVER (ORDER BY bytes DESC, registered_domain) <= ?
+                                     ORDER BY bytes DESC, registered_domain""", [n_eu]),
+    }
+    f["eu"]["share_bytes_listed"] = sum(r["share_bytes"] or 0 for r in f["eu"]["top_domains"])
+    return f
