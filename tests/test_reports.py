@@ -162,6 +162,8 @@ def test_a_bad_about_file_is_refused_with_its_line(full_ledger, tmp_path):
     assert res.returncode == 2
     assert f"{bad}:4: motivation.budget" in res.stderr
     assert not (tmp_path / "o").exists()
+    missing = run_cli(["datasheet", "--ledger", str(tmp_path / "none.duckdb"), "--out", str(tmp_path / "o")], cwd=tmp_path)
+    assert missing.returncode == 2 and "no ledger at" in missing.stderr and "Traceback" not in missing.stderr
 
 
 def test_what_the_ledger_cannot_know_is_said_plainly(bare_ledger, tmp_path):

@@ -446,7 +446,9 @@ def cmd_datasheet(args) -> int:
         raise ProvenanceError("datasheet needs --out DIR (or --about-template to print a starter about file)")
     from .reports.about import load_about
 
-    load_about(args.about)  # a bad about file fails here with file:line, before the flow starts
+    load_about(args.about)  # a bad about file or a missing ledger fails here in one line, before the flow starts
+    if not Path(args.ledger).exists():
+        raise ProvenanceError(f"no ledger at {args.ledger}: run `provenance scan ... --ledger {args.ledger}` first")
     _prefect_env()
     from .pipelines.datasheet import datasheet
 
