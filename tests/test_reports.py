@@ -89,10 +89,14 @@ def test_datasheet_numbers_come_from_the_ledger(sheet, full_ledger):
     assert [ln.split("|")[2].strip() for ln in lines[:3]] == [d for d, _ in top]
     assert [ln.split("|")[6].strip() for ln in lines[:3]] == [f"{100 * s:.2f}%" for _, s in top]
     # consent per agent, crawl time and now, as consent_by_agent says
-    agents = sql(full_ledger, "SELECT agent, share_words_disallowed_crawl, share_words_disallowed_now FROM consent_by_agent")
+    agents = sql(full_ledger, """SELECT agent, share_words_disallowed_crawl, share_words_disallowed_now,
+                                        (SELECT sum(d.words) FILTER (c.crawl_outcome = 'disallowed') / sum(d.words) FILTER (c.crawl_outcome <> 'unknown')
+                                         FROM document_consent c JOIN documents d USING (shard_id, position) WHERE c.agent = a.agent)
+                                 FROM consent_by_agent a""")
     consent = _section(md, "## Consent")
-    for agent, crawl, now in agents:
-        assert f"| {agent} | {100 * crawl:.2f}% | {100 * now:.2f}% |" in consent
+    for agent, crawl, now, known in agents:
+        assert f"| {agent} | {100 * crawl:.2f}% | {100 * now:.2f}% | {100 * known:.2f}% |" in consent
+        assert known >= crawl
     # PII by type and duplicates
     for typ, findings in sql(full_ledger, "SELECT type, findings FROM pii_by_type"):
         assert f"| {typ} | {findings:,} |" in md
@@ -246,3 +250,21 @@ def test_datasheet_flow_posts_its_tables_as_artifacts(full_ledger, prefect_api, 
     assert agents == {a for a, in sql(full_ledger, "SELECT agent FROM consent_by_agent")}
     md = asyncio.run(latest("datasheet"))
     assert md.type == "markdown" and "## Consent" in md.data
+
+
+def test_an_older_or_foreign_ledger_gets_a_clear_error(bare_ledger, tmp_path):
+    from provenance.errors import ProvenanceError
+    from provenance.reports import write_datasheet
+
+    old = tmp_path / "old.duckdb"
+    shutil.copy(bare_ledger, old)
+    con = duckdb.connect(str(old))
+    con.execute("DELETE FROM schema_migrations WHERE version = (SELECT max(version) FROM schema_migrations)")
+    con.close()
+    with pytest.raises(ProvenanceError, match=r"has schema version \d+, this provenance reads version \d+: .*provenance verdicts"):
+        write_datasheet(old, tmp_path / "o1")
+    foreign = tmp_path / "foreign.duckdb"
+    duckdb.connect(str(foreign)).close()
+    with pytest.raises(ProvenanceError, match="is not a provenance ledger"):
+        write_datasheet(foreign, tmp_path / "o2")
+    assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()

@@ -203,7 +203,7 @@ def _evaluate_and_report(led, args) -> None:
     r = evaluate(led, _agents(args))
     print(f"consent evaluated: {r['documents']:,} documents x {r['agents']} agents "
           f"({r['distinct_snapshot_paths']:,} distinct snapshot/path pairs) in {r['seconds']:.1f} s; "
-          f"{r['changes']} host/agent change(s) since the previous evaluation")
+          f"{r['changes']:,} host/agent change(s) since the previous evaluation")
     from .verdict import reevaluate
 
     ev = reevaluate(led, getattr(args, "rules", None))
@@ -272,7 +272,7 @@ def cmd_robots_refresh(args) -> int:
     s = refresh_robots(ledger=args.ledger, allow_internal=args.allow_internal, proxy=args.proxy,
                        resolve=dict(i.split("=", 1) for i in (args.resolve or [])), agents=_agents(args),
                        max_workers=args.workers, per_host_delay=args.delay)
-    print(f"refreshed {s['hosts']:,} host(s): {s['new_snapshots']:,} new snapshot(s); {s['changes']} host/agent change(s)")
+    print(f"refreshed {s['hosts']:,} host(s): {s['new_snapshots']:,} new snapshot(s); {s['changes']:,} host/agent change(s)")
     return 0
 
 
@@ -457,6 +457,17 @@ def cmd_datasheet(args) -> int:
     for name, path in r["files"].items():
         print(f"  {path}")
     return 0
+
+
+def cmd_diff(args) -> int:
+    from .reports.diff import diff_ledgers, render_diff
+
+    d = diff_ledgers(args.ledger_a, args.ledger_b, top=args.top)
+    if args.format == "json":
+        print(json.dumps(d, default=str, indent=1))
+    else:
+        print(render_diff(d, args.format), end="")
+    return 1 if args.exit_code and d["changed"] else 0
 
 
 def cmd_takedown_add(args) -> int:
@@ -740,6 +751,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sme", action="store_true",
                    help="EU summary lists the top 5%% of domains (at most 1,000) instead of 10%% (or provider.sme in the about file)")
     s.set_defaults(func=cmd_datasheet)
+
+    s = sub.add_parser("diff", help="what changed between two audits: composition, consent, verdicts (per document), PII, licenses")
+    s.add_argument("ledger_a", help="the earlier ledger")
+    s.add_argument("ledger_b", help="the later ledger")
+    s.add_argument("--top", type=int, default=30, help="top-N domains compared for entering / leaving (default 30)")
+    s.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    s.add_argument("--exit-code", action="store_true", help="exit 1 when anything changed (as git diff --exit-code)")
+    s.set_defaults(func=cmd_diff)
 
     s = sub.add_parser("excluded", help="list the documents left out (or held for review) and why")
     s.add_argument("--ledger", default=DEFAULT_LEDGER)

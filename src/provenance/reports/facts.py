@@ -67,8 +67,27 @@ def eu_domain_count(domains: int, sme: bool = False) -> int:
     return max(1, math.ceil(domains * 0.10))
 
 
+def require_current_schema(led) -> None:
+    """Reports read a ledger read-only, which never migrates it: an older ledger gets a clear error."""
+    import duckdb
+
+    from ..errors import ProvenanceError
+    from ..ledger import _migrations
+
+    need = max(v for v, _, _ in _migrations())
+    try:
+        have = led.schema_version()
+    except duckdb.Error as exc:
+        raise ProvenanceError(f"{led.path} is not a provenance ledger (no schema_migrations table)") from exc
+    if have < need:
+        raise ProvenanceError(
+            f"ledger {led.path} has schema version {have}, this provenance reads version {need}: open it once with a "
+            f"command that writes (e.g. `provenance verdicts --ledger {led.path}`) to migrate it")
+
+
 def collect(led, *, top: int = 30, sme: bool = False) -> dict:
     """The facts of one ledger (``provenance.ledger.Ledger``, read-only is enough)."""
+    require_current_schema(led)
     con = led.con
     f: dict = {"package_version": __version__, "ledger": led.path, "schema_version": led.schema_version()}
 
@@ -140,7 +159,15 @@ def collect(led, *, top: int = 30, sme: bool = False) -> dict:
     if evaluated:
         f["consent"] = {
             "available": True,
-            "by_agent": _rows(con, "SELECT * FROM consent_by_agent ORDER BY share_words_disallowed_now DESC, agent"),
+            # consent_by_agent's crawl-time shares are over all documents (unknown = no snapshot then counts as not
+            # disallowed); the share among documents known at crawl time is added beside it
+            "by_agent": _rows(con, """
+                SELECT a.*, k.share_words_disallowed_crawl_known
+                FROM consent_by_agent a LEFT JOIN (
+                    SELECT c.agent, coalesce(sum(d.words) FILTER (c.crawl_outcome = 'disallowed'), 0)
+                                    / nullif(sum(d.words) FILTER (c.crawl_outcome <> 'unknown'), 0) AS share_words_disallowed_crawl_known
+                    FROM document_consent c JOIN documents d USING (shard_id, position) GROUP BY 1) k USING (agent)
+                ORDER BY a.share_words_disallowed_now DESC, a.agent"""),
             "snapshots": _one(con, """SELECT count(*) AS snapshots, count(DISTINCT host) AS hosts,
                                       min(captured_at) AS first, max(captured_at) AS last
                                       FROM robots_snapshots"""),
