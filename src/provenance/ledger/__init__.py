@@ -3,11 +3,23 @@
 Per-shard results arrive as Parquet files written by workers; ``ingest_shard`` replaces the shard's rows
 in one transaction (delete + insert), so a rescan never duplicates and a crash mid-shard leaves the
 ledger as it was before that shard.
+
+Where the per-document rows live is chosen when a ledger is created (``documents_store``) and kept in
+``ledger_meta``:
+
+- ``table`` (the default): the DuckDB table ``documents``, inside the one file.
+- ``parquet``: a hive-partitioned Parquet dataset beside the ledger, ``<ledger>.documents/shard_id=<id>/
+  part-<run_id>.parquet`` (one file per shard, zstd), and ``documents`` in the DuckDB file is a VIEW over it
+  with the table's columns, names, types and order, so every view, query, report and export works unchanged.
+  The view shows a file's rows only when ``shards`` lists that shard with that run (``run_id`` is in the
+  file's name, in every row, and in the shards row), which keeps the dataset and the ledger consistent
+  across crashes: see ``Ledger._ingest_documents_parquet`` and docs/documents-store-notes.md.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import uuid
 from contextlib import contextmanager
@@ -73,10 +85,55 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+DOCUMENTS_STORES = ("table", "parquet")
+#: in a parquet-mode ledger the migrations' ``documents`` table is renamed to this (empty, never written):
+#: it keeps the column names, types and order the view, the shard files and the placeholder follow
+DOCUMENTS_TEMPLATE = "_documents_template"
+#: the empty file (the schema, no rows) that keeps the dataset's glob from matching nothing
+PLACEHOLDER_DIR = "shard_id=_"
+PLACEHOLDER_FILE = "_empty.parquet"
+#: ledger_meta keys: the mode, and shards whose dataset folder may hold files to sweep (a write in flight)
+META_STORE = "documents_store"
+META_PENDING = "documents_pending:"
+#: names that go into file and folder names of the dataset
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+#: statements a migration cannot run on a parquet-mode ledger (where ``documents`` is a view)
+_TOUCHES_DOCUMENTS = re.compile(
+    r"\b(?:ALTER\s+TABLE|DROP\s+TABLE|INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM|TRUNCATE)"
+    r"\s+(?:IF\s+EXISTS\s+)?(?:\"?main\"?\.)?\"?documents\"?(?![\w\"])", re.IGNORECASE)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename inside ``path`` durable (POSIX; a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(str(path), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _sql_str(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 class Ledger:
-    def __init__(self, path: str | Path, read_only: bool = False):
+    """A ledger file. ``documents_store`` ("table" | "parquet") is where the per-document rows live; it is
+    chosen when the ledger is created and kept in the ledger: later opens without it use the stored mode,
+    and asking an existing ledger for the other one is an error. None means "the stored mode, or table for a
+    new ledger"."""
+
+    def __init__(self, path: str | Path, read_only: bool = False, documents_store: str | None = None):
         self.path = str(path)
         self.read_only = read_only
+        if documents_store is not None and documents_store not in DOCUMENTS_STORES:
+            raise ProvenanceError(f"documents_store {documents_store!r}: expected one of {', '.join(DOCUMENTS_STORES)}")
+        if documents_store == "parquet" and self.path in ("", ":memory:"):
+            raise ProvenanceError("documents_store='parquet' needs a ledger file (the dataset lives beside it)")
         if read_only and not Path(self.path).exists():
             raise ProvenanceError(f"no ledger at {self.path}: run `provenance scan ... --ledger {self.path}` first")
         try:
@@ -91,8 +148,220 @@ class Ledger:
                     f"Wait for that scan to finish, or use another --ledger."
                 ) from exc
             raise ProvenanceError(f"cannot open ledger {self.path}: {msg}") from exc
-        if not read_only:
-            self.migrate()
+        try:
+            self._open_documents_store(documents_store)
+        except BaseException:
+            self.con.close()
+            raise
+
+    # -- where the documents live -------------------------------------------------------------------
+    @property
+    def documents_dataset(self) -> Path:
+        """The Parquet dataset of a parquet-mode ledger: ``<ledger>.documents/`` beside the ledger file (an
+        absolute path, whatever the working directory)."""
+        return Path(os.path.abspath(self.path + ".documents"))
+
+    def _has_relation(self, name: str) -> bool:
+        return bool(self.con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND table_name = ? "
+            "AND NOT temporary", [name]).fetchall()[0][0] or self.con.execute(
+            "SELECT count(*) FROM duckdb_views() WHERE database_name = current_database() AND view_name = ? "
+            "AND NOT temporary", [name]).fetchall()[0][0])
+
+    def _stored_store(self) -> str | None:
+        """The mode recorded in ledger_meta; None when not recorded (a ledger made before the option, or a
+        creation interrupted between the migrations and the switch)."""
+        if not self._has_relation("ledger_meta"):
+            return None
+        row = self.con.execute("SELECT value FROM ledger_meta WHERE key = ?", [META_STORE]).fetchall()
+        return row[0][0] if row else None
+
+    def _open_documents_store(self, requested: str | None) -> None:
+        stored = self._stored_store()
+        if stored is None and self._has_relation(DOCUMENTS_TEMPLATE):
+            stored = "parquet"  # cannot happen through this class; be safe with a hand-edited ledger
+        if stored is not None and requested is not None and requested != stored:
+            raise self._wrong_store(stored, requested)
+        if self.read_only:
+            self.documents_store = stored or "table"
+            if requested == "parquet" and self.documents_store != "parquet":
+                raise self._wrong_store(self.documents_store, requested)
+            if self.documents_store == "parquet":
+                self._attach_dataset_read_only()
+            return
+        self.documents_store = stored or "table"
+        self.migrate()
+        if stored is None:
+            if requested == "parquet":
+                self._switch_to_parquet()
+            else:
+                self.con.execute("INSERT INTO ledger_meta VALUES (?, 'table') ON CONFLICT DO NOTHING", [META_STORE])
+        elif stored == "parquet":
+            self._attach_dataset_writable()
+
+    def _wrong_store(self, stored: str, requested: str) -> ProvenanceError:
+        where = (f"as a Parquet dataset at {self.documents_dataset}" if stored == "parquet"
+                 else "in its DuckDB table `documents`")
+        return ProvenanceError(
+            f"ledger {self.path} keeps its documents {where} (documents_store={stored!r}, chosen when it was "
+            f"created); it cannot be opened with documents_store={requested!r}. Open it without the option, or "
+            f"scan into a new ledger path to use {requested!r}.")
+
+    def _template_columns(self) -> list[tuple[str, str]]:
+        table = DOCUMENTS_TEMPLATE if self.documents_store == "parquet" else "documents"
+        return [(r[0], r[1]) for r in self.con.execute(f"DESCRIBE {table}").fetchall()]
+
+    def _dataset_glob(self) -> str:
+        ds = self.documents_dataset.as_posix()
+        if any(ch in ds for ch in "*?[]{}"):
+            raise ProvenanceError(f"the documents dataset path {ds} contains a glob character; move the ledger "
+                                  f"to a path without * ? [ ] {{ }}")
+        return f"{ds}/shard_id=*/*.parquet"
+
+    def _view_sql(self, temporary: bool = False) -> str:
+        """``documents`` over the dataset: the template's columns in its order, cast to its types, and only the
+        rows of the run the shards table lists for each shard (a file not yet committed, or left behind by a
+        replaced run, shows nothing)."""
+        sel = ", ".join(f'CAST(d."{c}" AS {t}) AS "{c}"' for c, t in self._template_columns())
+        return (
+            f"CREATE OR REPLACE {'TEMPORARY ' if temporary else ''}VIEW documents AS SELECT {sel} "
+            f"FROM read_parquet({_sql_str(self._dataset_glob())}, hive_partitioning = true, union_by_name = true, "
+            f"hive_types = {{'shard_id': 'VARCHAR'}}) d "
+            f"SEMI JOIN shards s ON s.shard_id = d.shard_id AND s.run_id = d.run_id")
+
+    def _write_placeholder(self) -> None:
+        folder = self.documents_dataset / PLACEHOLDER_DIR
+        target = folder / PLACEHOLDER_FILE
+        if target.exists():
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{PLACEHOLDER_FILE}.{uuid.uuid4().hex[:8]}.tmp"
+        cols = ", ".join(f'"{c}"' for c, _ in self._template_columns() if c != "shard_id")
+        table = DOCUMENTS_TEMPLATE if self.documents_store == "parquet" else "documents"
+        self.con.execute(f"COPY (SELECT {cols} FROM {table} LIMIT 0) TO {_sql_str(str(tmp))} (FORMAT parquet)")
+        os.replace(tmp, target)
+        _fsync_dir(folder)
+
+    def _dataset_files(self) -> list[Path]:
+        ds = self.documents_dataset
+        if not ds.is_dir():
+            return []
+        return [f for d in ds.iterdir() if d.is_dir() and d.name != PLACEHOLDER_DIR for f in d.glob("*.parquet")]
+
+    def _switch_to_parquet(self) -> None:
+        """A new ledger (migrations just applied, nothing ingested): rename the documents table to the
+        template, write the placeholder, create the view, record the mode; one transaction for the catalog."""
+        busy = self.con.execute(
+            "SELECT (SELECT count(*) FROM documents) + (SELECT count(*) FROM shards) + (SELECT count(*) FROM runs)"
+        ).fetchall()[0][0]
+        if busy:
+            raise self._wrong_store("table", "parquet")
+        stale = self._dataset_files()
+        if stale:
+            raise ProvenanceError(
+                f"{self.documents_dataset} already holds {len(stale)} Parquet file(s) that belong to no ledger "
+                f"(e.g. {stale[0]}); remove that folder or choose another ledger path")
+        self._write_placeholder()
+        self._cache_footers()
+        with self.transaction() as con:
+            con.execute(f"ALTER TABLE documents RENAME TO {DOCUMENTS_TEMPLATE}")
+            self.documents_store = "parquet"
+            try:
+                con.execute(self._view_sql())
+                con.execute("INSERT INTO ledger_meta VALUES (?, 'parquet')", [META_STORE])
+            except BaseException:
+                self.documents_store = "table"
+                raise
+
+    def _stored_view_sql(self) -> str:
+        row = self.con.execute(
+            "SELECT sql FROM duckdb_views() WHERE database_name = current_database() AND view_name = 'documents' "
+            "AND NOT temporary").fetchall()
+        return row[0][0] if row else ""
+
+    def _check_dataset_present(self) -> None:
+        ds = self.documents_dataset
+        if ds.is_dir():
+            return
+        listed = self.con.execute("SELECT count(*) FROM shards WHERE documents > 0").fetchall()[0][0]
+        if listed:
+            raise ProvenanceError(
+                f"ledger {self.path} keeps its documents as a Parquet dataset at {ds}, which is missing "
+                f"({listed} shard(s) with documents are listed). Move the ledger and its .documents folder "
+                f"together (same folder, same base name).")
+
+    def _cache_footers(self) -> None:
+        # union_by_name reads every file's footer when a query binds; the files are immutable (a new run
+        # writes a new name), so caching footers for the connection's life is safe and saves that per query
+        self.con.execute("SET parquet_metadata_cache = true")
+
+    def _attach_dataset_writable(self) -> None:
+        """Point the view at ``<ledger>.documents`` as seen from here (absolute; a moved ledger + dataset
+        follow), restore the placeholder, and finish any shard write a crash interrupted."""
+        self._cache_footers()
+        self._check_dataset_present()
+        self._write_placeholder()
+        if _sql_str(self._dataset_glob()) not in self._stored_view_sql():
+            self.con.execute(self._view_sql())
+        pending = self.con.execute("SELECT key FROM ledger_meta WHERE starts_with(key, ?)", [META_PENDING]).fetchall()
+        for (key,) in pending:
+            self._sweep_shard(key[len(META_PENDING):])
+
+    def _attach_dataset_read_only(self) -> None:
+        """A read-only connection cannot change the stored view; when the ledger and its dataset were moved
+        together, a TEMPORARY view over the dataset beside the ledger shadows it (names resolve to temp
+        objects first, the other views included)."""
+        self._cache_footers()
+        self._check_dataset_present()
+        if _sql_str(self._dataset_glob()) not in self._stored_view_sql() and self.documents_dataset.is_dir():
+            self.con.execute(self._view_sql(temporary=True))
+
+    def sweep_documents_dataset(self) -> int:
+        """Remove every file of the dataset the ledger does not list (leftovers of interrupted writes, or of
+        replaced runs); returns how many. Writable parquet-mode ledgers only."""
+        if self.documents_store != "parquet" or self.read_only:
+            raise ProvenanceError("sweep_documents_dataset needs a parquet-mode ledger opened writable")
+        ds = self.documents_dataset
+        removed = 0
+        for f in (ds / PLACEHOLDER_DIR).glob(".*.tmp"):  # a placeholder write that was interrupted
+            f.unlink()
+            removed += 1
+        for d in (ds.iterdir() if ds.is_dir() else []):
+            if d.is_dir() and d.name.startswith("shard_id=") and d.name != PLACEHOLDER_DIR:
+                removed += self._sweep_shard(d.name[len("shard_id="):])
+        return removed
+
+    def _sweep_shard(self, shard_id: str) -> int:
+        """Keep only the file of the run the shards table lists for this shard; then clear its pending mark."""
+        folder = self.documents_dataset / f"shard_id={shard_id}"
+        row = self.con.execute("SELECT run_id FROM shards WHERE shard_id = ?", [shard_id]).fetchall()
+        keep = f"part-{row[0][0]}.parquet" if row else None
+        removed = 0
+        if folder.is_dir():
+            for f in folder.iterdir():
+                if f.is_file() and f.name != keep:
+                    f.unlink()
+                    removed += 1
+            if not any(folder.iterdir()):
+                folder.rmdir()
+                _fsync_dir(self.documents_dataset)
+            elif removed:
+                _fsync_dir(folder)
+        self.con.execute("DELETE FROM ledger_meta WHERE key = ?", [META_PENDING + shard_id])
+        return removed
+
+    def documents_files(self) -> list[str]:
+        """The dataset's committed files (one per shard that has documents), for readers outside DuckDB
+        (Spark, Dask, Polars, pyarrow.dataset): unlike a glob, this list never includes a file a crash or a
+        running scan left behind."""
+        if self.documents_store != "parquet":
+            return []
+        out = []
+        for sid, run in self.con.execute("SELECT shard_id, run_id FROM shards ORDER BY shard_id").fetchall():
+            f = self.documents_dataset / f"shard_id={sid}" / f"part-{run}.parquet"
+            if f.exists():
+                out.append(str(f))
+        return out
 
     @contextmanager
     def transaction(self):
@@ -107,15 +376,31 @@ class Ledger:
 
     # -- schema -------------------------------------------------------------------------------------
     def migrate(self) -> list[int]:
+        """Apply the migrations this ledger lacks, each in its own transaction.
+
+        A migration must not change the ``documents`` table (ALTER/INSERT/UPDATE/DELETE/DROP): in a
+        parquet-mode ledger it is a view over a Parquet dataset whose files, placeholder and template
+        (``_documents_template``) would have to change with it. 0002-0006 add columns to it; they run on
+        every new ledger before the switch to parquet. A later migration that touches ``documents`` fails
+        here, loudly and before any change, on a parquet-mode ledger; teach ``Ledger`` to carry it over
+        (alter the template, rewrite the placeholder, recreate the view; old files read as NULL through
+        union_by_name) before adding one."""
         self.con.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
             "applied_at TIMESTAMPTZ NOT NULL)"
         )
         done = {r[0] for r in self.con.execute("SELECT version FROM schema_migrations").fetchall()}
+        pending = [m for m in _migrations() if m[0] not in done]
+        if getattr(self, "documents_store", "table") == "parquet":
+            for version, name, sql in pending:
+                hit = _TOUCHES_DOCUMENTS.search(sql)
+                if hit:
+                    raise ProvenanceError(
+                        f"migration {version:04d}_{name} changes the documents table ({hit.group(0)!r}), but ledger "
+                        f"{self.path} keeps its documents as a Parquet dataset (documents_store='parquet'); this "
+                        f"version cannot upgrade it yet")
         applied = []
-        for version, name, sql in _migrations():
-            if version in done:
-                continue
+        for version, name, sql in pending:
             with self.transaction() as con:
                 con.execute(sql)
                 con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, _now()])
@@ -169,13 +454,15 @@ class Ledger:
         return dict(rows)
 
     def ingest_shard(self, r: ShardResult, run_id: str) -> None:
-        """Replace everything the ledger holds for this shard, in one transaction."""
+        """Replace everything the ledger holds for this shard, in one transaction (parquet mode: the shard's
+        file is written first, and the transaction's shards row is what makes it visible)."""
+        if self.documents_store == "parquet":
+            self._ingest_documents_parquet(r, run_id)
+            return
         con = self.con
         doc_cols = [c[0] for c in con.execute("DESCRIBE documents").fetchall()]
         with self.transaction():
             con.execute("DELETE FROM documents WHERE shard_id = ?", [r.shard_id])
-            con.execute("DELETE FROM quarantine WHERE shard_id = ?", [r.shard_id])
-            con.execute("DELETE FROM shards WHERE shard_id = ?", [r.shard_id])
             if r.annotations_path and r.documents:
                 # the columns both the sink and the table have: a ledger made by an older version gains
                 # columns through migrations; a sink from an older configuration lacks newer ones (null)
@@ -186,26 +473,105 @@ class Ledger:
                     f"INSERT INTO documents BY NAME SELECT ? AS shard_id, ? AS run_id, {sel} FROM read_parquet(?)",
                     [r.shard_id, run_id, r.annotations_path],
                 )
-            if r.quarantine_path:
-                con.execute(
-                    "INSERT INTO quarantine BY NAME SELECT ? AS shard_id, ? AS uri, position, kind, reason, detail, n_bytes, "
-                    "? AS run_id FROM read_parquet(?)",
-                    [r.shard_id, r.uri, run_id, r.quarantine_path],
-                )
-            if r.error:
-                con.execute(
-                    "INSERT INTO quarantine (shard_id, uri, position, kind, reason, detail, n_bytes, run_id) "
-                    "VALUES (?, ?, NULL, 'shard', ?, ?, NULL, ?)",
-                    [r.shard_id, r.uri, r.error_reason or "failed", r.error, run_id],
-                )
+            self._replace_shard_rows(r, run_id)
+
+    def _replace_shard_rows(self, r: ShardResult, run_id: str) -> None:
+        """Everything but the documents: quarantine rows and the shards row (inside the caller's transaction)."""
+        con = self.con
+        con.execute("DELETE FROM quarantine WHERE shard_id = ?", [r.shard_id])
+        con.execute("DELETE FROM shards WHERE shard_id = ?", [r.shard_id])
+        if r.quarantine_path:
             con.execute(
-                "INSERT INTO shards (shard_id, uri, format, fingerprint, config_hash, status, rows_read, documents, "
-                "quarantined, bytes, words, error, run_id, scanned_at, seconds, annotations_path) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [r.shard_id, r.uri, r.format, r.fingerprint, r.config_hash, r.status, r.rows_read, r.documents,
-                 r.quarantined, r.bytes, r.words, r.error, run_id, _now(), r.seconds,
-                 str(Path(r.annotations_path).resolve()) if r.annotations_path else None],
+                "INSERT INTO quarantine BY NAME SELECT ? AS shard_id, ? AS uri, position, kind, reason, detail, n_bytes, "
+                "? AS run_id FROM read_parquet(?)",
+                [r.shard_id, r.uri, run_id, r.quarantine_path],
             )
+        if r.error:
+            con.execute(
+                "INSERT INTO quarantine (shard_id, uri, position, kind, reason, detail, n_bytes, run_id) "
+                "VALUES (?, ?, NULL, 'shard', ?, ?, NULL, ?)",
+                [r.shard_id, r.uri, r.error_reason or "failed", r.error, run_id],
+            )
+        con.execute(
+            "INSERT INTO shards (shard_id, uri, format, fingerprint, config_hash, status, rows_read, documents, "
+            "quarantined, bytes, words, error, run_id, scanned_at, seconds, annotations_path) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [r.shard_id, r.uri, r.format, r.fingerprint, r.config_hash, r.status, r.rows_read, r.documents,
+             r.quarantined, r.bytes, r.words, r.error, run_id, _now(), r.seconds,
+             str(Path(r.annotations_path).resolve()) if r.annotations_path else None],
+        )
+
+    def _write_shard_file(self, r: ShardResult, run_id: str, target: Path) -> None:
+        """The shard's rows as ``target`` (the table insert's columns and casts; shard_id comes from the folder
+        name), through a hidden temporary file renamed into place: a reader never sees half a file."""
+        have = set(pq.read_schema(r.annotations_path).names)
+        sel = []
+        for c, t in self._template_columns():
+            if c == "shard_id":
+                continue
+            if c == "run_id":
+                sel.append(f'CAST(? AS {t}) AS "run_id"')
+            elif c in have:
+                sel.append(f'CAST("{c}" AS {t}) AS "{c}"')
+            else:
+                sel.append(f'CAST(NULL AS {t}) AS "{c}"')
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            self.con.execute(
+                f"COPY (SELECT {', '.join(sel)} FROM read_parquet(?)) TO {_sql_str(str(tmp))} "
+                f"(FORMAT parquet, COMPRESSION zstd)", [run_id, r.annotations_path])
+            fd = os.open(str(tmp), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, target)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        _fsync_dir(target.parent)
+
+    def _ingest_documents_parquet(self, r: ShardResult, run_id: str) -> None:
+        """Parquet mode. The file and the DuckDB transaction cannot be one atomic step, so:
+
+        1. mark the shard pending in ledger_meta (committed): the next writable open sweeps its folder
+           whatever happens below;
+        2. write ``shard_id=<id>/part-<run_id>.parquet`` (temp file + fsync + os.replace). The shards row
+           still names the previous run, so the view keeps showing the previous file's rows, and only them;
+        3. one transaction: quarantine rows and the shards row (now naming ``run_id``): from the commit on,
+           the view shows the new file's rows and nothing of the old one;
+        4. delete the shard's other files and clear the pending mark.
+
+        A crash before 3 leaves the ledger as it was (the new file is ignored, then swept); after 3, the new
+        state (the old file is ignored, then swept). Documents never show twice, nor for a shard the ledger
+        does not list. The same shard ingested twice in one run would reuse the file name, so it is first
+        unlisted (its own transaction) and its file removed: a crash then leaves the shard unlisted, and a
+        resumed scan redoes it.
+        """
+        if not _SAFE_NAME.fullmatch(r.shard_id or "") or not _SAFE_NAME.fullmatch(run_id or ""):
+            raise ProvenanceError(f"shard {r.shard_id!r} / run {run_id!r}: parquet mode needs ids made of letters, "
+                                  f"digits, '.', '_' and '-' (they name the dataset's folders and files)")
+        con = self.con
+        folder = self.documents_dataset / f"shard_id={r.shard_id}"
+        target = folder / f"part-{run_id}.parquet"
+        con.execute("INSERT OR REPLACE INTO ledger_meta VALUES (?, ?)", [META_PENDING + r.shard_id, run_id])
+        if target.exists():
+            with self.transaction():
+                con.execute("DELETE FROM quarantine WHERE shard_id = ?", [r.shard_id])
+                con.execute("DELETE FROM shards WHERE shard_id = ?", [r.shard_id])
+            target.unlink()
+        if r.annotations_path and r.documents:
+            self._write_shard_file(r, run_id, target)
+        try:
+            with self.transaction():
+                self._replace_shard_rows(r, run_id)
+        except BaseException:
+            # not committed: the shards row still names the previous run, so the new file is not visible
+            if target.exists():
+                target.unlink()
+            raise
+        self._sweep_shard(r.shard_id)
 
     # -- queries ------------------------------------------------------------------------------------
     def query(self, sql: str, params: list | None = None) -> pa.Table:
