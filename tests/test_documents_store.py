@@ -406,3 +406,22 @@ def test_same_run_reingest_and_a_shard_that_now_fails(ledgers, tmp_path):
             == [{"reason": "missing"}]
         assert not folder.exists()
     assert len(files_of(p)) == 2
+
+
+def test_cli_scan_chooses_the_store_when_the_ledger_is_created(small_sample, prefect_api, tmp_path):
+    from conftest import run_cli
+
+    args = ["scan", str(small_sample / "c4-sample.00000-of-00003.json.gz"), "--top", "0", "--ledger", "p.duckdb"]
+    res = run_cli(args + ["--documents-store", "parquet"], cwd=tmp_path, api_url=prefect_api)
+    assert res.returncode == 0, res.stderr
+    with Ledger(tmp_path / "p.duckdb", read_only=True) as led:
+        assert led.documents_store == "parquet" and len(led.documents_files()) == 1
+        (n,) = led.con.execute("SELECT count(*) FROM documents").fetchone()
+    assert n == 1000 and (tmp_path / "p.duckdb.documents").is_dir()
+    # later scans use the stored mode; asking for the other one is one clear line
+    again = run_cli(args[:1] + [str(small_sample / "c4-sample.00001-of-00003.json.gz")] + args[2:], cwd=tmp_path, api_url=prefect_api)
+    assert again.returncode == 0, again.stderr
+    with Ledger(tmp_path / "p.duckdb", read_only=True) as led:
+        assert len(led.documents_files()) == 2 and led.con.execute("SELECT count(*) FROM documents").fetchone()[0] == 2000
+    wrong = run_cli(args + ["--documents-store", "table"], cwd=tmp_path, api_url=prefect_api)
+    assert wrong.returncode == 2 and "parquet" in wrong.stderr and "Traceback" not in wrong.stderr

@@ -175,13 +175,16 @@ def test_column_map_override(tmp_path):
 
 def test_discover_globs_dirs_and_fsspec_urls(tmp_path):
     (tmp_path / "a").mkdir()
-    for name in ("a/1.jsonl.gz", "a/2.parquet", "a/notes.txt", "a/MANIFEST.json", "a/_SUCCESS", "a/.x.jsonl", "3.json.gz"):
+    for name in ("a/1.jsonl.gz", "a/2.parquet", "a/notes.txt", "a/MANIFEST.json", "a/_SUCCESS", "a/.x.jsonl",
+                 "a/robots.jsonl.gz", "3.json.gz"):
         (tmp_path / name).write_bytes(b"")
     found = discover([str(tmp_path / "a"), str(tmp_path / "*.json.gz"), f"file://{tmp_path}/a/2.parquet"])
     names = sorted(s.name for s in found)
-    # de-duplicated; in directories, unknown files, hidden/marker files and plain .json manifests are ignored
+    # de-duplicated; in directories, unknown files, hidden/marker files, plain .json manifests and robots.txt
+    # captures (what `provenance sample` writes beside its shards) are ignored
     assert names == ["1.jsonl.gz", "2.parquet", "3.json.gz"]
     assert [s.name for s in discover([str(tmp_path / "a" / "MANIFEST.json")])] == ["MANIFEST.json"]  # named: taken
+    assert [s.name for s in discover([str(tmp_path / "a" / "robots.jsonl.gz")])] == ["robots.jsonl.gz"]
     formats = {s.name: s.format for s in found}
     assert formats == {"1.jsonl.gz": "jsonl", "2.parquet": "parquet", "3.json.gz": "jsonl"}
     missing = discover([str(tmp_path / "nope.jsonl")])

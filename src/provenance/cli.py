@@ -120,13 +120,27 @@ def cmd_scan(args) -> int:
 
     colmap = parse_map_args(args.map)
     _prefect_env()
-    from .pipelines.scan import scan_corpus
+    from .ledger import Ledger
+    from .pipelines.scan import check_cluster, scan_corpus
 
-    summary = scan_corpus(
-        inputs=args.inputs, ledger=args.ledger, work_dir=args.work_dir, format=args.format, column_map=colmap,
-        max_doc_bytes=args.max_doc_bytes, force=args.force, quiet=args.quiet, rules=args.rules, policy=args.policy,
-        keep_pii_values=args.keep_pii_values, code_indexes=args.code_index,
-    )
+    if args.cluster:
+        # no Dask INFO lines between the progress lines (read when distributed is first imported, also by workers)
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
+        check_cluster(args.cluster)
+    # Take the ledger before the flow starts and hold it to the end: a second scan of the same ledger stops
+    # here with one line (LedgerBusy, exit 2) instead of failing inside the flow with Prefect's traceback, and
+    # nothing can take the file between this check and the flow opening it (this process's connections share
+    # one DuckDB instance).
+    guard = Ledger(args.ledger, documents_store=args.documents_store)
+    try:
+        summary = scan_corpus(
+            inputs=args.inputs, ledger=args.ledger, work_dir=args.work_dir, format=args.format, column_map=colmap,
+            max_doc_bytes=args.max_doc_bytes, force=args.force, quiet=args.quiet, rules=args.rules,
+            policy=args.policy, keep_pii_values=args.keep_pii_values, code_indexes=args.code_index,
+            cluster=args.cluster, documents_store=args.documents_store,
+        )
+    finally:
+        guard.close()
     if args.json:
         print(json.dumps(summary))
         return 0
@@ -599,6 +613,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="store the raw PII / secret values in the ledger (default: type, offsets and a salted hash only)")
     s.add_argument("--code-index", action="append", metavar="DIR", help="match pages against a code reference index (repeatable)")
     s.add_argument("--policy", help="verdict policy of policy.yaml evaluated after the scan (default: its default_policy)")
+    s.add_argument("--documents-store", choices=["table", "parquet"],
+                   help="where a new ledger keeps its per-document rows: the DuckDB table (default) or a Parquet "
+                        "dataset beside it (<ledger>.documents/, read as the documents view); fixed at creation")
+    s.add_argument("--cluster", metavar="tcp://HOST:PORT|local:N",
+                   help="run the shard tasks on Dask: a running scheduler's address, or local:N worker processes "
+                        "(the work dir must be a path every worker sees; only this process writes the ledger)")
     rules_opt(s)
     s.set_defaults(func=cmd_scan)
 

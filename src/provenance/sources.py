@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 
 import fsspec
@@ -102,6 +103,9 @@ def _missing(spec: str, fmt: str | None, comp: str | None, why: str) -> Shard:
                  shard_id=shard_id_for(uri), error=why)
 
 
+_ROBOTS_CAPTURES = re.compile(r"robots[^/]*\.jsonl(\.gz|\.zst)?")
+
+
 def discover(specs: list[str], format: str | None = None) -> list[Shard]:
     """Expand user input into shards, sorted and de-duplicated.
 
@@ -135,9 +139,11 @@ def discover(specs: list[str], format: str | None = None) -> list[Shard]:
                 for sub, subinfo in sorted(fs.find(match, detail=True).items()):
                     det = detect_format(sub)
                     base = sub.rsplit("/", 1)[-1]
-                    if det is None or base.startswith((".", "_")) or base.lower().endswith(_AMBIGUOUS_IN_DIRS):
-                        # files of unknown kind, hidden/marker files, and plain .json (manifests, configs)
-                        # inside a directory are not shards; name them explicitly to scan them
+                    if (det is None or base.startswith((".", "_")) or base.lower().endswith(_AMBIGUOUS_IN_DIRS)
+                            or _ROBOTS_CAPTURES.fullmatch(base.lower())):
+                        # files of unknown kind, hidden/marker files, plain .json (manifests, configs) and
+                        # robots.txt captures (robots*.jsonl[.gz|.zst], as `provenance sample` writes them
+                        # beside the shards) inside a directory are not shards; name them explicitly to scan them
                         continue
                     s = _make(fs, sub, subinfo, *det)
                     shards.setdefault(s.uri, s)
