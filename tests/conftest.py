@@ -58,6 +58,17 @@ def small_sample(tmp_path_factory):
     return out
 
 
+def sql(ledger, q: str, params: list | None = None) -> list[tuple]:
+    """Rows of a query over a ledger file, opened read-only and closed again (what a test checks against)."""
+    import duckdb
+
+    con = duckdb.connect(str(ledger), read_only=True)
+    try:
+        return con.execute(q, params or []).fetchall()
+    finally:
+        con.close()
+
+
 def run_cli(args: list[str], cwd: Path, api_url: str | None = None, timeout: float = 300, **popen) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     if api_url:

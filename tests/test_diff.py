@@ -11,17 +11,10 @@ import shutil
 import duckdb
 import pytest
 
+from conftest import sql
 from provenance.errors import ProvenanceError
 from provenance.ledger import Ledger
 from provenance.reports.diff import diff_ledgers, render_diff
-
-
-def sql(ledger, q, params=None):
-    con = duckdb.connect(str(ledger), read_only=True)
-    try:
-        return con.execute(q, params or []).fetchall()
-    finally:
-        con.close()
 
 
 def both(a, b, q):

@@ -8,10 +8,9 @@ import gzip
 import re
 from pathlib import Path
 
-import duckdb
 import pytest
 
-from conftest import REPO, run_cli
+from conftest import REPO, run_cli, sql
 
 jupytext = pytest.importorskip("jupytext")
 nbclient = pytest.importorskip("nbclient")
@@ -77,14 +76,6 @@ def table_rows(text: str, first_column: str, with_column: str | None = None) -> 
 
 def pct(x) -> str:
     return f"{100 * float(x):.2f}%"
-
-
-def sql(ledger: Path, q: str) -> list[tuple]:
-    con = duckdb.connect(str(ledger), read_only=True)
-    try:
-        return con.execute(q).fetchall()
-    finally:
-        con.close()
 
 
 @pytest.fixture(scope="module")

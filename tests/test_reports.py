@@ -14,17 +14,9 @@ import duckdb
 import pytest
 import yaml
 
-from conftest import run_cli
+from conftest import run_cli, sql
 
 CHROMIUM = os.environ.get("PROVENANCE_CHROMIUM", "/usr/bin/chromium")
-
-
-def sql(ledger, q, params=None):
-    con = duckdb.connect(str(ledger), read_only=True)
-    try:
-        return con.execute(q, params or []).fetchall()
-    finally:
-        con.close()
 
 
 @pytest.fixture(scope="module")
