@@ -458,11 +458,14 @@ def cmd_datasheet(args) -> int:
         return 0
     if not args.out:
         raise ProvenanceError("datasheet needs --out DIR (or --about-template to print a starter about file)")
+    from .ledger import Ledger
     from .reports.about import load_about
+    from .reports.facts import require_current_schema
 
-    load_about(args.about)  # a bad about file or a missing ledger fails here in one line, before the flow starts
-    if not Path(args.ledger).exists():
-        raise ProvenanceError(f"no ledger at {args.ledger}: run `provenance scan ... --ledger {args.ledger}` first")
+    # a bad about file, a missing, foreign or older ledger fails here in one line, before the flow starts
+    load_about(args.about)
+    with Ledger(args.ledger, read_only=True) as led:
+        require_current_schema(led)
     _prefect_env()
     from .pipelines.datasheet import datasheet
 

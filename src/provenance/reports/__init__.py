@@ -96,8 +96,8 @@ def _markdown_to_html(text: str) -> str:
     return MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
 
 
-def render_all(f: dict, about: About, *, with_html: bool = True) -> dict[str, str | bytes]:
-    """File name -> content for every output (bytes for none today; str throughout)."""
+def render_all(f: dict, about: About, *, with_html: bool = True) -> dict[str, str]:
+    """File name -> text of every output."""
     env = _env()
     ctx = {"f": f, "about": about}
     out: dict[str, str] = {}
