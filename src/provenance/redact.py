@@ -23,11 +23,10 @@ OUT_SCHEMA = pa.schema([("doc_id", pa.string()), ("url", pa.string()), ("text", 
 
 
 def _name(uri: str, shard_id: str) -> str:
-    stem = Path(uri.rstrip("/")).name
-    for ext in (".gz", ".zst", ".zstd", ".json", ".jsonl", ".parquet", ".warc", ".wet", ".wat"):
-        if stem.endswith(ext):
-            stem = stem[: -len(ext)]
-    return f"{stem}-{shard_id[:16]}.redacted.parquet"
+    """The source file's name without its format ending (as export names its files), + shard id."""
+    from .export import _safe_stem
+
+    return f"{_safe_stem(uri)}-{shard_id[:16]}.redacted.parquet"
 
 
 def redact_files(inputs: list[str], out_dir: str | os.PathLike, *, style: str = "placeholder",
