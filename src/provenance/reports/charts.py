@@ -98,12 +98,12 @@ def crawl_dates(f) -> bytes | None:
     return _png(fig)
 
 
-CHARTS = {  # id -> (title, function, why it may be missing)
-    "top-domains": ("Top registered domains", top_domains, "the ledger has no documents"),
-    "consent": ("Consent per AI agent", consent, None),
-    "licenses": ("License mix", licenses, "the ledger has no documents"),
-    "pii": ("PII by type", pii, "no personal data or secret was found"),
-    "crawl-dates": ("Crawl dates", crawl_dates, "no document has a crawl date"),
+CHARTS = {  # id -> (title, function, why it is not drawn: from the facts)
+    "top-domains": ("Top registered domains", top_domains, lambda f: "the ledger has no documents"),
+    "consent": ("Consent per AI agent", consent, lambda f: f["consent"]["why"]),
+    "licenses": ("License mix", licenses, lambda f: "the ledger has no documents"),
+    "pii": ("PII by type", pii, lambda f: "no personal data or secret was found"),
+    "crawl-dates": ("Crawl dates", crawl_dates, lambda f: "no document has a crawl date"),
 }
 
 
@@ -112,7 +112,5 @@ def charts(f) -> list[dict]:
     out = []
     for cid, (title, fn, why) in CHARTS.items():
         png = fn(f)
-        if cid == "consent" and png is None:
-            why = f["consent"]["why"]
-        out.append({"id": cid, "title": title, "png": png, "why": None if png else why})
+        out.append({"id": cid, "title": title, "png": png, "why": None if png else why(f)})
     return out
