@@ -13,6 +13,8 @@ NO_TEXT = "no_text"  # a record without text
 TOO_LARGE = "too_large"  # a document above --max-doc-bytes
 NOT_TEXT = "not_text"  # a WARC response whose payload is not text/HTML
 BAD_RECORD = "bad_record"  # anything else wrong with one record (e.g. unparseable WARC headers)
+WRONG_TYPE = "wrong_type"  # the url or text field holds something else than a string (a number, a list)
+SCANNER_ERROR = "scanner_error"  # a scanner raised on this record: stored as "scanner_error:<scanner name>"
 
 # shard-level
 MISSING = "missing"  # the shard does not exist / cannot be opened
@@ -22,8 +24,14 @@ CORRUPT = "corrupt"  # compressed data is damaged (bad deflate data or CRC): the
 UNREADABLE = "unreadable"  # the container cannot be read at all (e.g. a bad Parquet footer)
 FAILED = "failed"  # an unexpected error after retries
 
-RECORD_REASONS = {BAD_JSON, BAD_UTF8, NO_URL, NO_TEXT, TOO_LARGE, NOT_TEXT, BAD_RECORD}
+RECORD_REASONS = {BAD_JSON, BAD_UTF8, NO_URL, NO_TEXT, TOO_LARGE, NOT_TEXT, BAD_RECORD, WRONG_TYPE}
+#: a stretch of a shard (compressed bytes between intact members, a Parquet row group, junk between records)
+RANGE_REASONS = {TRUNCATED, CORRUPT, BAD_RECORD}
 SHARD_REASONS = {MISSING, TRUNCATED, CORRUPT, UNREADABLE, FAILED}
+
+
+def is_record_reason(reason: str) -> bool:
+    return reason in RECORD_REASONS or reason.startswith(SCANNER_ERROR + ":")
 
 
 class ProvenanceError(Exception):
@@ -41,3 +49,40 @@ class ShardError(ProvenanceError):
 
 class ConfigError(ProvenanceError):
     """Bad user input to the CLI or API (unknown format, bad column mapping, ...)."""
+
+
+# -- messages that never carry record bytes ---------------------------------------------------------------
+
+_MAX_MESSAGE = 200
+
+
+def where(exc: BaseException) -> str:
+    """``file.py:line`` of the innermost frame of ``exc``'s traceback (our code or a library's), or ''."""
+    tb = exc.__traceback__
+    last = None
+    while tb is not None:
+        last = tb
+        tb = tb.tb_next
+    if last is None:
+        return ""
+    import os
+
+    return f"{os.path.basename(last.tb_frame.f_code.co_filename)}:{last.tb_lineno}"
+
+
+def safe_message(exc: BaseException) -> str:
+    """A one-line description of ``exc`` that cannot quote the input it failed on.
+
+    Our own errors (ProvenanceError) carry messages we wrote, which name shards and positions, never record
+    bytes; OS errors keep their errno text and file name (a path the user gave). Everything else — JSON
+    parsers, Arrow, DuckDB, zlib, text extraction — may quote the bytes it choked on, so only the error's
+    type and where it was raised are kept."""
+    if isinstance(exc, ProvenanceError):
+        msg = str(exc)
+    elif isinstance(exc, OSError) and exc.strerror:
+        msg = f"{type(exc).__name__}: {exc.strerror}" + (f": {exc.filename}" if exc.filename else "")
+    else:
+        loc = where(exc)
+        msg = f"{type(exc).__name__}" + (f" at {loc}" if loc else "")
+    msg = " ".join(msg.split())
+    return msg if len(msg) <= _MAX_MESSAGE else msg[: _MAX_MESSAGE - 3] + "..."

@@ -22,6 +22,7 @@ from . import errors
 from .errors import ShardError
 from .ledger import ShardResult
 from .readers import ReadOptions, read_shard
+from .readers.base import quarantine_record, rows_of
 from .scanners import ScanContext, Scanner, apply, default_scanners, output_fields
 from .schema import CORE, QUARANTINE, SOURCE_OPTIONAL
 from .sources import Shard
@@ -30,6 +31,8 @@ from .sources import Shard
 PERSISTED_SOURCE = ["position", "doc_id", "url", "crawl_date", "crawl", "language"]
 HIGH_CARDINALITY = {"doc_id", "url"}
 QUARANTINE_FLUSH = 10_000
+#: what the readers do with a given shard; bumped when that changes, so cached per-shard results are redone
+READER_VERSION = 2
 SUMMARY_LINES = 5
 
 
@@ -41,6 +44,7 @@ def config_hash(scanners: list[Scanner], options: ReadOptions) -> str:
         "scanners": [[s.name, [str(f) for f in s.fields], s.config_key() if hasattr(s, "config_key") else None]
                      for s in scanners],
         "read": asdict(options),
+        "reader": READER_VERSION,
     }
     return hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -92,6 +96,15 @@ def scan_shard(
                          config_hash=chash, status="done")
     qbuf: list[dict] = []
     qwriter: pq.ParquetWriter | None = None
+    ranges: list[dict] = []  # damaged stretches of the shard: they make it partial
+
+    def note_quarantine(rows: list[dict]):
+        result.quarantined += rows_of(rows)
+        ranges.extend(q for q in rows if q["kind"] == "range")
+        if len(result.quarantine_summary) < SUMMARY_LINES:
+            result.quarantine_summary += rows[: SUMMARY_LINES - len(result.quarantine_summary)]
+        qbuf.extend(rows)
+        flush_quarantine()
 
     def flush_quarantine(force: bool = False):
         nonlocal qwriter, qbuf
@@ -110,13 +123,13 @@ def scan_shard(
             for chunk in read_shard(shard, options):
                 result.rows_read += chunk.rows_read
                 if chunk.quarantine:
-                    result.quarantined += len(chunk.quarantine)
-                    if len(result.quarantine_summary) < SUMMARY_LINES:
-                        result.quarantine_summary += chunk.quarantine[: SUMMARY_LINES - len(result.quarantine_summary)]
-                    qbuf.extend(chunk.quarantine)
-                    flush_quarantine()
+                    note_quarantine(chunk.quarantine)
                 if chunk.batch is not None and chunk.batch.num_rows:
-                    batch = apply(scanners, chunk.batch, context)
+                    batch, failed = apply_guarded(scanners, chunk.batch, context)
+                    if failed:
+                        note_quarantine(failed)
+                    if batch is None:
+                        continue
                     out = pa.RecordBatch.from_arrays([batch.column(f.name) for f in schema], schema=schema)
                     writer.write_batch(out)
                     result.documents += out.num_rows
@@ -127,6 +140,21 @@ def scan_shard(
             result.status = "partial" if result.rows_read else "failed"
             if exc.reason == errors.MISSING:
                 result.status = "failed"
+        except OSError:
+            raise  # a read that failed (a remote file, a full disk): the task's retries are for this
+        except Exception as exc:  # noqa: BLE001 - a bug on some input: keep what was read, say where
+            result.error = f"internal error while reading: {errors.safe_message(exc)}; rows before it were kept"
+            result.error_reason = errors.FAILED
+            result.status = "partial" if result.rows_read else "failed"
+        if result.status == "partial" and result.error:
+            # the rest of the shard could not be read: a range of unknown size, from where reading stopped
+            note_quarantine([quarantine_record(None, result.error_reason, result.error, kind="range")])
+        if ranges and result.status == "done":
+            first = ranges[0]
+            result.status = "partial"
+            result.error_reason = first["reason"]
+            more = f" (and {len(ranges) - 1:,} more damaged range(s), see the quarantine table)" if len(ranges) > 1 else ""
+            result.error = f"{first['detail']}{more}"
         writer.close()
         flush_quarantine(force=True)
         if qwriter is not None:
@@ -148,8 +176,46 @@ def scan_shard(
                 p.unlink()
 
 
+def apply_guarded(scanners: list[Scanner], batch: pa.RecordBatch, context: ScanContext
+                  ) -> tuple[pa.RecordBatch | None, list[dict]]:
+    """Run the scanners over a batch. When one raises, run the batch again record by record: only the
+    records on which a scanner raises are quarantined (``scanner_error:<name>``), the rest are kept."""
+    try:
+        return apply(scanners, batch, context), []
+    except Exception:  # noqa: BLE001 - any scanner bug on any input: narrowed down below
+        pass
+    kept: list[pa.RecordBatch] = []
+    failed: list[dict] = []
+    positions = batch.column("position")
+    for i in range(batch.num_rows):
+        one = batch.slice(i, 1)
+        done = one
+        try:
+            for s in scanners:
+                current = s
+                done = apply([s], done, context)
+        except Exception as exc:  # noqa: BLE001
+            failed.append(quarantine_record(int(positions[i].as_py()), f"{errors.SCANNER_ERROR}:{current.name}",
+                                            f"scanner {current.name} raised {errors.safe_message(exc)}"))
+            continue
+        kept.append(done)
+    if not kept:
+        return None, failed
+    return pa.Table.from_batches(kept).combine_chunks().to_batches()[0], failed
+
+
 def failed_result(shard: Shard, chash: str, exc: BaseException) -> ShardResult:
-    """The result recorded for a shard whose task kept failing after its retries."""
+    """The result recorded for a shard whose task kept failing after its retries (its message never quotes
+    record bytes: ``errors.safe_message``)."""
     return ShardResult(shard_id=shard.shard_id, uri=shard.uri, format=shard.format, fingerprint=shard.fingerprint,
-                       config_hash=chash, status="failed", error=f"{type(exc).__name__}: {exc}",
+                       config_hash=chash, status="failed", error=errors.safe_message(exc),
                        error_reason=errors.FAILED)
+
+
+def forget_shard(shard: Shard, work_dir: str | os.PathLike, chash: str) -> None:
+    """Delete a shard's cached result (sinks and marker), so that the next scan reads it again."""
+    for p in _paths(Path(work_dir), shard, chash):
+        try:
+            p.unlink()
+        except FileNotFoundError:
+            pass

@@ -36,10 +36,11 @@ SOURCE_OPTIONAL = pa.schema(
 QUARANTINE = pa.schema(
     [
         pa.field("position", pa.int64()),  # null when the problem concerns the whole shard (or its rest)
-        pa.field("kind", pa.string(), nullable=False),  # 'record' | 'shard'
+        pa.field("kind", pa.string(), nullable=False),  # 'record' | 'range' | 'shard' (docs/bad-input.md)
         pa.field("reason", pa.string(), nullable=False),  # a reason code, see provenance.errors
         pa.field("detail", pa.string()),  # human message; never the raw record (it may hold PII)
         pa.field("n_bytes", pa.int64()),
+        pa.field("n_rows", pa.int64()),  # rows it stands for: 1 for a record, the row count of a range, or null
     ]
 )
 

@@ -481,12 +481,16 @@ class Ledger:
         con.execute("DELETE FROM quarantine WHERE shard_id = ?", [r.shard_id])
         con.execute("DELETE FROM shards WHERE shard_id = ?", [r.shard_id])
         if r.quarantine_path:
+            # sinks written before quarantine ranges existed have no n_rows: a record is one row
+            n_rows = "n_rows" if "n_rows" in pq.read_schema(r.quarantine_path).names else \
+                "CASE WHEN kind = 'record' THEN 1 END AS n_rows"
             con.execute(
                 "INSERT INTO quarantine BY NAME SELECT ? AS shard_id, ? AS uri, position, kind, reason, detail, n_bytes, "
-                "? AS run_id FROM read_parquet(?)",
+                f"{n_rows}, ? AS run_id FROM read_parquet(?)",
                 [r.shard_id, r.uri, run_id, r.quarantine_path],
             )
-        if r.error:
+        if r.error and r.status == "failed":
+            # a partial shard's damage is in its range rows; the shards row keeps the summary
             con.execute(
                 "INSERT INTO quarantine (shard_id, uri, position, kind, reason, detail, n_bytes, run_id) "
                 "VALUES (?, ?, NULL, 'shard', ?, ?, NULL, ?)",

@@ -36,8 +36,18 @@ class ReadChunk:
     rows_read: int
 
 
-def quarantine_record(position: int | None, reason: str, detail: str, n_bytes: int | None = None, kind: str = "record") -> dict:
-    return {"position": position, "kind": kind, "reason": reason, "detail": detail, "n_bytes": n_bytes}
+def quarantine_record(position: int | None, reason: str, detail: str, n_bytes: int | None = None, kind: str = "record",
+                      n_rows: int | None = None) -> dict:
+    """One quarantine row. A ``record`` stands for one row; a ``range`` for ``n_rows`` rows (None: unknown,
+    they were never read); a ``shard`` for none (docs/bad-input.md)."""
+    if kind == "record":
+        n_rows = 1
+    return {"position": position, "kind": kind, "reason": reason, "detail": detail, "n_bytes": n_bytes, "n_rows": n_rows}
+
+
+def rows_of(quarantine: list[dict]) -> int:
+    """How many rows a list of quarantine rows stands for (records and ranges of known size)."""
+    return sum(q.get("n_rows") or 0 for q in quarantine if q["kind"] in ("record", "range"))
 
 
 def crawl_from(values: pa.Array) -> pa.Array:
@@ -119,7 +129,13 @@ def _as_string(arr: pa.Array | None, n: int) -> pa.Array:
     if pa.types.is_large_string(arr.type) or pa.types.is_dictionary(arr.type):
         return arr.cast(pa.string())
     if pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type):
-        return arr.cast(pa.binary()).cast(pa.string())  # raises ArrowInvalid on bad UTF-8; callers check first
+        arr = arr.cast(pa.binary())
+        bad = invalid_utf8_rows(arr)
+        if len(bad):  # url/text were checked before; an optional column's bad values are dropped
+            mask = np.zeros(len(arr), dtype=bool)
+            mask[bad] = True
+            arr = pc.if_else(pa.array(mask), pa.scalar(None, pa.binary()), arr)
+        return arr.cast(pa.string())
     return arr.cast(pa.string())
 
 
@@ -156,6 +172,7 @@ def finalize(
     options: ReadOptions,
     raw_bytes: pa.Array | None = None,
     allow_empty_text: bool = False,
+    wrong_type: dict[str, tuple[np.ndarray, list[str | None]]] | None = None,
 ) -> tuple[pa.RecordBatch | None, list[dict]]:
     """Validate and shape one batch of raw columns into the core schema.
 
@@ -181,6 +198,12 @@ def finalize(
             else:
                 url = arr
 
+    # url / text of a type that is not text (mapping.resolve found it): wrong_type
+    for name, (mask, types) in (wrong_type or {}).items():
+        for i in np.flatnonzero(mask & ~bad):
+            bad[i] = True
+            quarantine.append(quarantine_record(int(positions[i].as_py()), errors.WRONG_TYPE,
+                                                f"{name} is {types[i]}, not text"))
     text_s = _as_string(text, n)
     url_s = _as_string(url, n)
     if pa.types.is_large_string(text_s.type):
@@ -246,10 +269,11 @@ def finalize(
 
 
 def finalize_resolved(resolved: dict[str, pa.Array | None], *, shard_id: str, positions: pa.Array,
-                      options: ReadOptions) -> tuple[pa.RecordBatch | None, list[dict]]:
+                      options: ReadOptions, wrong_type=None) -> tuple[pa.RecordBatch | None, list[dict]]:
     """``finalize`` for columns found through the column map (``mapping.resolve``)."""
     crawl = resolved.get("crawl")
     return finalize(
+        wrong_type=wrong_type,
         shard_id=shard_id,
         positions=positions,
         text=resolved["text"],

@@ -18,6 +18,7 @@ Override with ``--map FIELD=PATH[,PATH...]`` on the command line or ``ReadOption
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -66,32 +67,6 @@ def parse_map_args(items: list[str] | None) -> dict[str, list[str]]:
     return out
 
 
-def json_schema(colmap: dict[str, list[str]]) -> pa.Schema:
-    """The explicit Arrow schema used to parse JSON Lines: every candidate path as a string, nested paths as
-    structs. Fields not named here are ignored by the parser, which keeps it fast and schema-stable."""
-    top: dict[str, dict | None] = {}
-    for paths in colmap.values():
-        for p in paths:
-            parts = p.split(".")
-            node = top
-            for i, part in enumerate(parts):
-                last = i == len(parts) - 1
-                if last:
-                    if part not in node:
-                        node[part] = None
-                else:
-                    child = node.get(part)
-                    if child is None:
-                        child = {}
-                        node[part] = child
-                    node = child
-
-    def to_fields(d: dict) -> list[pa.Field]:
-        return [pa.field(k, pa.string() if v is None else pa.struct(to_fields(v))) for k, v in d.items()]
-
-    return pa.schema(to_fields(top))
-
-
 def get_path(table: pa.Table | pa.RecordBatch, path: str) -> pa.Array | None:
     """The column at ``path``: a column named exactly so (flat tables, Parquet names with dots), else
     ``a.b`` as field ``b`` of struct column ``a``."""
@@ -112,9 +87,47 @@ def get_path(table: pa.Table | pa.RecordBatch, path: str) -> pa.Array | None:
     return arr
 
 
-def resolve(table: pa.Table | pa.RecordBatch, colmap: dict[str, list[str]]) -> dict[str, pa.Array | None]:
-    """For each core field, coalesce its candidate columns (first non-null wins)."""
+_NESTED = (pa.types.is_struct, pa.types.is_list, pa.types.is_large_list, pa.types.is_fixed_size_list,
+           pa.types.is_map, pa.types.is_union)
+REQUIRED = ("url", "text")
+
+
+def is_text_type(t: pa.DataType) -> bool:
+    """Types that hold text: strings, string dictionaries, and binary (checked for UTF-8 row by row)."""
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t)
+            or pa.types.is_large_binary(t) or getattr(pa.types, "is_string_view", lambda _: False)(t)
+            or getattr(pa.types, "is_binary_view", lambda _: False)(t))
+
+
+def _is_nested(t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return any(f(t) for f in _NESTED)
+
+
+def _as_text(a: pa.Array) -> pa.Array:
+    t = a.type
+    if pa.types.is_dictionary(t):
+        a = a.cast(t.value_type)
+        t = a.type
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or getattr(pa.types, "is_binary_view", lambda _: False)(t):
+        return a.cast(pa.large_binary()) if not pa.types.is_large_binary(t) else a
+    return a.cast(pa.large_string())
+
+
+def resolve(table: pa.Table | pa.RecordBatch, colmap: dict[str, list[str]]
+            ) -> tuple[dict[str, pa.Array | None], dict[str, tuple[np.ndarray, list[str | None]]]]:
+    """For each core field, coalesce its candidate columns (the first non-null wins, row by row).
+
+    ``url`` and ``text`` must be text: rows where the winning candidate holds anything else are reported in
+    the second result, ``{field: (mask, type name per row)}``, and are null in the first. Optional fields
+    ignore candidates of nested types (structs, lists, maps): they cannot be read as text.
+    """
+    n = table.num_rows
     out: dict[str, pa.Array | None] = {}
+    wrong: dict[str, tuple[np.ndarray, list[str | None]]] = {}
     for fld, paths in colmap.items():
         arrays = []
         for p in paths:
@@ -122,17 +135,59 @@ def resolve(table: pa.Table | pa.RecordBatch, colmap: dict[str, list[str]]) -> d
             if a is None:
                 continue
             if (fld, p) in URL_LIKE_ONLY:
-                s = a.cast(pa.string()) if not pa.types.is_string(a.type) else a
+                if _is_nested(a.type):
+                    continue
+                s = _as_text(a) if is_text_type(a.type) else a.cast(pa.large_string())
+                if pa.types.is_large_binary(s.type):
+                    continue  # raw bytes are not an identifier we can trust to be a URL
                 looks = pc.match_substring_regex(s, r"^[A-Za-z][A-Za-z0-9+.-]*://")
-                a = pc.if_else(pc.fill_null(looks, False), s, pa.scalar(None, pa.string()))
+                a = pc.if_else(pc.fill_null(looks, False), s, pa.scalar(None, s.type))
             arrays.append(a)
+        if not arrays:
+            out[fld] = None
+            continue
+        if fld in REQUIRED:
+            out[fld], bad = _coalesce_text(arrays, n)
+            if bad is not None:
+                wrong[fld] = bad
+            continue
+        arrays = [a for a in arrays if not _is_nested(a.type)]
         if not arrays:
             out[fld] = None
         elif len(arrays) == 1:
             out[fld] = arrays[0]
         else:
-            types = {a.type for a in arrays}
-            if len(types) > 1:
-                arrays = [a.cast(pa.string()) for a in arrays]
+            if len({a.type for a in arrays}) > 1:
+                arrays = [a.cast(pa.large_string()) for a in arrays]
             out[fld] = pc.coalesce(*arrays)
-    return out
+    return out, wrong
+
+
+def _coalesce_text(arrays: list[pa.Array], n: int):
+    """Row by row, the first non-null candidate; text candidates as text, others as a wrong type."""
+    if all(is_text_type(a.type) for a in arrays):
+        texts = [_as_text(a) for a in arrays]
+        if len({a.type for a in texts}) > 1:
+            texts = [a.cast(pa.large_binary()) for a in texts]
+        return (texts[0] if len(texts) == 1 else pc.coalesce(*texts)), None
+    unresolved = np.ones(n, dtype=bool)
+    chosen = None
+    wrong = np.zeros(n, dtype=bool)
+    names: list[str | None] = [None] * n
+    texts = []
+    for a in arrays:
+        valid = ~np.asarray(pc.is_null(a).to_numpy(zero_copy_only=False), dtype=bool) & unresolved
+        if is_text_type(a.type):
+            texts.append((a, valid))
+        elif valid.any():
+            wrong |= valid
+            for i in np.flatnonzero(valid):
+                names[i] = str(a.type)
+        unresolved &= ~valid
+    for a, valid in texts:
+        t = _as_text(a).cast(pa.large_binary())
+        t = pc.if_else(pa.array(valid), t, pa.scalar(None, pa.large_binary()))
+        chosen = t if chosen is None else pc.coalesce(chosen, t)
+    if chosen is None:
+        chosen = pa.nulls(n, pa.large_string())
+    return chosen, ((wrong, names) if wrong.any() else None)
