@@ -26,10 +26,11 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from provenance import __version__
 from provenance.dedup import match_takedowns
+from provenance import errors
 from provenance.errors import ProvenanceError
 from provenance.ledger import Ledger, ShardResult
 from provenance.pii import load_config as load_pii_config
-from provenance.pipeline import config_hash, failed_result, scan_shard
+from provenance.pipeline import config_hash, failed_result, forget_shard, scan_shard
 from provenance.progress import Progress
 from provenance.readers import ReadOptions
 from provenance.ruleset import apply_to_ledger, rules_hash
@@ -113,11 +114,48 @@ def _on_dask() -> bool:
     return ctx is not None and type(ctx.task_runner).__module__.startswith("prefect_dask")
 
 
+class ShardReadError(ProvenanceError, OSError):
+    """A read that failed (a remote file that timed out, a full disk): retried by the task. Its message is
+    ``errors.safe_message`` of the original, so Prefect's logs never hold record bytes."""
+
+
 # Bad input never raises here (it is quarantined inside scan_shard); retries are for transient failures
-# such as a remote read that times out.
+# such as a remote read that times out. Anything else is a bug on some input: the shard is recorded as
+# failed with a message that names the error's type and place, never its text (which may quote a record),
+# so that neither the ledger nor Prefect's log database ever holds document content.
 @task(name="scan-shard", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
 def scan_shard_task(shard: Shard, work_dir: str, options: ReadOptions, chash: str, scanners: list | None = None) -> ShardResult:
-    return scan_shard(shard, work_dir, options=options, chash=chash, scanners=scanners)
+    try:
+        return scan_shard(shard, work_dir, options=options, chash=chash, scanners=scanners)
+    except OSError as exc:
+        raise ShardReadError(errors.safe_message(exc)) from None
+    except Exception as exc:  # noqa: BLE001
+        return failed_result(shard, chash, exc)
+
+
+def _ingest(led: Ledger, res: ShardResult, shard: Shard, run_id: str, work_dir: str, options: ReadOptions,
+            chash: str, scanners: list) -> ShardResult:
+    """Ingest a shard's result. A result the ledger refuses is never reused: its cached files are deleted and
+    the shard is scanned once more here; if that fails too, the shard is recorded as failed (and its cache
+    stays deleted, so the next run tries again)."""
+    if res.status == "failed" and res.error_reason == errors.FAILED:
+        forget_shard(shard, work_dir, chash)
+    try:
+        led.ingest_shard(res, run_id)
+        return res
+    except Exception as exc:  # noqa: BLE001 - DuckDB refusing a sink: a bug or a damaged cache file
+        first = errors.safe_message(exc)
+    forget_shard(shard, work_dir, chash)
+    try:
+        res = scan_shard(shard, work_dir, options=options, chash=chash, scanners=scanners)
+        led.ingest_shard(res, run_id)
+        return res
+    except Exception as exc:  # noqa: BLE001
+        forget_shard(shard, work_dir, chash)
+        failed = failed_result(shard, chash, exc)
+        failed.error = f"the ledger could not ingest this shard's result ({first}), nor a fresh scan of it ({failed.error})"
+        led.ingest_shard(failed, run_id)
+        return failed
 
 
 @flow(name="scan-corpus", log_prints=False, task_runner=ThreadPoolTaskRunner(max_workers=os.cpu_count() or 2))
@@ -189,7 +227,7 @@ def scan_corpus(
                     res = fut.result()
                 except Exception as exc:  # noqa: BLE001 - a task that failed after its retries
                     res = failed_result(shard, chash, exc)
-                led.ingest_shard(res, run_id)
+                res = _ingest(led, res, shard, run_id, work_dir, options, chash, scanners)
                 progress.shard_done(res)
                 totals["rows_read"] += res.rows_read
                 totals["documents"] += res.documents

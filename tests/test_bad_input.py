@@ -87,30 +87,32 @@ def test_run_completes_and_every_shard_reconciles(scanned):
 def test_truncated_gzip_keeps_every_whole_line_before_the_cut(scanned):
     _, ledger = scanned
     s = by_shard(ledger, "truncated.jsonl.gz")
-    assert s["status"] == "partial" and s["error"].startswith("compressed stream is truncated")
+    assert s["status"] == "partial" and s["error"] == "the file ends inside the gzip member that starts at byte 0"
     # every document that was kept is one of the originals, in order, with no gap
     pos = [r["position"] for r in q(ledger, f"SELECT position FROM documents WHERE shard_id = '{s['shard_id']}' ORDER BY 1")]
     assert pos == list(range(1, len(pos) + 1)) and 500 < len(pos) < 2000
+    # the line the cut went through is a row (bad JSON), and a range row says where the file ends
     qq = quarantined(ledger, "truncated.jsonl.gz")
-    assert [(r["kind"], r["reason"]) for r in qq] == [("shard", "truncated")]
-    assert f"from line {len(pos) + 1} on" in qq[0]["detail"]
+    assert sorted((r["position"], r["kind"], r["reason"]) for r in qq) == [
+        (len(pos) + 1, "range", "truncated"), (len(pos) + 1, "record", "bad_json")]
+    assert s["rows_read"] == len(pos) + 1
 
 
 def test_corrupt_gzip(scanned):
-    """A flipped byte inside deflate data is only certain at the member's CRC. Every line before the
-    first damaged one is kept intact, damaged lines that are not valid records are quarantined one by one,
-    and the shard is flagged `corrupt` with a detail that says records from the member may be damaged."""
+    """A flipped byte inside deflate data: every line decoded before the damage is kept, the garbage after it
+    is quarantined line by line, and a range row says which member was damaged and that nothing intact
+    follows it (this file is one member)."""
     _, ledger = scanned
     s = by_shard(ledger, "corrupt.jsonl.gz")
     assert s["status"] == "partial" and s["documents"] > 0
     qq = quarantined(ledger, "corrupt.jsonl.gz")
-    shard_level = [r for r in qq if r["kind"] == "shard"]
-    assert [r["reason"] for r in shard_level] == ["corrupt"] and "may be damaged" in shard_level[0]["detail"]
+    ranges = [r for r in qq if r["kind"] == "range"]
+    assert [r["reason"] for r in ranges] == ["corrupt"] and "gzip member at byte 0" in ranges[0]["detail"]
     records = [r for r in qq if r["kind"] == "record"]
-    assert records and {r["reason"] for r in records} <= {"bad_json", "bad_utf8", "no_url", "no_text"}
-    first_bad = min(r["position"] for r in records)
-    docs = q(ledger, f"SELECT position, url FROM documents WHERE shard_id = '{s['shard_id']}' AND position < {first_bad - 1} ORDER BY 1")
-    assert [d["position"] for d in docs] == list(range(1, first_bad - 1))
+    assert {r["reason"] for r in records} <= {"bad_json", "bad_utf8", "no_url", "no_text", "wrong_type"}
+    first_bad = min([r["position"] for r in records] + [ranges[0]["position"]])
+    docs = q(ledger, f"SELECT position, url FROM documents WHERE shard_id = '{s['shard_id']}' AND position < {first_bad} ORDER BY 1")
+    assert [d["position"] for d in docs] == list(range(1, first_bad))
     assert all(d["url"] == json.loads(good(d["position"] - 1))["url"] for d in docs)
 
 
@@ -159,7 +161,9 @@ def test_every_reason_is_a_documented_code(scanned):
     _, ledger = scanned
     got = q(ledger, "SELECT DISTINCT kind, reason FROM quarantine")
     assert {r["reason"] for r in got if r["kind"] == "record"} <= errors.RECORD_REASONS
+    assert {r["reason"] for r in got if r["kind"] == "range"} <= errors.RANGE_REASONS
     assert {r["reason"] for r in got if r["kind"] == "shard"} <= errors.SHARD_REASONS
+    assert {r["kind"] for r in got} == {"record", "range", "shard"}
     assert len(got) >= 8  # bad_json, no_url, no_text, bad_utf8, too_large, truncated, corrupt, missing, unreadable
 
 
@@ -176,6 +180,7 @@ def test_cli_says_what_happened_one_line_each(bad_corpus, prefect_api, tmp_path)
     for needle in ("mixed.jsonl position 2: bad_json", "mixed.jsonl position 4: no_url", "mixed.jsonl position 5: no_text",
                    "mixed.jsonl position 6: bad_utf8", "huge.jsonl position 2: too_large",
                    "truncated.jsonl.gz (partial): truncated", "corrupt.jsonl.gz (partial): corrupt",
+                   "damaged truncated.jsonl.gz position", "damaged corrupt.jsonl.gz position",
                    "broken.parquet (failed): unreadable"):
         assert sum(needle in line for line in err.splitlines()) == 1, (needle, err)
     assert "rows read =" in res.stdout
@@ -188,3 +193,59 @@ def test_missing_robots_source_is_one_clear_line(tmp_path, capsys):
     assert main(["robots", "import", str(tmp_path / "nothere.jsonl.gz"), "--ledger", str(tmp_path / "l.duckdb")]) == 2
     err = capsys.readouterr().err
     assert err.strip() == f"provenance: error: {tmp_path / 'nothere.jsonl.gz'}: no such file or folder"
+
+
+def test_a_cached_result_the_ledger_refuses_is_rebuilt_not_reused(tmp_path, prefect_api):
+    """A per-shard result that cannot be ingested (here: its cached Parquet file was damaged) used to fail
+    the ledger writer on every rerun. It is thrown away and the shard scanned again."""
+    from provenance.pipelines.scan import scan_corpus
+
+    src = tmp_path / "s.jsonl"
+    src.write_bytes(b"\n".join(good(i) for i in range(50)) + b"\n")
+    work = tmp_path / "work"
+    first = scan_corpus(inputs=[str(src)], ledger=str(tmp_path / "a.duckdb"), work_dir=str(work), quiet=True)
+    assert first["documents"] == 50
+    (ann,) = list((work / "shards").glob("*.annotations.parquet"))
+    ann.write_bytes(ann.read_bytes()[:100])  # the cache is damaged; its done marker still says "finished"
+    with Ledger(tmp_path / "a.duckdb") as led:  # the ledger forgets the shard: the next scan takes the cache
+        led.con.execute("DELETE FROM shards")
+    again = scan_corpus(inputs=[str(src)], ledger=str(tmp_path / "a.duckdb"), work_dir=str(work), quiet=True)
+    assert (again["documents"], again["shards_failed"]) == (50, 0)
+    assert q(tmp_path / "a.duckdb", "SELECT count(*) n FROM documents")[0]["n"] == 50
+    assert len(ann.read_bytes()) > 100  # rebuilt
+
+
+def test_no_record_content_reaches_stderr_the_ledger_or_prefect_logs(tmp_path, prefect_api):
+    """Hostile records whose bytes end up in library error messages (an int() of a chunk-size line, a JSON
+    error, a URL with invalid UTF-8, a date parser): only shard, position, reason and our own words are
+    printed, stored or logged."""
+    from prefect.client.orchestration import get_client
+
+    mark = "LEAKMARK-7f3a mary.major@example.org"
+    d = tmp_path / "hostile"
+    d.mkdir()
+    bad_lines = [
+        json.dumps({"url": "https://a.com/1", "text": "fine " + mark, "timestamp": mark}).encode(),
+        b'{"url": "https://a.com/2", "text": "' + mark.encode() + b'", ',
+        b'{"url": "https://a.com/3\xff' + mark.encode() + b'", "text": "x"}',
+        json.dumps({"url": ["https://a.com/4", mark], "text": mark}).encode(),
+    ]
+    (d / "h.jsonl").write_bytes(b"\n".join(bad_lines) + b"\n")
+    body = mark.encode() + b"\r\nnot a chunk\r\n"
+    resp = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n" + body
+    rec = (b"WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: https://w.com/\xfe" + mark.encode() +
+           b"\r\nContent-Length: " + str(len(resp)).encode() + b"\r\n\r\n" + resp + b"\r\n\r\n")
+    rec2 = rec.replace(b"/\xfe", b"/ok")
+    (d / "h.warc").write_bytes(rec + rec2)
+    ledger = tmp_path / "l.duckdb"
+    res = run_cli(["scan", str(d), "--ledger", str(ledger), "--top", "0"], cwd=tmp_path, api_url=prefect_api)
+    assert res.returncode == 0, res.stderr
+    assert "position 2: bad_json" in res.stderr and "position 3: bad_utf8" in res.stderr
+    assert "position 4: wrong_type" in res.stderr
+    for needle in ("LEAKMARK", "mary.major"):
+        assert needle not in res.stderr and needle not in res.stdout
+        rows = q(ledger, "SELECT detail FROM quarantine UNION ALL SELECT error FROM shards")
+        assert not any(needle in (r["detail"] or "") for r in rows)
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs()
+    assert not any("LEAKMARK" in (log.message or "") for log in logs)

@@ -117,8 +117,8 @@ def test_wet_and_wat(shared):
 
 
 def test_nested_fields_survive_the_line_by_line_path(tmp_path, shared):
-    """A Dolma shard with one broken line: that block is re-read line by line, and the URL, date and
-    crawl still come from `metadata`, exactly as on the fast path."""
+    """A Dolma shard with one broken line: only that line is quarantined, and the URL, date and crawl of
+    the others still come from `metadata`, exactly as in the intact shard."""
     src = shared_path("web_text/ccnet_dolma/dolma_documents_000.json.gz")
     good_table, _, _ = read_all(src)
     lines = gzip.open(src).read().splitlines()

@@ -165,7 +165,8 @@ def scan_shard(
             os.replace(tmp_q, q_path)
             result.quarantine_path = str(q_path)
         result.seconds = time.perf_counter() - t0
-        if shard.error is None and result.status != "failed":
+        if shard.error is None and result.status != "failed" and result.error_reason != errors.FAILED:
+            # (a result cut short by an internal error is not kept: the next run reads the shard again)
             tmp_done = done_path.with_suffix(f".tmp{os.getpid()}")
             tmp_done.write_text(result.to_json())
             os.replace(tmp_done, done_path)

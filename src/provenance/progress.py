@@ -47,8 +47,13 @@ class Progress:
         )
         for q in r.quarantine_summary:
             where = f"position {q['position']}" if q.get("position") is not None else "shard"
-            self._print(f"  quarantined {name} {where}: {q['reason']}: {q['detail']}")
-        extra = r.quarantined - len(r.quarantine_summary)
+            if q.get("kind") == "range":
+                rows = f", {_fmt(q['n_rows'])} row(s)" if q.get("n_rows") else ""
+                self._print(f"  damaged {name} {where}{rows}: {q['reason']}: {q['detail']}")
+            else:
+                self._print(f"  quarantined {name} {where}: {q['reason']}: {q['detail']}")
+        shown = sum((q.get("n_rows") or 0) if q.get("kind") == "range" else 1 for q in r.quarantine_summary)
+        extra = r.quarantined - shown
         if extra > 0:
             self._print(f"  ... and {_fmt(extra)} more quarantined in {name} (see the quarantine table)")
         if r.error:

@@ -73,6 +73,13 @@ def _blocks(stream, options: ReadOptions) -> Iterator[tuple[bytes, int, list[dic
         for ev in stream.take_events():
             at = line_no if skipping else line_no + buf.count(b"\n")
             pending.append(quarantine_record(at, ev.reason, ev.detail, ev.skipped, kind="range"))
+            # the damage ends the line in progress: what follows (the next intact member) starts a new line
+            if skipping:
+                pending.append(too_large(skip_bytes))
+                skipping = False
+                line_no += 1
+            elif buf and not buf.endswith(b"\n"):
+                buf += b"\n"
         last_nl = buf.rfind(b"\n")
         if last_nl >= 0 and (eof or len(buf) >= read_size or pending):
             block = bytes(buf[: last_nl + 1])

@@ -602,7 +602,7 @@ def _one_record(src: _Source, kind: str, wanted: bytes, pos: int, acc: _Rows, op
     ok = head is not None
     damaged = src.take_damage(src.pos)
     if damaged or not ok:
-        ended = not damaged and src.at_end()
+        ended = not damaged and src.eof and src.base + len(src.buf) - start < MAX_HEADER
         acc.bad(quarantine_record(pos, errors.BAD_RECORD, "WARC record in a damaged gzip member" if damaged else
                                   "the file ends inside this record's header" if ended else
                                   "WARC record header does not end within 64 KiB"))
