@@ -26,6 +26,7 @@ from typing import Iterable, Iterator
 
 import orjson
 
+from .. import errors
 from ..domains import normalize_host
 from ..errors import ProvenanceError
 from ..readers.base import _parse_one
@@ -167,10 +168,11 @@ def import_cc_warc(path: str | Path) -> Iterator[Snapshot]:
                 headers = {k.lower(): v for k, v in rec.http_headers.items()}
                 raw = rec.reader.read(MAX_BYTES * 4)
                 try:
-                    raw = _decode_http_body(raw, headers)
-                except Exception as exc:  # noqa: BLE001
+                    raw = _decode_http_body(raw, headers, MAX_BYTES * 4)
+                except Exception as exc:  # noqa: BLE001 - _Bad (a damaged, unknown or oversized coding) or a bug
+                    why = getattr(exc, "detail", None) or errors.safe_message(exc)
                     yield Snapshot(host=host, source="cc-warc", captured_at=when, outcome="unknown", url=url,
-                                   http_status=status, error=f"body cannot be decoded: {exc}")
+                                   http_status=status, error=f"body cannot be decoded: {why}")
                     continue
                 text, n, truncated = decode_body(raw)
             yield Snapshot(host=host, source="cc-warc", captured_at=when, outcome=outcome, body=text, url=url,
