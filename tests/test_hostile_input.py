@@ -434,6 +434,6 @@ def test_a_scanner_failing_on_one_record_quarantines_only_that_record(tmp_path):
     assert (res.status, res.rows_read, res.documents, res.quarantined) == ("done", 20, 19, 1)
     qt = pq.read_table(res.quarantine_path).to_pylist()
     assert [(r["position"], r["reason"]) for r in qt] == [(8, "scanner_error:boom")]
-    assert qt[0]["detail"].startswith("scanner boom raised ValueError at test_hostile_input.py:")
+    assert qt[0]["detail"].startswith("scanner boom raised ValueError at ") and "test_hostile_input.py:" in qt[0]["detail"]
     assert "HOSTILE" not in qt[0]["detail"]
     assert pq.read_table(res.annotations_path).num_rows == 19

@@ -57,17 +57,26 @@ _MAX_MESSAGE = 200
 
 
 def where(exc: BaseException) -> str:
-    """``file.py:line`` of the innermost frame of ``exc``'s traceback (our code or a library's), or ''."""
+    """Where ``exc`` was raised: ``file.py:line`` of the innermost frame of our code, and of the library's
+    frame below it when the error came from a library (``base.py:88 via error.pxi:92``); '' if unknown."""
+    import os
+
     tb = exc.__traceback__
-    last = None
+    ours = last = None
     while tb is not None:
         last = tb
+        if f"{os.sep}provenance{os.sep}" in tb.tb_frame.f_code.co_filename:
+            ours = tb
         tb = tb.tb_next
     if last is None:
         return ""
-    import os
 
-    return f"{os.path.basename(last.tb_frame.f_code.co_filename)}:{last.tb_lineno}"
+    def fmt(t) -> str:
+        return f"{os.path.basename(t.tb_frame.f_code.co_filename)}:{t.tb_lineno}"
+
+    if ours is None or ours is last:
+        return fmt(last)
+    return f"{fmt(ours)} via {fmt(last)}"
 
 
 def safe_message(exc: BaseException) -> str:

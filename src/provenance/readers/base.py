@@ -73,16 +73,16 @@ def parse_dates(values: pa.Array) -> pa.Array:
             return pc.assume_timezone(values.cast(pa.timestamp("us")), "UTC").cast(TS)
         return values.cast(TS)
     if pa.types.is_integer(t) or pa.types.is_floating(t):
-        # epoch seconds (or milliseconds when too large to be seconds)
-        arr = values.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        # epoch seconds (or milliseconds when too large to be seconds); outside years 1..9999: no date
+        arr = values.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False)
         arr = np.where(np.abs(arr) > 1e11, arr / 1000.0, arr)
-        mask = np.isnan(arr)
+        mask = ~np.isfinite(arr) | (arr < -62135596800.0) | (arr > 253402300799.0)
         us = np.where(mask, 0, arr * 1e6).astype("int64")
         return pa.array(us, pa.int64(), mask=mask).cast(TS)
-    if pa.types.is_large_string(t):
-        values = values.cast(pa.string())
-    if not pa.types.is_string(t) and not pa.types.is_large_string(t):
-        values = values.cast(pa.string())
+    try:
+        values = _as_string(values, len(values))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return pa.nulls(len(values), TS)  # dates of a type that is not text (a struct): no date
     try:
         return values.cast(TS)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -124,10 +124,14 @@ def _as_string(arr: pa.Array | None, n: int) -> pa.Array:
         return pa.nulls(n, pa.string())
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
-    if pa.types.is_string(arr.type):
-        return arr
-    if pa.types.is_large_string(arr.type) or pa.types.is_dictionary(arr.type):
-        return arr.cast(pa.string())
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.cast(arr.type.value_type)
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        try:  # a Parquet string column is not checked on read: damaged pages can hold invalid UTF-8
+            arr.validate(full=True)
+            return arr.cast(pa.string()) if pa.types.is_large_string(arr.type) else arr
+        except pa.ArrowInvalid:
+            arr = arr.cast(pa.large_binary() if pa.types.is_large_string(arr.type) else pa.binary())
     if pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type):
         arr = arr.cast(pa.binary())
         bad = invalid_utf8_rows(arr)
@@ -185,12 +189,30 @@ def finalize(
     bad = np.zeros(n, dtype=bool)
 
     # Invalid UTF-8 (Parquet binary columns, WARC payloads decoded elsewhere).
+    def unchecked_text(arr) -> bool:
+        t = arr.type
+        if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+            return True
+        if pa.types.is_string(t) or pa.types.is_large_string(t):
+            try:
+                arr.validate(full=True)
+                return False
+            except pa.ArrowInvalid:
+                return True
+        return False
+
     for name, arr in (("text", text), ("url", url)):
-        if arr is not None and (pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type)):
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        if arr is not None and unchecked_text(arr):
+            why = f"{name} is not valid UTF-8"
+            if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+                arr = arr.cast(pa.large_binary())
+                why += " (in a string column: the file is damaged there)"
             for i in invalid_utf8_rows(arr):
                 if not bad[i]:
                     bad[i] = True
-                    quarantine.append(quarantine_record(int(positions[i].as_py()), errors.BAD_UTF8, f"{name} is not valid UTF-8"))
+                    quarantine.append(quarantine_record(int(positions[i].as_py()), errors.BAD_UTF8, why))
             if bad.any():
                 arr = pc.if_else(pa.array(bad), pa.scalar(None, arr.type), arr)
             if name == "text":

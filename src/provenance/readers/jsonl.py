@@ -55,9 +55,26 @@ def _blocks(stream, options: ReadOptions) -> Iterator[tuple[bytes, int, list[dic
         return quarantine_record(line_no, errors.TOO_LARGE, f"line of {n:,}+ bytes exceeds the line cap of {cap:,} "
                                  f"bytes (max_doc_bytes={options.max_doc_bytes:,})", n)
 
+    def damage(ev) -> None:
+        nonlocal skipping, line_no, buf
+        at = line_no if skipping else line_no + buf.count(b"\n")
+        pending.append(quarantine_record(at, ev.reason, ev.detail, ev.skipped, kind="range"))
+        # the damage ends the line in progress: what follows (the next intact member) starts a new line
+        if skipping:
+            pending.append(too_large(skip_bytes))
+            skipping = False
+            line_no += 1
+        elif buf and not buf.endswith(b"\n"):
+            buf += b"\n"
+
     while True:
+        start = stream.tell()
         data = stream.read(read_size)
         eof = not data  # the salvaged stream returns b"" only at its end (damage is an event, not an end)
+        events = stream.take_events()
+        for ev in events:  # damage where this read began (the read went on after it)
+            if ev.out_offset <= start:
+                damage(ev)
         if data and skipping:
             nl = data.find(b"\n")
             if nl < 0:
@@ -70,18 +87,11 @@ def _blocks(stream, options: ReadOptions) -> Iterator[tuple[bytes, int, list[dic
                 line_no += 1
                 data = data[nl + 1 :]
         buf += data
-        for ev in stream.take_events():
-            at = line_no if skipping else line_no + buf.count(b"\n")
-            pending.append(quarantine_record(at, ev.reason, ev.detail, ev.skipped, kind="range"))
-            # the damage ends the line in progress: what follows (the next intact member) starts a new line
-            if skipping:
-                pending.append(too_large(skip_bytes))
-                skipping = False
-                line_no += 1
-            elif buf and not buf.endswith(b"\n"):
-                buf += b"\n"
+        # whole lines go out as a block; a line in progress over the cap is dropped and skipped from here on
         last_nl = buf.rfind(b"\n")
-        if last_nl >= 0 and (eof or len(buf) >= read_size or pending):
+        in_progress = len(buf) - (last_nl + 1)
+        if last_nl >= 0 and (eof or len(buf) >= read_size or pending or in_progress > cap or
+                             any(ev.out_offset > start for ev in events)):
             block = bytes(buf[: last_nl + 1])
             del buf[: last_nl + 1]
             yield block, line_no, pending
@@ -90,6 +100,9 @@ def _blocks(stream, options: ReadOptions) -> Iterator[tuple[bytes, int, list[dic
         if len(buf) > cap:
             skipping, skip_bytes = True, len(buf)
             buf = bytearray()
+        for ev in events:  # damage where this read ended
+            if ev.out_offset > start:
+                damage(ev)
         if eof:
             break
     if skipping:
@@ -157,7 +170,7 @@ def _careful(line: bytes):
     if line.count(b"[") + line.count(b"{") > MAX_DEPTH and _depth_over(line, MAX_DEPTH):
         return None, errors.BAD_JSON, f"JSON nested deeper than {MAX_DEPTH:,} levels"
     try:
-        obj = json.loads(text)
+        obj = json.loads(text, parse_int=_Number)
     except json.JSONDecodeError as exc:
         return None, errors.BAD_JSON, f"not valid JSON: {exc.msg} at column {exc.colno:,}"
     except RecursionError:
@@ -167,14 +180,21 @@ def _careful(line: bytes):
     return obj, None, None
 
 
+class _Number(str):
+    """An integer as the standard library's parser saw it, kept as its decimal text: Python refuses to turn
+    more than 4,300 digits into an int, and no field needs the value (a number is text or wrong_type)."""
+
+
 def _what(v) -> str:
+    if isinstance(v, _Number):
+        return "a number"
     return _TYPE_NAMES.get(type(v), type(v).__name__)
 
 
 def _scalar_text(v):
     """A non-core field's value as text: strings as they are, numbers as decimal text, the rest ignored."""
     if v is None or isinstance(v, str):
-        return v
+        return str(v) if isinstance(v, _Number) else v
     if isinstance(v, bool):
         return None
     if isinstance(v, int):
@@ -186,11 +206,11 @@ def _scalar_text(v):
 
 def _json_text(v):
     if v is None or isinstance(v, str):
-        return v
+        return str(v) if isinstance(v, str) else v
     try:
         return orjson.dumps(v).decode()
     except (TypeError, orjson.JSONEncodeError):
-        return json.dumps(v)
+        return json.dumps(v)  # _Number is a str: its digits come out quoted, which is fine for headers
 
 
 class _Plan:

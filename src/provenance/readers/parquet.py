@@ -68,9 +68,9 @@ def read_parquet(shard: Shard, options: ReadOptions) -> Iterator[ReadChunk]:
                         break
                     resolved, wrong = mapping.resolve(batch, colmap)
                     positions = pa.array(np.arange(row + done, row + done + n, dtype=np.int64))
-                    done += n
                     out, q = finalize_resolved(resolved, shard_id=shard.shard_id, positions=positions,
                                                options=options, wrong_type=wrong)
+                    done += n
                     yield ReadChunk(out, q, n)
             except Exception as exc:  # noqa: BLE001 - any decoding failure ends this row group, not the file
                 missing = n_group - done

@@ -424,29 +424,44 @@ class SalvageStream:
                 return
 
     # damage -------------------------------------------------------------------------------------------
+    def _next_member(self, err_at: int) -> int:
+        """The next offset after the current member's start (at most HISTORY before ``err_at``) where an
+        intact member begins; -1 when there is none."""
+        start = max(self.mstart + 1, err_at - HISTORY)
+        magic, probe = (GZIP_MAGIC, _probe_gzip) if self.kind == "gzip" else (ZSTD_MAGIC, _probe_zstd)
+        w = self.win
+        p = start
+        while True:
+            p = w.find(magic, p)
+            if p < 0 or probe(w.get(p, p + PROBE)):
+                return p
+            p += 1
+
     def _truncated(self) -> None:
+        """The file ends inside the current member. If an intact member starts after this one's start, the
+        member was damaged (a header or a length that swallowed what follows), not cut: go on there."""
         end = self.win.end
+        unit = "member" if self.kind == "gzip" else "frame"
+        p = self._next_member(end)
+        if p >= 0:
+            self._mark("damage", Damage(self.out_total, "corrupt", self.mstart, end, p, 0,
+                                        f"the {self.kind} {unit} at byte {self.mstart:,} runs to the end of the file "
+                                        f"although an intact {unit} starts at byte {p:,}: it is damaged; reading "
+                                        f"resumed there"))
+            self.d = None
+            self.pos = p
+            return
         self._mark("damage", Damage(self.out_total, "truncated", self.mstart, end, None, 0,
-                                    f"the file ends inside the {self.kind} {'member' if self.kind == 'gzip' else 'frame'} "
-                                    f"that starts at byte {self.mstart:,}"))
+                                    f"the file ends inside the {self.kind} {unit} that starts at byte {self.mstart:,}"))
         self.d = None
         self.finished = True
 
     def _damage(self, err_at: int, what: str) -> None:
         """A member failed: find where to go on, record the event."""
         self.d = None
-        start = max(self.mstart + 1, err_at - HISTORY)
-        magic, probe = (GZIP_MAGIC, _probe_gzip) if self.kind == "gzip" else (ZSTD_MAGIC, _probe_zstd)
-        p = start
-        w = self.win
-        while True:
-            p = w.find(magic, p)
-            if p < 0:
-                break
-            if probe(w.get(p, p + PROBE)):
-                break
-            p += 1
+        p = self._next_member(err_at)
         unit = "member" if self.kind == "gzip" else "frame"
+        w = self.win
         if p < 0:
             end = w.end
             self._mark("damage", Damage(self.out_total, "corrupt", self.mstart, err_at, None, max(0, end - err_at),

@@ -73,7 +73,8 @@ class _Source:
         self.seen = 0  # furthest decoded offset ever loaded (events before it were collected)
         raw = open_binary(shard)
         head = raw.read(2)
-        self.gz = head == b"\x1f\x8b"
+        # gzip by name or by content: a .warc.gz whose first member is damaged is still gzip
+        self.gz = head == b"\x1f\x8b" or shard.uri.lower().split("?", 1)[0].endswith(".gz")
         raw.seek(0) if raw.seekable() else None
         if not raw.seekable():
             raw.close()
@@ -251,12 +252,13 @@ class _Source:
                 break
             self.trim()
 
-    def take_damage(self, upto: int, member: int | None = None) -> list:
-        """Damage events at decoded offsets <= ``upto`` (only those of the member at compressed offset
-        ``member``, when given)."""
+    def take_damage(self, upto: int, member: int | None = None, after: int = -1) -> list:
+        """Damage events at decoded offsets in (``after``, ``upto``] (only those of the member at compressed
+        offset ``member``, when given)."""
         if not self.damage:
             return []
-        hit = [d for d in self.damage if d.out_offset <= upto and (member is None or d.member == member)]
+        hit = [d for d in self.damage if d.out_offset <= upto and (member is None or d.member == member)
+               and d.out_offset > after]
         if hit:
             self.damage = [d for d in self.damage if d not in hit]
         return hit
@@ -550,9 +552,10 @@ def read_warc(shard: Shard, options: ReadOptions) -> Iterator[ReadChunk]:
     member_of_last = None
     try:
         while True:
+            at_end = src.at_end()  # (reads ahead: damage at the cursor is known after this)
             for d in src.take_damage(src.pos):
                 acc.bad(quarantine_record(d.member, d.reason, d.detail, d.skipped, kind="range"))
-            if src.at_end():
+            if at_end:
                 break
             start = src.pos
             head = src.peek(5)
@@ -598,6 +601,8 @@ def read_warc(shard: Shard, options: ReadOptions) -> Iterator[ReadChunk]:
 def _one_record(src: _Source, kind: str, wanted: bytes, pos: int, acc: _Rows, options: ReadOptions):
     """Read the record at the cursor; leave the cursor after it (or where reading must go on)."""
     start = src.pos
+    for d in src.take_damage(start):  # damage right where this record starts: before it, not in it
+        acc.bad(quarantine_record(d.member, d.reason, d.detail, d.skipped, kind="range"))
     head = src.header_block(MAX_HEADER)
     ok = head is not None
     damaged = src.take_damage(src.pos)
