@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-shared", action="store_true", help="do not use ../shared/data seeds")
     ap.add_argument("--no-known", action="store_true", help="skip the known cases")
     ap.add_argument("--timeout", type=float, default=60.0, help="per-case timeout in seconds")
-    ap.add_argument("-v", "--verbose", action="store_true", help="one line per case on stderr")
+    ap.add_argument("-v", "--verbose", action="store_true", help="one line per case on stderr, and cases per mutator")
     a = ap.parse_args(argv)
     cfg = Config(budget=a.budget, seed=a.seed, formats=tuple(f.strip() for f in a.formats.split(",") if f.strip()),
                  out=a.out, replay=a.replay, use_shared=not a.no_shared, known=not a.no_known, timeout=a.timeout,
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.product:
         cfg.product = a.product
     s = run(cfg)
-    print(format_summary(s))
+    print(format_summary(s, detailed=a.verbose))
     return 1 if failed(s) else 0
 
 

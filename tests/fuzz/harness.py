@@ -833,12 +833,13 @@ def failed(summary: dict) -> bool:
     return bool(summary.get("fatal")) or summary.get("failing_cases", 0) > 0
 
 
-def format_summary(s: dict, max_listed: int = 60) -> str:
+def format_summary(s: dict, max_listed: int = 60, detailed: bool = True) -> str:
     L = []
     L.append(f"fuzz: {s['cases']} cases in {s['seconds']} s (budget {s['budget']} s, seed {s['seed']}; "
              f"{s.get('known_cases', 0)} known, {s.get('random_cases', 0)} random) against {s['product']} with {s['python']}")
     L.append(f"  cases per format: {s.get('cases_per_format')}")
-    L.append("  cases per format/mutator: " + ", ".join(f"{k}={v}" for k, v in s.get("cases_per_format_and_mutator", {}).items()))
+    if detailed:
+        L.append("  cases per format/mutator: " + ", ".join(f"{k}={v}" for k, v in s.get("cases_per_format_and_mutator", {}).items()))
     fk = s.get("failures_by_kind", {})
     L.append(f"  failing cases: {s.get('failing_cases', 0)}; by kind: crashes {fk.get('crash', 0)} {s.get('crash_signals') or ''}, "
              f"hangs {fk.get('hang', 0)}, memory {fk.get('memory', 0)}, records lost {fk.get('lost', 0)}, "

@@ -382,7 +382,12 @@ class SalvageStream:
         content = min(content, 2 * ZSTD_BLOCK_MAX)  # an oversize block is an error the decoder reports
         blk = w.get(self.pos, self.pos + 3 + content)
         block_at = self.pos
-        if not self._feed_zstd(blk, block_at):
+        if btype == 0 and len(blk) > 4:
+            # a raw block streams out as its bytes arrive, and an error found at its end (a frame whose
+            # content size or checksum does not match) loses only its last byte: feed that byte on its own
+            if not self._feed_zstd(blk[:-1], block_at) or not self._feed_zstd(blk[-1:], block_at):
+                return
+        elif not self._feed_zstd(blk, block_at):
             return
         self.pos += len(blk)
         if len(blk) < 3 + content:
