@@ -43,14 +43,6 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 ZSTD_BLOCK_MAX = 1 << 17
 
 
-class StreamCorrupt(OSError):
-    """Kept for callers that still raise on damage; ``truncated`` when the stream merely ends early."""
-
-    def __init__(self, message: str, truncated: bool = False):
-        super().__init__(message)
-        self.truncated = truncated
-
-
 @dataclass
 class Damage:
     """Something the salvaged stream had to skip or could not check.

@@ -44,6 +44,7 @@ _CRAWL_RE = re.compile(rb"isPartOf:\s*(\S+)")
 _CC_RE = re.compile(r"CC-MAIN-\d{4}-\d{2}")
 _CHARSET_RE = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_.:+-]{1,40})", re.I)
 _HEX = frozenset(b"0123456789abcdefABCDEF")
+_MIME = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,40}/[a-z0-9][a-z0-9!#$&^_.+-]{0,60}")
 MAX_HEADER = 64 * 1024  # WARC header block, and HTTP header block
 CHUNK = 1 << 16
 _WANTED = {"warc": b"response", "wet": b"conversion", "wat": b"metadata"}
@@ -219,7 +220,8 @@ class _Source:
             j = self.buf.find(b"WARC/", max(start - self.base, 0))
             while j >= 0:
                 off = self.base + j
-                if off == 0 or (j > 0 and self.buf[j - 1] == 0x0A) or off in self.member_comp:
+                if (off == 0 or (j > 0 and self.buf[j - 1] == 0x0A) or off in self.member_comp
+                        or _VERSION_LINE.match(self.buf, j)):  # (damage may have eaten the line end before it)
                     return off
                 j = self.buf.find(b"WARC/", j + 1)
             if self.eof:
@@ -532,7 +534,10 @@ def _record_row(kind: str, h: dict[str, bytes], block: bytes, pos: int, acc: _Ro
         raise _Bad(errors.NOT_TEXT, f"HTTP status {status}: no document")
     ctype = headers.get("content-type", "").lower()
     if ctype and not ctype.startswith(_TEXTUAL):
-        raise _Bad(errors.NOT_TEXT, f"content type {ctype.split(';')[0][:60]} is not text")
+        mime = ctype.split(";")[0].strip()
+        # a header value is the publisher's text: name it only when it is a plain type/subtype token
+        what = mime if _MIME.fullmatch(mime) else "a content type that"
+        raise _Bad(errors.NOT_TEXT, f"{what} is not text" if what.endswith("that") else f"content type {what} is not text")
     html = _decode_html(body, ctype)
     text = _html_text(html) if ("html" in ctype or not ctype or "xml" in ctype) else html
     acc.add(position=pos, doc_id=rid, url=url, text=text, crawl_date=date,
@@ -684,6 +689,14 @@ def _one_record(src: _Source, kind: str, wanted: bytes, pos: int, acc: _Rows, op
             acc.bad(quarantine_record(pos, errors.BAD_RECORD, f"Content-Length {cl:,} does not end at a record "
                                                               f"boundary"))
         return _resync(src, body_start)
+    inner = _embedded_record(block) if keep else None
+    if inner is not None:
+        # the block holds a whole WARC record of its own: this record's Content-Length is wrong (too large) and
+        # happened to end at a boundary; the records it swallowed are read on their own
+        if is_row or not rtype:
+            acc.bad(quarantine_record(pos, errors.BAD_RECORD, f"Content-Length {cl:,} runs over the next record"))
+        src.rewind(body_start + inner)
+        return None
     mine = src.member_at(start)
     late = src.take_damage(src.pos, member=src.member_comp.get(mine)) if mine is not None else []
     if late:
@@ -712,6 +725,39 @@ def _one_record(src: _Source, kind: str, wanted: bytes, pos: int, acc: _Rows, op
     except Exception as exc:  # noqa: BLE001 - a library failing on hostile content: this record only
         acc.bad(quarantine_record(pos, errors.BAD_RECORD, f"unreadable {kind.upper()} record "
                                                           f"({errors.safe_message(exc)})", len(block)))
+    return None
+
+
+_INNER = re.compile(rb"\nWARC/[01]\.\d+\r?\n")
+_VERSION_LINE = re.compile(rb"WARC/[01]\.\d{1,3}\r\nWARC-[A-Za-z-]+:")
+
+
+def _embedded_record(block: bytes) -> int | None:
+    """The offset in ``block`` of a complete WARC record that starts at a line start inside it (its headers
+    parse, with a WARC-Type and a numeric Content-Length, and its block ends at CR/LF followed by the next
+    record or by the end of ``block``), or None. Such a record means the outer Content-Length was wrong."""
+    for m in _INNER.finditer(block):
+        at = m.start() + 1
+        end = block.find(b"\r\n\r\n", at, at + MAX_HEADER)
+        sep = 4
+        lf = block.find(b"\n\n", at, at + MAX_HEADER)
+        if end < 0 or 0 <= lf < end:
+            end, sep = lf, 2
+        if end < 0:
+            continue
+        try:
+            h = _parse_header_block(block[block.find(b"\n", at) + 1 : end + sep])
+        except _Bad:
+            continue
+        cl = h.get("content-length")
+        if not h.get("warc-type") or cl is None or not cl.isdigit() or len(cl) > 15:
+            continue
+        after = end + sep + int(cl)
+        if after > len(block):
+            continue
+        rest = block[after : after + 64].lstrip(b"\r\n")
+        if after == len(block) or rest.startswith(b"WARC/") or (not rest and after + 64 >= len(block)):
+            return at
     return None
 
 
