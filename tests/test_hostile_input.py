@@ -437,3 +437,15 @@ def test_a_scanner_failing_on_one_record_quarantines_only_that_record(tmp_path):
     assert qt[0]["detail"].startswith("scanner boom raised ValueError at ") and "test_hostile_input.py:" in qt[0]["detail"]
     assert "HOSTILE" not in qt[0]["detail"]
     assert pq.read_table(res.annotations_path).num_rows == 19
+
+
+def test_a_page_of_millions_of_tags_is_too_large_not_a_gigabyte(tmp_path):
+    """Resiliparse builds a DOM: 16 MiB of `<b>` would take over 1 GB to turn into text."""
+    p = tmp_path / "tags.warc"
+    p.write_bytes(warc_record("response", b"https://tags.com/", http(b"<b>" * 3_000_000)) +
+                  warc_record("response", b"https://ok.com/", page(1)))
+    before = _peak_rss_mb()
+    docs, q, _ = read_all(p)
+    assert [d["url"] for d in docs.values()] == ["https://ok.com/"]
+    assert [(r["reason"], r["detail"]) for r in q] == [("too_large", "HTML with more than 500,000 tags")]
+    assert _peak_rss_mb() - before < 200

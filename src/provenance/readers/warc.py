@@ -47,6 +47,7 @@ _HEX = frozenset(b"0123456789abcdefABCDEF")
 _MIME = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,40}/[a-z0-9][a-z0-9!#$&^_.+-]{0,60}")
 MAX_HEADER = 64 * 1024  # WARC header block, and HTTP header block
 CHUNK = 1 << 16
+MAX_TAGS = 500_000  # a page with more tags is too_large (memory of the DOM), real pages have far fewer
 _WANTED = {"warc": b"response", "wet": b"conversion", "wat": b"metadata"}
 
 
@@ -539,7 +540,11 @@ def _record_row(kind: str, h: dict[str, bytes], block: bytes, pos: int, acc: _Ro
         what = mime if _MIME.fullmatch(mime) else "a content type that"
         raise _Bad(errors.NOT_TEXT, f"{what} is not text" if what.endswith("that") else f"content type {what} is not text")
     html = _decode_html(body, ctype)
-    text = _html_text(html) if ("html" in ctype or not ctype or "xml" in ctype) else html
+    markup = "html" in ctype or not ctype or "xml" in ctype
+    if markup and html.count("<") > MAX_TAGS:
+        # the DOM of a page costs ~400 bytes a node: 16 MiB of "<b>" would take over a gigabyte to extract
+        raise _Bad(errors.TOO_LARGE, f"HTML with more than {MAX_TAGS:,} tags")
+    text = _html_text(html) if markup else html
     acc.add(position=pos, doc_id=rid, url=url, text=text, crawl_date=date,
             language=headers.get("content-language"),
             http_headers=orjson.dumps(headers).decode(), html=html if options.keep_html else None)
