@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import functools
 import hashlib
 import ipaddress
@@ -1029,17 +1030,36 @@ def _passwords(t: str, cfg: PiiConfig, out: list) -> None:
 
 
 def _resolve(found: list[Finding]) -> list[Finding]:
-    """Drop findings that overlap a finding of a higher-priority type (then of an earlier start)."""
+    """Drop findings that overlap a finding of a higher-priority type (then of an earlier start).
+
+    In O(n log n): findings are taken rank by rank, each by start; the spans kept so far never overlap, so
+    a sorted list of them answers "does this one overlap any?" by bisection, and within one rank only the
+    last span kept can overlap the next (a text of 100,000 phone numbers took minutes with a pairwise test).
+    """
     if len(found) <= 1:
         return found
     found.sort(key=lambda f: (_RANK[f.type], f.start, -(f.end - f.start)))
     kept: list[Finding] = []
-    spans: list[tuple[int, int]] = []
-    for f in found:
-        if any(f.start < e and s < f.end for s, e in spans):
-            continue
-        kept.append(f)
-        spans.append((f.start, f.end))
+    starts: list[int] = []  # kept spans of the ranks done, sorted, not overlapping
+    ends: list[int] = []
+    i = 0
+    n = len(found)
+    while i < n:
+        rank = _RANK[found[i].type]
+        group: list[Finding] = []
+        while i < n and _RANK[found[i].type] == rank:
+            f = found[i]
+            i += 1
+            if group and f.start < group[-1].end:
+                continue  # overlaps the last one kept of this rank (earlier ones end before it starts)
+            j = bisect.bisect_left(starts, f.end)  # kept spans that start before f ends: up to j
+            if j and ends[j - 1] > f.start:
+                continue
+            group.append(f)
+        kept += group
+        merged = sorted(list(zip(starts, ends)) + [(f.start, f.end) for f in group])
+        starts = [a for a, _ in merged]
+        ends = [b for _, b in merged]
     kept.sort(key=lambda f: f.start)
     return kept
 
