@@ -734,6 +734,17 @@ def known_cases(seeds: dict[str, Seed]) -> list[Case]:
         add("no-final-newline", s, pack(L)[:-1])
         add("empty-file", s, b"")
         add("only-blank", s, b"\n\n   \n\r\n")
+    # documents dense in what the scanners look for: their matchers must stay linear (a text of phone
+    # numbers once took minutes: a pairwise overlap test in the PII scanner)
+    s = _pick(seeds, "c4.plain", "genm.plain")
+    if s is not None:
+        dense = {"phones": "+1 (555) 555-5555 ", "ibans": "DE89 3704 0044 0532 0130 00 ", "emails": "a.b@c.de ",
+                 "cards": "4111 1111 1111 1111 ", "spdx": "SPDX-License-Identifier: MIT ",
+                 "cc": "creativecommons.org/licenses/by/4.0/ ", "ips": "8.8.8.8 ", "digits": "1234567890"}
+        for what, unit in dense.items():
+            text = unit * max(1, (1 << 19) // len(unit))  # ~0.5 MB
+            add(f"dense-{what}", s, S.dumps({"url": "https://dense.example.com/", "text": text}) + b"\n" +
+                b"\n".join(list(s.lines)[:3]) + b"\n")
     # size limits (small max_doc_bytes: line cap 8 MiB)
     M = 64 * KIB
     for pk in ("plain", "gzip"):
