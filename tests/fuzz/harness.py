@@ -835,13 +835,19 @@ def failed(summary: dict) -> bool:
 
 def format_summary(s: dict, max_listed: int = 60, detailed: bool = True) -> str:
     L = []
+    def here(path) -> str:  # paths under the working directory, relative to it
+        rel = os.path.relpath(str(path)) if path else str(path)
+        return rel if not rel.startswith("..") else str(path)
+
     L.append(f"fuzz: {s['cases']} cases in {s['seconds']} s (budget {s['budget']} s, seed {s['seed']}; "
-             f"{s.get('known_cases', 0)} known, {s.get('random_cases', 0)} random) against {s['product']} with {s['python']}")
+             f"{s.get('known_cases', 0)} known, {s.get('random_cases', 0)} random) against {here(s['product'])} "
+             f"with {here(s['python'])}")
     L.append(f"  cases per format: {s.get('cases_per_format')}")
     if detailed:
         L.append("  cases per format/mutator: " + ", ".join(f"{k}={v}" for k, v in s.get("cases_per_format_and_mutator", {}).items()))
     fk = s.get("failures_by_kind", {})
-    L.append(f"  failing cases: {s.get('failing_cases', 0)}; by kind: crashes {fk.get('crash', 0)} {s.get('crash_signals') or ''}, "
+    sig = f" {s['crash_signals']}" if s.get("crash_signals") else ""
+    L.append(f"  failing cases: {s.get('failing_cases', 0)}; by kind: crashes {fk.get('crash', 0)}{sig}, "
              f"hangs {fk.get('hang', 0)}, memory {fk.get('memory', 0)}, records lost {fk.get('lost', 0)}, "
              f"wrong outcomes {fk.get('wrong_outcome', 0)}, accounting {fk.get('accounting', 0)}, "
              f"damage not reported as ranges {fk.get('damage_report', 0)}, status {fk.get('status', 0)}, "
@@ -870,7 +876,7 @@ def format_summary(s: dict, max_listed: int = 60, detailed: bool = True) -> str:
                 L.append(f"      {x['kind']}: {x['message'][:400]}")
         if len(s["failures"]) > max_listed:
             L.append(f"    ... and {len(s['failures']) - max_listed} more (report.json)")
-    L.append(f"  report: {s['out']}/report.json")
+    L.append(f"  report: {here(s['out'])}/report.json")
     return "\n".join(L)
 
 
