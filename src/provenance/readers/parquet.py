@@ -39,7 +39,8 @@ def read_parquet(shard: Shard, options: ReadOptions) -> Iterator[ReadChunk]:
     f = open_binary(shard)
     try:
         try:
-            pf = pq.ParquetFile(f)
+            # buffered column reads: pages stream in, so memory does not follow the size of a row group
+            pf = pq.ParquetFile(f, buffer_size=1 << 20, pre_buffer=False)
             schema = pf.schema_arrow
             meta = pf.metadata
             groups = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
