@@ -101,8 +101,10 @@ def scan_shard(
     def note_quarantine(rows: list[dict]):
         result.quarantined += rows_of(rows)
         ranges.extend(q for q in rows if q["kind"] == "range")
-        if len(result.quarantine_summary) < SUMMARY_LINES:
-            result.quarantine_summary += rows[: SUMMARY_LINES - len(result.quarantine_summary)]
+        # the first few of each kind: damaged ranges are never crowded out by the records they garbled
+        for q in rows:
+            if sum(x["kind"] == q["kind"] for x in result.quarantine_summary) < SUMMARY_LINES:
+                result.quarantine_summary.append(q)
         qbuf.extend(rows)
         flush_quarantine()
 
