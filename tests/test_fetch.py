@@ -197,7 +197,7 @@ def test_200_with_rules_is_parsed(server):
     assert hit["headers"]["User-Agent"] == "provenance-test/1.0 (+https://example.invalid/bot)"
 
 
-@pytest.mark.parametrize("status", [400, 401, 403, 404, 410, 429])
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 410])
 def test_4xx_is_unavailable_allow_all(server, status):
     server.routes["gone.test"] = respond(status, b"<html>no</html>")
     r = mk("gone.test").fetch(server.url("gone.test"))
@@ -205,8 +205,9 @@ def test_4xx_is_unavailable_allow_all(server, status):
     assert "2.3.1.3" in r.error
 
 
-@pytest.mark.parametrize("status", [500, 502, 503, 504])
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 429])
 def test_5xx_is_unreachable_disallow_all(server, status):
+    """5xx, and 429 (rate limited: Google treats it as a server error), never "allow all"."""
     server.routes["down.test"] = respond(status, b"oops")
     r = mk("down.test").fetch(server.url("down.test"))
     assert (r.outcome, r.status, r.body) == ("disallow_all", status, None)
@@ -275,7 +276,7 @@ def test_redirect_to_internal_address_is_blocked(server, target):
     f = mk("start.test", overrides={"evil.test": "10.0.0.5"}, allow_internal=False,
            allow_internal_hosts=["start.test"])
     r = f.fetch(server.url("start.test"))
-    assert (r.outcome, r.status, r.redirects) == ("disallow_all", None, 1)
+    assert (r.outcome, r.status, r.redirects) == ("blocked", None, 1)     # our refusal, not the publisher's
     assert "blocked" in r.error and "internal" in r.error
     assert r.final_url.split("/")[2] in loc
     assert len(server.log) == 1                         # the internal target was never contacted
@@ -284,7 +285,7 @@ def test_redirect_to_internal_address_is_blocked(server, target):
 def test_internal_host_is_blocked_without_allow_internal(server):
     server.routes["pinned.test"] = respond(200, RULES)
     r = mk("pinned.test", allow_internal=False).fetch(server.url("pinned.test"))
-    assert (r.outcome, r.status) == ("disallow_all", None)
+    assert (r.outcome, r.status) == ("blocked", None)
     assert "127.0.0.1 is an internal address" in r.error
     assert server.log == []
 
@@ -425,7 +426,7 @@ def test_invalid_targets_do_not_raise(server):
     f = mk()
     for bad in ["", "http://", "exa mple.com", "a.test:99999", "[::1"]:
         r = f.fetch(bad)
-        assert r.outcome == "disallow_all" and r.error.startswith("invalid target")
+        assert r.outcome == "blocked" and r.error.startswith("invalid target")    # our refusal
     with pytest.raises(ValueError):
         RobotsFetcher(scheme_order=("gopher",))
 
@@ -572,7 +573,7 @@ def test_progress_callback_and_items(server):
     items = [server.url("p1.test"), ("http", f"p2.test:{server.port}"), ("http", "p3.test", server.port), 42]
     results = list(f.fetch_many(items, progress=seen.append))
     assert len(results) == len(seen) == 4
-    assert sorted(r.outcome for r in results) == ["disallow_all", "parsed", "parsed", "parsed"]
+    assert sorted(r.outcome for r in results) == ["blocked", "parsed", "parsed", "parsed"]   # 42: invalid target
 
 
 # --------------------------------------------------------------------------------------- cache
@@ -700,7 +701,7 @@ def test_fetch_through_a_proxy(proxy):
     assert (r.outcome, r.body, r.address) == ("parsed", b"User-agent: *\nDisallow: /via-proxy\n", None)
     assert seen == ["http://proxied.test/robots.txt"]
     r = f.fetch("http://127.0.0.1/")                   # internal literal: refused before the proxy sees it
-    assert r.outcome == "disallow_all" and "through the proxy" in r.error
+    assert r.outcome == "blocked" and "through the proxy" in r.error
     assert len(seen) == 1
 
 

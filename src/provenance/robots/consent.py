@@ -38,12 +38,18 @@ PATH_SQL = path_sql()
 
 def fetch_targets(led: Ledger) -> list[str]:
     """Every distinct ``host`` (or ``host:port`` for a non-default port) that documents come from: robots.txt
-    applies per scheme, host and port (RFC 9309 §2.3); snapshots are stored per host."""
+    applies per scheme, host and port (RFC 9309 §2.3); snapshots are stored per host. An IPv6 host with a
+    port keeps its brackets (``[::1]:8080``): ``::1:8080`` would be another address."""
     rows = led.con.execute(r"""
         SELECT DISTINCT host, regexp_extract(url, '^[A-Za-z][A-Za-z0-9+.\-]*://(?:[^@/?#]*@)?(?:\[[^\]]*\]|[^:/?#]*):(\d+)', 1) AS port
         FROM documents WHERE host IS NOT NULL ORDER BY 1, 2
     """).fetchall()
-    return sorted({f"{h}:{p}" if p and p not in ("80", "443") else h for h, p in rows})
+    return sorted({f"{_bracketed(h)}:{p}" if p and p not in ("80", "443") else h for h, p in rows})
+
+
+def _bracketed(host: str) -> str:
+    """A host as it goes before ``:port``: an IPv6 literal in brackets (RFC 3986 §3.2.2)."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 SCALAR_BELOW = 64  # paths per snapshot under which scalar decisions are cheaper than columnar ones
@@ -158,13 +164,32 @@ class _Decisions:
         return d, g
 
 
+BLOCKED_NOTE = ("(not fetched: refused by our own SSRF guard or as an invalid target; not the publisher's "
+                "robots.txt, so unknown)")
+
+
+def _status_note(outcome: str, status) -> str:
+    """The ``crawl_rule``/``now_rule`` text of a snapshot that has no rules to match."""
+    if outcome == "allow_all":
+        return f"(HTTP {status}: robots.txt unavailable, allow all)"
+    if outcome == "disallow_all":
+        if status == 429:
+            return "(HTTP 429: rate limited, robots.txt treated as unreachable, disallow all)"
+        if status is not None and 200 <= status < 300:
+            return f"(HTTP {status} with a body that cannot be decoded: robots.txt unreachable, disallow all)"
+        return f"(HTTP {status or 'error'}: robots.txt unreachable, disallow all)"
+    if outcome == "blocked":
+        return BLOCKED_NOTE
+    return f"(HTTP {status}: not evaluated)"
+
+
 def _decide_snapshot(acc: _Decisions, snap: str, outcome: str, status, body: str | None, paths: pa.Array,
                      agents: list[str]) -> None:
     n = len(paths)
     if outcome != "parsed":
+        # "blocked" is our refusal to fetch, not the publisher's answer: unknown, like having no snapshot
         label = {"allow_all": "allowed", "disallow_all": "disallowed"}.get(outcome, "unknown")
-        why = {"allow_all": f"(HTTP {status}: robots.txt unavailable, allow all)",
-               "disallow_all": f"(HTTP {status or 'error'}: robots.txt unreachable, disallow all)"}.get(outcome, f"(HTTP {status}: not evaluated)")
+        why = _status_note(outcome, status)
         acc.add(snap, paths.to_pylist(), -2, [label] * n, [None] * n, [why] * n)
         for a in agents:
             acc.g_snap.append(snap)
@@ -277,7 +302,40 @@ def evaluate(led: Ledger, agents: list[str]) -> dict:
     n_changes = con.execute("SELECT count(*) FROM consent_changes WHERE detected_at = ?", [detected]).fetchall()[0][0]
     return {"documents": n_docs, "agents": len(agents), "distinct_snapshot_paths": n_pairs,
             "seconds": time.perf_counter() - t0, "select_seconds": t_select, "decide_seconds": t_decide,
-            "changes": n_changes}
+            "changes": n_changes, "blocked": blocked_summary(led)}
 
 
-__all__ = ["evaluate", "store_snapshots", "fetch_targets", "Snapshot", "PATH_SQL", "path_sql"]
+def blocked_summary(led) -> dict:
+    """Documents whose consent is ``unknown`` because the snapshot in force is ``blocked`` (our own refusal to
+    fetch, not the publisher's answer), at crawl time and now, and the hosts concerned; ``note`` is a sentence
+    for users ("" when there are none)."""
+    con = getattr(led, "con", led)  # a Ledger or its DuckDB connection
+    none = {"crawl_documents": 0, "now_documents": 0, "hosts": [], "note": ""}
+    if not con.execute("SELECT count(*) FROM robots_snapshots WHERE outcome = 'blocked'").fetchall()[0][0]:
+        return none                      # the usual case: no scan of document_consent at all
+    row = con.execute("""
+        WITH b AS (SELECT snapshot_id, host FROM robots_snapshots WHERE outcome = 'blocked'),
+        hits AS (
+            SELECT c.shard_id, c.position, cb.host AS crawl_host, nb.host AS now_host
+            FROM document_consent c
+            LEFT JOIN b cb ON cb.snapshot_id = c.crawl_snapshot
+            LEFT JOIN b nb ON nb.snapshot_id = c.now_snapshot
+            WHERE cb.snapshot_id IS NOT NULL OR nb.snapshot_id IS NOT NULL)
+        SELECT count(DISTINCT (shard_id, position)) FILTER (crawl_host IS NOT NULL),
+               count(DISTINCT (shard_id, position)) FILTER (now_host IS NOT NULL),
+               list(DISTINCT coalesce(now_host, crawl_host) ORDER BY coalesce(now_host, crawl_host))
+        FROM hits
+    """).fetchall()[0]
+    crawl_docs, now_docs, hosts = row[0] or 0, row[1] or 0, list(row[2] or [])
+    if not hosts:
+        return none
+    shown = ", ".join(hosts[:5]) + (f" and {len(hosts) - 5:,} more" if len(hosts) > 5 else "")
+    note = (f"robots.txt of {len(hosts):,} host(s) ({shown}) was not fetched: our own SSRF guard refused it "
+            f"(internal address) or the target was invalid. That is not the publisher's answer, so consent "
+            f"is unknown for {now_docs:,} document(s) now and {crawl_docs:,} at crawl time "
+            f"(pass --allow-internal only if fetching internal addresses is intended)")
+    return {"crawl_documents": crawl_docs, "now_documents": now_docs, "hosts": hosts, "note": note}
+
+
+__all__ = ["evaluate", "store_snapshots", "fetch_targets", "blocked_summary", "Snapshot", "PATH_SQL", "path_sql",
+           "BLOCKED_NOTE"]

@@ -11,12 +11,23 @@ response                    ``outcome``       RFC 9309
                                               initial authority (``FetchResult.host``)
 more than ``max_redirects`` ``allow_all``     §2.3.1.2 "crawlers MAY assume that the robots.txt file
 consecutive redirects                         is unavailable", i.e. §2.3.1.3
-4xx (incl. 401, 403, 429)   ``allow_all``     §2.3.1.3 "unavailable": "the crawler MAY access any
+4xx (incl. 401, 403, 404)   ``allow_all``     §2.3.1.3 "unavailable": "the crawler MAY access any
                                               resources on the server"
+429 Too Many Requests       ``disallow_all``  rate limiting says nothing about the rules: treated as
+                                              unreachable, as Google does (its robots.txt
+                                              documentation handles 429 like a 5xx), so throttling
+                                              the auditor can never turn consent into "allowed"
 5xx, timeout, network       ``disallow_all``  §2.3.1.4 "unreachable": "the crawler MUST assume
-error, blocked address                        complete disallow"
+error                                         complete disallow"
+2xx whose body is in a      ``disallow_all``  a Content-Encoding we cannot decode (not gzip, deflate,
+content coding we cannot                      br, zstd or identity) or damaged coded data: the raw
+decode                                        octets are never parsed; treated as unreachable
 anything else (1xx, a 3xx   ``disallow_all``  not defined by the RFC; treated as unreachable (safe
 without Location, ...)                        side)
+refused by us: the SSRF     ``blocked``       no request was made (or none followed to that hop), so
+guard (an internal address                    the publisher said nothing: this is *our* refusal, never
+on any hop), an invalid                       the publisher's ``disallow_all``. Consent evaluation
+target, an internal error                     treats it like having no snapshot (``unknown``)
 ==========================  ================  ======================================================
 
 §2.3.1.4 also lets a crawler, once robots.txt has been unreachable "for a reasonably long period of time
@@ -25,9 +36,13 @@ not keep 30-day histories: it reports each fetch as it happened (``disallow_all`
 the caller, which has the snapshot history (see ``provenance.robots.snapshots``).
 
 Body: at most ``max_bytes`` (500 KiB, the §2.5 minimum parsing limit) are read, streamed, for any framing
-(Content-Length, chunked, close-delimited, gzip/deflate, whose *decoded* size is what is bounded); the rest
-is never read and the connection is closed (``truncated=True``). Bytes are returned as-is; decoding is the
-parser's job. A 2xx whose body breaks off (reset, short Content-Length) is a network error, not a parse.
+(Content-Length, chunked, close-delimited) and any content coding we can decode (``gzip``, ``deflate``,
+``br``, ``zstd``, stacked or not, whatever ``Accept-Encoding`` said; see ``provenance.robots.content``):
+the *decoded* size is what is bounded, and at most 4 x ``max_bytes`` coded octets are read; the rest is
+never read and the connection is closed (``truncated=True``). Any other coding, or damaged coded data, is
+unreachable (``disallow_all``): coded octets are never handed out as a body. The decoded octets are
+returned as-is; text decoding (UTF-8, or UTF-16/32 marked by a byte order mark) is the parser's job. A 2xx
+whose body breaks off (reset, short Content-Length) is a network error, not a parse.
 
 Time: ``timeout=(connect, read)`` bounds each socket operation, and a total ``deadline`` (default 3 x the
 larger of the two) bounds each request, so a server that trickles one byte per second, or sends its headers
@@ -36,8 +51,8 @@ slowly, cannot hold a worker. The deadline is enforced by a watchdog thread that
 keep arriving. DNS lookups run with the connect timeout too (``getaddrinfo`` itself has none).
 
 Caching (§2.4 "Crawlers SHOULD NOT use the cached version for more than 24 hours"): in memory, per
-(scheme, host, port). ``cache_ttl`` is clamped to 24 h (with a warning); ``disallow_all`` results are kept
-for at most ``unreachable_ttl`` (1 h) so a passing 503 is retried sooner. ``cache_ttl=0`` disables caching.
+(scheme, host, port). ``cache_ttl`` is clamped to 24 h (with a warning); ``disallow_all`` and ``blocked``
+results are kept for at most ``unreachable_ttl`` (1 h) so a passing 503 is retried sooner. ``cache_ttl=0`` disables caching.
 
 Politeness: at most one request at a time per host name, and ``per_host_delay`` seconds from the end of one
 request to the start of the next one to the same host (redirect hops count). ``max_workers`` bounds the
@@ -53,7 +68,7 @@ one that answered. Ports: ``host:port`` in the host string or the ``port`` argum
 
 SSRF guard and address pinning (see ``provenance.netguard``): each hop's host is resolved once through the
 fetcher's :class:`~provenance.netguard.Resolver`; if any address is internal the hop is refused
-(``disallow_all``, ``error`` says why) unless ``allow_internal`` (or the host is in
+(``blocked``, ``error`` says why) unless ``allow_internal`` (or the host is in
 ``allow_internal_hosts``). The request is then sent **to the checked IP**: the URL handed to ``requests``
 carries the IP literal, the ``Host`` header carries the name, and for https the adapter
 (:class:`PinnedAdapter`) sets urllib3's ``server_hostname`` (SNI) and ``assert_hostname`` (certificate
@@ -95,15 +110,17 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from ..netguard import BlockedAddress, Resolver, check_host_all, check_host_for_proxy, ip_literal
+from .content import UndecodableBody, decoding_reader
 
 __all__ = ["FetchResult", "RobotsFetcher", "PinnedAdapter", "DEFAULT_USER_AGENT", "MAX_CACHE_TTL",
-           "PARSED", "ALLOW_ALL", "DISALLOW_ALL"]
+           "PARSED", "ALLOW_ALL", "DISALLOW_ALL", "BLOCKED"]
 
 log = logging.getLogger(__name__)
 
 PARSED = "parsed"
 ALLOW_ALL = "allow_all"
 DISALLOW_ALL = "disallow_all"
+BLOCKED = "blocked"         # our own refusal (SSRF guard, invalid target): not the publisher's answer
 
 #: Operators should pass their own user agent with a contact URL (``name/version (+https://...)``).
 DEFAULT_USER_AGENT = "provenance-robots/0.1"
@@ -112,6 +129,7 @@ DEFAULT_MAX_BYTES = 500 * 1024       # RFC 9309 §2.5: the parsing limit MUST be
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _DEFAULT_PORT = {"http": 80, "https": 443}
 _READ_CHUNK = 64 * 1024
+_TOO_MANY_REQUESTS = 429
 _MAX_ADDRESSES = 3
 
 
@@ -121,7 +139,7 @@ class FetchResult:
     url: str                   # the first URL tried, e.g. https://example.com/robots.txt
     final_url: str | None      # the URL of the last response (after redirects)
     status: int | None         # HTTP status of the final response; None on network error / blocked
-    outcome: str               # "parsed" | "allow_all" | "disallow_all" (see the module docstring)
+    outcome: str               # "parsed" | "allow_all" | "disallow_all" | "blocked" (module docstring)
     body: bytes | None         # at most max_bytes; None unless 2xx
     truncated: bool            # the body was longer than max_bytes (the rest was not read)
     error: str | None          # human message for non-2xx / failures
@@ -433,13 +451,14 @@ class _HostGate:
 
 @dataclass
 class _Hop:
-    kind: str                  # "response" | "blocked" | "network" | "connect" | "tls" | "deadline"
+    kind: str                  # "response" | "blocked" (our SSRF guard) | "network" | "connect" | "tls" | "deadline"
     status: int | None = None
     location: str | None = None
     body: bytes | None = None
     truncated: bool = False
     error: str | None = None
     address: str | None = None
+    body_error: str | None = None  # a 2xx whose body cannot be decoded (unknown coding, damaged data)
 
 
 class _DeadlineExceeded(Exception):
@@ -531,7 +550,8 @@ class RobotsFetcher:
     def fetch(self, host, scheme: str | None = None, port: int | None = None) -> FetchResult:
         """robots.txt of one host (``"example.com"``, ``"example.com:8080"``, ``"https://example.com"``, or
         a ``(scheme, host)`` tuple); served from the cache when fresh. Never raises for a bad host or a
-        network problem: those come back as ``disallow_all`` results with ``error`` set."""
+        network problem: a network problem comes back as ``disallow_all``, a target we refuse (invalid,
+        or internal: the SSRF guard) as ``blocked``, with ``error`` set."""
         try:
             target = _parse_target(host, scheme, port)
         except ValueError as exc:
@@ -554,7 +574,7 @@ class RobotsFetcher:
             except Exception as exc:  # noqa: BLE001 - a bug here must not take a batch down; fail closed
                 log.exception("robots.txt fetch of %s failed unexpectedly", target.host)
                 result = self._invalid(target.host, f"unexpected {type(exc).__name__}: {exc}")
-                result.error = f"unexpected {type(exc).__name__}: {exc}: disallow all"
+                result.error = f"unexpected {type(exc).__name__}: {exc}: not fetched (our error, not the publisher's)"
                 result.url = _robots_url(target.scheme or self.scheme_order[0], target.host, target.port, self.path)
             with self._lock:
                 self._cache_put(key, result)
@@ -614,7 +634,7 @@ class RobotsFetcher:
         return replace(result, cached=True)
 
     def _cache_put(self, key, result: FetchResult) -> None:
-        ttl = self.unreachable_ttl if result.outcome == DISALLOW_ALL else self.cache_ttl
+        ttl = self.unreachable_ttl if result.outcome in (DISALLOW_ALL, BLOCKED) else self.cache_ttl
         if ttl <= 0:
             return
         if len(self._cache) >= self.cache_max_entries:
@@ -634,7 +654,8 @@ class RobotsFetcher:
 
     def _invalid(self, host, why: str) -> FetchResult:
         return FetchResult(host=str(host).strip().lower(), url="", final_url=None, status=None,
-                           outcome=DISALLOW_ALL, body=None, truncated=False, error=f"invalid target: {why}",
+                           outcome=BLOCKED, body=None, truncated=False,
+                           error=f"invalid target, not fetched (our refusal, not the publisher's): {why}",
                            fetched_at=datetime.now(timezone.utc), redirects=0, elapsed=0.0)
 
     def _fetch_target(self, target: _Target) -> FetchResult:
@@ -675,11 +696,19 @@ class RobotsFetcher:
         redirects = 0
         while True:
             hop = self._hop(current)
+            if hop.kind == "blocked":
+                # Our SSRF guard refused this hop: nothing was asked of (or said by) the address, so this is
+                # not the publisher's answer and must never be stored as its "disallow all".
+                return result(BLOCKED, hop), False
             if hop.kind != "response":
-                # §2.3.1.4: unreachable (network error, timeout, refused address) -> complete disallow.
+                # §2.3.1.4: unreachable (network error, timeout) -> complete disallow.
                 fallback_ok = redirects == 0 and hop.kind in ("connect", "tls")
                 return result(DISALLOW_ALL, hop), fallback_ok
             st = hop.status
+            if 200 <= st < 300 and hop.body_error:                      # never parse coded octets raw
+                return result(DISALLOW_ALL, hop, error=(
+                    f"HTTP {st} with a body we cannot decode ({hop.body_error}): treated as unreachable "
+                    f"(RFC 9309 §2.3.1.4), disallow all")), False
             if 200 <= st < 300:                                         # §2.3.1.1
                 return result(PARSED, hop, error=None), False
             if st in _REDIRECTS and hop.location:                       # §2.3.1.2
@@ -695,6 +724,10 @@ class RobotsFetcher:
                 redirects += 1
                 current = nxt
                 continue
+            if st == _TOO_MANY_REQUESTS:                                # rate limited: not "unavailable"
+                return result(DISALLOW_ALL, hop, error=(
+                    f"HTTP {st}: rate limited; robots.txt treated as unreachable like a 5xx (as Google does; "
+                    f"RFC 9309 §2.3.1.4), disallow all")), False
             if 400 <= st < 500:                                         # §2.3.1.3
                 return result(ALLOW_ALL, hop, error=(
                     f"HTTP {st}: robots.txt unavailable (RFC 9309 §2.3.1.3), allow all")), False
@@ -760,7 +793,7 @@ class RobotsFetcher:
             else:
                 addresses = list(self._guard(host, port))[:_MAX_ADDRESSES]
         except BlockedAddress as exc:
-            return _Hop("blocked", error=f"blocked: {exc}")
+            return _Hop("blocked", error=f"not fetched, blocked by our own SSRF guard (not the publisher's answer): {exc}")
         except OSError as exc:
             return _Hop("network", error=f"cannot resolve {host!r}: {exc}")
         hop = _Hop("network", error="no address")
@@ -800,7 +833,10 @@ class RobotsFetcher:
             try:
                 hop = _Hop("response", status=resp.status_code, address=ip)
                 if 200 <= resp.status_code < 300:
-                    hop.body, hop.truncated = self._read_body(resp, dl)
+                    try:
+                        hop.body, hop.truncated = self._read_body(resp, dl)
+                    except UndecodableBody as exc:
+                        hop.body_error = str(exc)
                 elif resp.status_code in _REDIRECTS:
                     hop.location = resp.headers.get("Location")
             finally:
@@ -837,14 +873,27 @@ class RobotsFetcher:
             session.close()
 
     def _read_body(self, resp: requests.Response, dl: _Deadline) -> tuple[bytes, bool]:
-        """At most max_bytes (+1 to detect truncation) of the decoded body; the rest is never read."""
+        """At most max_bytes (+1 to detect truncation) of the decoded body; the rest is never read.
+
+        urllib3 is not asked to decode (it passes codings it does not know through as raw octets, and which
+        ones it knows depends on the packages installed): ``provenance.robots.content`` decodes every coding
+        we support, bounded, and raises ``UndecodableBody`` for the rest."""
         raw = resp.raw
-        buf = bytearray()
         limit = self.max_bytes
+
+        class _Coded:                      # the coded octets, transfer-decoded (chunked) by http.client
+            @staticmethod
+            def read(n: int = -1) -> bytes:
+                if dl.passed():
+                    raise _DeadlineExceeded()
+                return raw.read(_READ_CHUNK if n is None or n < 0 else n, decode_content=False)
+
+        body = decoding_reader(_Coded(), resp.headers.get("Content-Encoding"), max_input=4 * limit + _READ_CHUNK)
+        buf = bytearray()
         while len(buf) <= limit:
             if dl.passed():
                 raise _DeadlineExceeded()
-            chunk = raw.read(min(_READ_CHUNK, limit + 1 - len(buf)), decode_content=True)
+            chunk = body.read(min(_READ_CHUNK, limit + 1 - len(buf)))
             if not chunk:
                 break
             buf += chunk

@@ -30,7 +30,9 @@ Semantics (RFC 9309 + google/robotstxt's documented behaviour)
 * Input: bytes are cut at 500 KiB (512,000 octets; RFC 9309 §2.5: parse at least 500 KiB, we parse exactly
   that), a UTF-8 byte order mark -- also a partial one, as Google does -- is dropped, and the rest is
   decoded as UTF-8 with ``errors="replace"`` (Google keeps invalid octets raw and escapes them, so a
-  Latin-1 pattern like ``/caf\\xe9`` matches ``/caf%E9`` there and nothing here). Lines end at CR, LF or
+  Latin-1 pattern like ``/caf\\xe9`` matches ``/caf%E9`` there and nothing here). A UTF-16 or UTF-32 byte
+  order mark (LE or BE) selects that encoding instead: read as UTF-8, such a file matches no directive
+  and would allow everything (Google does not decode it; we do, see ``decode_bytes``). Lines end at CR, LF or
   CRLF only (not at the other code points ``str.splitlines`` treats as line ends).
 * Lines longer than Google's buffer (2083 * 8 octets including its terminating NUL) keep their first
   16,663 octets; the rest of the line is ignored (``GoogleOnly_LineTooLong``).
@@ -131,7 +133,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow
 
-__all__ = ["Rule", "Decision", "RobotsTxt", "is_allowed", "path_of", "normalize_path"]
+__all__ = ["Rule", "Decision", "RobotsTxt", "is_allowed", "path_of", "normalize_path", "decode_bytes"]
 
 MAX_BYTES = 500 * 1024
 # Google: kMaxLineLen = 2083 * 8 bytes of buffer, the last of which holds the terminating NUL.
@@ -160,6 +162,30 @@ _DISALLOW_KEYS = ("disallow", "dissallow", "dissalow", "disalow", "diasllow", "d
 _SITEMAP_KEYS = ("sitemap", "site-map")
 _KEY_CACHE: dict[str, int] = {}
 _BOM = b"\xef\xbb\xbf"
+# Byte order marks of the UTF-16/32 encodings, longest first (the UTF-32 LE mark starts with the UTF-16 LE one).
+_WIDE_BOMS = ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
+              (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+
+
+def decode_bytes(data: bytes) -> str:
+    """Text of a robots.txt body: the first 500 KiB of octets, decoded.
+
+    RFC 9309 §2.2 says UTF-8, but servers do send UTF-16 (and, rarely, UTF-32) files marked with a byte
+    order mark; read as UTF-8 their NUL-interleaved lines match no directive, so a file that disallows
+    everything would evaluate as allowing everything. A UTF-16/32 BOM therefore selects that encoding (the
+    BOM itself dropped, an incomplete last code unit replaced). Otherwise the octets are UTF-8 with
+    ``errors="replace"``, after dropping a full or partial UTF-8 BOM at the very start, as Google does.
+    """
+    data = bytes(data[:MAX_BYTES])
+    for bom, codec in _WIDE_BOMS:
+        if data.startswith(bom):
+            return data[len(bom):].decode(codec, "replace")
+    if data[:1] == b"\xef":  # Google skips a full or partial UTF-8 BOM at the very start
+        k = 1
+        while k < 3 and data[k : k + 1] == _BOM[k : k + 1]:
+            k += 1
+        data = data[k:]
+    return data.decode("utf-8", "replace")
 
 
 def _key_type(key: str) -> int:
@@ -585,24 +611,19 @@ class RobotsTxt:
     # ------------------------------------------------------------------ parsing
     @classmethod
     def parse(cls, body: str | bytes) -> "RobotsTxt":
-        """Parse a robots.txt body (never raises on content). ``bytes``: the first 500 KiB, a leading
-        (possibly partial) UTF-8 BOM dropped, decoded as UTF-8 with errors="replace". ``str``: the same
-        after encoding to UTF-8 (a leading U+FEFF is dropped)."""
+        """Parse a robots.txt body (never raises on content). ``bytes``: the first 500 KiB, decoded by
+        :func:`decode_bytes` (a UTF-16/32 byte order mark selects that encoding; otherwise UTF-8 with
+        errors="replace", a leading, possibly partial, UTF-8 BOM dropped). ``str``: the first 500 KiB of its
+        UTF-8 encoding, the same way (a leading U+FEFF is dropped)."""
         self = cls()
         if isinstance(body, (bytes, bytearray, memoryview)):
-            data = bytes(body[:MAX_BYTES])
-        else:
-            body = str(body)
-            if body.isascii():  # one octet per character: no BOM, no re-encoding needed
-                self._parse_text(body[:MAX_BYTES])
-                return self
-            data = body.encode("utf-8", "replace")[:MAX_BYTES]
-        if data[:1] == b"\xef":  # Google skips a full or partial UTF-8 BOM at the very start
-            k = 1
-            while k < 3 and data[k : k + 1] == _BOM[k : k + 1]:
-                k += 1
-            data = data[k:]
-        self._parse_text(data.decode("utf-8", "replace"))
+            self._parse_text(decode_bytes(body))
+            return self
+        body = str(body)
+        if body.isascii():  # one octet per character: no BOM, no re-encoding needed
+            self._parse_text(body[:MAX_BYTES])
+            return self
+        self._parse_text(decode_bytes(body.encode("utf-8", "replace")))
         return self
 
     def _parse_text(self, text: str) -> None:

@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 from ..domains import host_from_url
+from ..safeio import atomic_output
 
 ALLOW_ALL = "User-agent: *\nDisallow:\n"
 PRIVATE = "User-agent: *\nDisallow: /private/\nDisallow: /search\nAllow: /search/about\n"
@@ -59,7 +60,7 @@ def write_sample_robots(out_dir: str | Path, seed: int = 0) -> tuple[Path, int]:
             if h:
                 hosts.add(h)
     path = out_dir / "robots.jsonl.gz"
-    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz:
+    with atomic_output(path) as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz:
         for host in sorted(hosts):
             for date, (status, body) in zip(DATES, _story(host, seed)):
                 rec = {"host": host, "url": f"https://{host}/robots.txt", "captured_at": date, "status": status,

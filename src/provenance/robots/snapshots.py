@@ -9,9 +9,15 @@ Sources (every one lands in the ledger's ``robots_snapshots``):
   ``status``), the format of ../shared/data/robots_txt/protego_top10k_robots.jsonl.gz;
 - ``folder``: files named ``<host>.txt``, ``<host>.robots.txt`` or ``<host>/robots.txt``.
 
-HTTP status → outcome (RFC 9309 §2.3.1): 2xx ``parsed``; 4xx ``allow_all`` (unavailable); 5xx and
-network errors ``disallow_all`` (unreachable); a redirect captured on its own (CC stores each hop as its
-own record) is ``unknown`` here, since the target is a different capture.
+HTTP status → outcome (RFC 9309 §2.3.1): 2xx ``parsed``; 4xx ``allow_all`` (unavailable) except 429;
+429 (rate limited, as Google treats it), 5xx and network errors ``disallow_all`` (unreachable); a redirect
+captured on its own (CC stores each hop as its own record) is ``unknown`` here, since the target is a
+different capture. ``blocked`` (live fetches only) is our own refusal to fetch (the SSRF guard, an invalid
+target): it says nothing about the publisher, and consent evaluation treats it as ``unknown``.
+
+Bodies: a WARC capture's Content-Encoding is undone (``provenance.robots.content``: gzip, deflate, br,
+zstd; an unknown coding or damaged data makes the snapshot ``unknown``, never a parse of coded octets),
+then the first 500 KiB are decoded as text: UTF-16/32 when a byte order mark says so, else UTF-8.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ class Snapshot:
     host: str
     source: str
     captured_at: datetime
-    outcome: str  # parsed | allow_all | disallow_all | unknown
+    outcome: str  # parsed | allow_all | disallow_all | unknown | blocked (our refusal: live fetches only)
     body: str | None = None
     url: str | None = None
     http_status: int | None = None
@@ -64,19 +70,28 @@ def outcome_for_status(status: int | None) -> str:
         return "parsed"
     if 300 <= status < 400:
         return "unknown"
+    if status == 429:
+        return "disallow_all"  # rate limited: unreachable, like a 5xx (never "allowed" because we were throttled)
     if 400 <= status < 500:
         return "allow_all"
     return "disallow_all"
 
 
 def decode_body(raw: bytes) -> tuple[str, int, bool]:
-    """(text, original size, truncated): the first 500 KiB as UTF-8 (invalid bytes replaced, BOM dropped)."""
+    """(text, original size, truncated): the first 500 KiB decoded (``matcher.decode_bytes``: UTF-16/32
+    when a byte order mark says so, else UTF-8 with invalid bytes replaced; a BOM is dropped)."""
+    from .matcher import decode_bytes
+
     n = len(raw)
-    cut = raw[:MAX_BYTES]
-    text = cut.decode("utf-8", errors="replace")
+    text = decode_bytes(raw[:MAX_BYTES])
     if text.startswith("\ufeff"):
         text = text[1:]
     return text, n, n > MAX_BYTES
+
+
+def _robots_url(host: str) -> str:
+    """https URL of a host's robots.txt; an IPv6 literal keeps its brackets (``https://[::1]/robots.txt``)."""
+    return f"https://[{host}]/robots.txt" if ":" in host else f"https://{host}/robots.txt"
 
 
 def _when(value, default: datetime) -> datetime:
@@ -114,7 +129,7 @@ def import_jsonl(path: str | Path, captured_at: datetime | None = None) -> Itera
                 raw = body_raw.encode("utf-8", "surrogatepass") if isinstance(body_raw, str) else (body_raw or b"")
                 text, n, truncated = decode_body(raw)
             yield Snapshot(host=host, source="jsonl", captured_at=_when(rec.get("captured_at") or rec.get("fetched_at") or rec.get("date"), default),
-                           outcome=outcome, body=text, url=rec.get("url") or f"https://{host}/robots.txt",
+                           outcome=outcome, body=text, url=rec.get("url") or _robots_url(host),
                            http_status=status, n_bytes=n, truncated=bool(truncated))
 
 
@@ -141,7 +156,7 @@ def import_folder(path: str | Path, captured_at: datetime | None = None) -> Iter
         text, n, truncated = decode_body(p.read_bytes())
         when = captured_at or datetime.fromtimestamp(p.stat().st_mtime, tz=timezone.utc)
         yield Snapshot(host=host, source="folder", captured_at=when, outcome="parsed", body=text,
-                       url=f"https://{host}/robots.txt", http_status=200, n_bytes=n, truncated=truncated)
+                       url=_robots_url(host), http_status=200, n_bytes=n, truncated=truncated)
 
 
 def import_cc_warc(path: str | Path) -> Iterator[Snapshot]:
@@ -149,7 +164,8 @@ def import_cc_warc(path: str | Path) -> Iterator[Snapshot]:
     dated by WARC-Date. Other records are skipped."""
     from fastwarc.warc import ArchiveIterator, WarcRecordType
 
-    from ..readers.warc import _decode_http_body
+    from ..readers.warc import _dechunk
+    from .content import UndecodableBody, decode
 
     with open(path, "rb") as f:
         for rec in ArchiveIterator(f, record_types=WarcRecordType.response, parse_http=True, strict_mode=False):
@@ -168,19 +184,28 @@ def import_cc_warc(path: str | Path) -> Iterator[Snapshot]:
                 headers = {k.lower(): v for k, v in rec.http_headers.items()}
                 raw = rec.reader.read(MAX_BYTES * 4)
                 try:
-                    raw = _decode_http_body(raw, headers, MAX_BYTES * 4)
-                except Exception as exc:  # noqa: BLE001 - _Bad (a damaged, unknown or oversized coding) or a bug
-                    why = getattr(exc, "detail", None) or errors.safe_message(exc)
+                    if "chunked" in headers.get("transfer-encoding", "").lower():
+                        raw = _dechunk(raw, MAX_BYTES * 4)
+                    # Common Crawl stores bodies decoded (and renames the header); other crawlers keep the
+                    # coding the server sent. Output is capped at the parse limit: the rest is cut, not refused.
+                    raw, cut = decode(raw, headers.get("content-encoding"), MAX_BYTES)
+                except Exception as exc:  # noqa: BLE001 - UndecodableBody, _Bad (damaged chunking) or a bug
+                    # An archive may hold a coding we cannot decode that the crawler of the day could: we
+                    # cannot tell what the publisher said, so unknown (a live fetch would be unreachable).
+                    why = str(exc) if isinstance(exc, UndecodableBody) else (
+                        getattr(exc, "detail", None) or errors.safe_message(exc))
                     yield Snapshot(host=host, source="cc-warc", captured_at=when, outcome="unknown", url=url,
                                    http_status=status, error=f"body cannot be decoded: {why}")
                     continue
                 text, n, truncated = decode_body(raw)
+                truncated = truncated or cut
             yield Snapshot(host=host, source="cc-warc", captured_at=when, outcome=outcome, body=text, url=url,
                            http_status=status, n_bytes=n, truncated=truncated)
 
 
 def from_fetch(results: Iterable) -> Iterator[Snapshot]:
-    """Snapshots from live FetchResults (provenance.robots.fetch)."""
+    """Snapshots from live FetchResults (provenance.robots.fetch). ``blocked`` stays ``blocked``: our own
+    refusal is never stored as the publisher's ``disallow_all``."""
     for r in results:
         text = n = None
         truncated = False
