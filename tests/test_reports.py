@@ -81,14 +81,23 @@ def test_datasheet_numbers_come_from_the_ledger(sheet, full_ledger):
     assert [ln.split("|")[2].strip() for ln in lines[:3]] == [d for d, _ in top]
     assert [ln.split("|")[6].strip() for ln in lines[:3]] == [f"{100 * s:.2f}%" for _, s in top]
     # consent per agent, crawl time and now, as consent_by_agent says
-    agents = sql(full_ledger, """SELECT agent, share_words_disallowed_crawl, share_words_disallowed_now,
-                                        (SELECT sum(d.words) FILTER (c.crawl_outcome = 'disallowed') / sum(d.words) FILTER (c.crawl_outcome <> 'unknown')
-                                         FROM document_consent c JOIN documents d USING (shard_id, position) WHERE c.agent = a.agent)
-                                 FROM consent_by_agent a""")
+    agents = sql(full_ledger, """
+        SELECT c.agent, coalesce(sum(d.words) FILTER (c.crawl_outcome = 'disallowed'), 0) / sum(d.words),
+               coalesce(sum(d.words) FILTER (c.crawl_outcome = 'allowed'), 0) / sum(d.words),
+               coalesce(sum(d.words) FILTER (c.crawl_outcome = 'unknown'), 0) / sum(d.words),
+               coalesce(sum(d.words) FILTER (c.now_outcome = 'disallowed'), 0) / sum(d.words),
+               coalesce(sum(d.words) FILTER (c.now_outcome = 'allowed'), 0) / sum(d.words),
+               coalesce(sum(d.words) FILTER (c.now_outcome = 'unknown'), 0) / sum(d.words),
+               coalesce(sum(d.words) FILTER (c.crawl_outcome = 'disallowed'), 0)
+                   / sum(d.words) FILTER (c.crawl_outcome <> 'unknown')
+        FROM document_consent c JOIN documents d USING (shard_id, position) GROUP BY 1""")
     consent = _section(md, "## Consent")
-    for agent, crawl, now, known in agents:
-        assert f"| {agent} | {100 * crawl:.2f}% | {100 * now:.2f}% | {100 * known:.2f}% |" in consent
-        assert known >= crawl
+    for agent, *shares in agents:
+        # disallowed, allowed and unknown (no snapshot then) at crawl time and now: unknown is not left out
+        assert "| " + " | ".join([agent] + [f"{100 * x:.2f}%" for x in shares]) + " |" in consent
+        assert sum(shares[:3]) == pytest.approx(1) and sum(shares[3:6]) == pytest.approx(1)
+        assert shares[2] > 0.3  # the sample: about half the words have no robots.txt snapshot at crawl time
+        assert shares[6] >= shares[0]
     # PII by type and duplicates
     for typ, findings in sql(full_ledger, "SELECT type, findings FROM pii_by_type"):
         assert f"| {typ} | {findings:,} |" in md
@@ -109,8 +118,8 @@ def test_dataset_card_has_hugging_face_metadata(sheet):
     assert text.startswith("---\n")
     meta = yaml.safe_load(text.split("---\n")[1])
     assert meta["size_categories"] == ["1K<n<10K"]  # 3,000 documents
-    assert meta["task_categories"] == ["text-generation"]
-    assert meta["license"] == "unknown" and meta["source_datasets"] == ["original"]
+    # no about file: nothing that only a person can say is asserted (no license, task or source datasets)
+    assert not {"task_categories", "license", "source_datasets", "pretty_name", "language"} & set(meta)
     assert meta["provenance"]["documents"] == 3000
 
 
@@ -135,6 +144,7 @@ def test_sme_option_and_about_file(full_ledger, tmp_path):
     about = tmp_path / "about.yaml"
     about.write_text(yaml.safe_dump({
         "pretty_name": "Sample web corpus", "license": "odc-by", "source_datasets": ["allenai/c4"],
+        "task_categories": ["text-generation"],
         "motivation": {"purpose": "Testing the audit.", "funding": "Nobody."},
         "provider": {"name": "Example AI", "model_name": "tiny-1", "sme": True},
     }))
@@ -147,6 +157,7 @@ def test_sme_option_and_about_file(full_ledger, tmp_path):
     assert "**Creators:** **not provided**" in md
     card = yaml.safe_load((tmp_path / "out" / "README.md").read_text().split("---\n")[1])
     assert card["license"] == "odc-by" and card["source_datasets"] == ["allenai/c4"] and card["pretty_name"] == "Sample web corpus"
+    assert card["task_categories"] == ["text-generation"]  # because the about file says so
     eu = (tmp_path / "out" / "eu-training-summary.md").read_text()
     assert "**Provider:** Example AI" in eu and "(SME)" in eu
 
@@ -260,3 +271,171 @@ def test_an_older_or_foreign_ledger_gets_a_clear_error(bare_ledger, tmp_path):
     with pytest.raises(ProvenanceError, match="is not a provenance ledger"):
         write_datasheet(foreign, tmp_path / "o2")
     assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
+
+
+# -- reports do not mislead (issue 14, point 7) ---------------------------------------------------------------
+@pytest.fixture(scope="module")
+def facts(full_ledger):
+    from provenance.ledger import Ledger
+    from provenance.reports.facts import collect
+
+    with Ledger(full_ledger, read_only=True) as led:
+        return collect(led)
+
+
+def test_consent_shows_unknown_as_its_own_share(sheet, facts, full_ledger):
+    import matplotlib.pyplot as plt
+
+    from provenance.reports.charts import consent_data, draw_consent
+
+    truth = {agent: ((d, a, u), (dn, an, un)) for agent, d, a, u, dn, an, un in sql(full_ledger, """
+        SELECT c.agent, coalesce(sum(d.words) FILTER (c.crawl_outcome = 'disallowed'), 0) / sum(d.words),
+               coalesce(sum(d.words) FILTER (c.crawl_outcome = 'allowed'), 0) / sum(d.words),
+               coalesce(sum(d.words) FILTER (c.crawl_outcome = 'unknown'), 0) / sum(d.words),
+               coalesce(sum(d.words) FILTER (c.now_outcome = 'disallowed'), 0) / sum(d.words),
+               coalesce(sum(d.words) FILTER (c.now_outcome = 'allowed'), 0) / sum(d.words),
+               coalesce(sum(d.words) FILTER (c.now_outcome = 'unknown'), 0) / sum(d.words)
+        FROM document_consent c JOIN documents d USING (shard_id, position) GROUP BY 1""")}
+    rows = consent_data(facts)
+    assert {r["agent"] for r in rows} == set(truth)
+    for r in rows:
+        for i, when in enumerate(("crawl", "now")):
+            got = (r[when]["disallowed"], r[when]["allowed"], r[when]["unknown"])
+            assert got == pytest.approx(truth[r["agent"]][i]) and sum(got) == pytest.approx(1)
+    assert min(r["crawl"]["unknown"] for r in rows) > 0.3  # about half the sample's words: never left out
+    fig = draw_consent(facts)
+    try:
+        ax = fig.axes[0]
+        assert ax.get_xlim() == (0.0, 1.0)
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == ["disallowed", "allowed", "unknown"]
+        # three stacked parts per bar, drawn with the widths above; the unknown part is the third
+        assert len(ax.containers) == 3
+        assert [b.get_width() for b in ax.containers[2]] == pytest.approx(
+            [r[w]["unknown"] for r in rows for w in ("crawl", "now")])
+    finally:
+        plt.close(fig)
+    # and in every table that gives the consent shares
+    assert "| agent | disallowed at crawl time | unknown at crawl time | disallowed now | unknown now |" in (
+        sheet / "README.md").read_text()
+    eu = (sheet / "eu-training-summary.md").read_text()
+    assert "| agent | words disallowed at crawl time | unknown at crawl time (no snapshot) |" in eu
+    g = next(r for r in rows if r["agent"] == "GPTBot")
+    assert f"| GPTBot | {100 * g['crawl']['disallowed']:.2f}% | {100 * g['crawl']['unknown']:.2f}% |" in eu
+
+
+def test_share_charts_use_a_fixed_0_to_100_percent_axis(facts):
+    import matplotlib.pyplot as plt
+
+    from provenance.reports.charts import draw_consent, draw_licenses, draw_top_domains, pct_label
+
+    for draw in (draw_top_domains, draw_licenses, draw_consent):
+        fig = draw(facts)
+        try:
+            ax = fig.axes[0]
+            fig.canvas.draw()
+            assert ax.get_xlim() == (0.0, 1.0), draw.__name__  # the top domain's 17.9% is not drawn as a full bar
+            assert [t.get_text() for t in ax.get_xticklabels()] == ["0%", "25%", "50%", "75%", "100%"]
+            assert ax.get_xlabel() == "share of all words (%)"
+            if draw is not draw_consent:  # every bar has its value, with its unit, beside it
+                values = [t.get_text().strip() for t in ax.texts]
+                assert len(values) == len(ax.patches) and all(v.endswith("%") for v in values)
+        finally:
+            plt.close(fig)
+    assert [pct_label(x) for x in (0, 0.00003, 0.0007, 0.179)] == ["0%", "<0.01%", "0.07%", "17.9%"]
+
+
+def test_crawl_dates_are_a_continuous_time_axis(facts, full_ledger):
+    import matplotlib.pyplot as plt
+
+    from provenance.reports.charts import crawl_dates_data, draw_crawl_dates
+
+    # missing years are zeros, not dropped
+    gap = {"crawl_months": [{"month": "2013-05", "documents": 3}, {"month": "2016-01", "documents": 2}],
+           "corpus": {"no_crawl_date": 4}}
+    assert crawl_dates_data(gap) == {"unit": "year", "labels": ["2013", "2014", "2015", "2016"],
+                                     "documents": [3, 0, 0, 2], "undated": 4}
+    short = {"crawl_months": [{"month": "2023-11", "documents": 1}, {"month": "2024-02", "documents": 5}],
+             "corpus": {"no_crawl_date": 0}}
+    d = crawl_dates_data(short)
+    assert (d["unit"], d["labels"], d["documents"]) == ("month", ["2023-11", "2023-12", "2024-01", "2024-02"], [1, 0, 0, 5])
+    # the sample: every year from the first crawl date to the last
+    years = dict(sql(full_ledger, "SELECT year(crawl_date), count(*) FROM documents WHERE crawl_date IS NOT NULL GROUP BY 1"))
+    d = crawl_dates_data(facts)
+    assert d["labels"] == [str(y) for y in range(min(years), max(years) + 1)]
+    assert d["documents"] == [years.get(y, 0) for y in range(min(years), max(years) + 1)]
+    # readable labels: horizontal, at most 12, none overlapping, also for 24 months and for 40 years
+    many_months = {"crawl_months": [{"month": f"{2019 + i // 12}-{1 + i % 12:02d}", "documents": i} for i in range(24)],
+                   "corpus": {"no_crawl_date": 0}}
+    many_years = {"crawl_months": [{"month": f"{1980 + i}-06", "documents": 1} for i in range(0, 40, 3)],
+                  "corpus": {"no_crawl_date": 0}}
+    for f in (facts, gap, many_months, many_years):
+        fig = draw_crawl_dates(f)
+        try:
+            ax = fig.axes[0]
+            fig.canvas.draw()
+            ticks = [t for t in ax.get_xticklabels() if t.get_text()]
+            assert 0 < len(ticks) <= 12 and all(t.get_rotation() == 0 for t in ticks)
+            boxes = sorted((t.get_window_extent() for t in ticks), key=lambda b: b.x0)
+            assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:])), "tick labels overlap"
+            assert ax.get_ylim()[0] == 0
+            assert len(ax.patches) == len(crawl_dates_data(f)["labels"])  # one bar per year or month, zeros too
+        finally:
+            plt.close(fig)
+    fig = draw_crawl_dates(gap)
+    assert "4 documents without a crawl date" in fig.axes[0].get_title()
+    plt.close(fig)
+
+
+def test_languages_table_includes_documents_without_a_language(bare_ledger, tmp_path):
+    from provenance.reports import write_datasheet
+
+    led = tmp_path / "langs.duckdb"
+    shutil.copy(bare_ledger, led)
+    con = duckdb.connect(str(led))
+    con.execute("UPDATE documents SET language = CASE WHEN position % 3 = 0 THEN 'en' WHEN position % 3 = 1 THEN 'de' END")
+    con.close()
+    (unknown_docs,) = sql(led, "SELECT count(*) FROM documents WHERE language IS NULL")[0]
+    assert unknown_docs > 0
+    r = write_datasheet(led, tmp_path / "out")
+    rows = r.facts["languages"]["rows"]
+    assert rows[-1]["unknown"] and rows[-1]["documents"] == unknown_docs
+    assert sum(x["documents"] for x in rows) == 3000 and sum(x["share_words"] for x in rows) == pytest.approx(1)
+    md = (tmp_path / "out" / "datasheet.md").read_text()
+    assert f"| *(not recorded)* | {unknown_docs:,} | {100 * unknown_docs / 3000:.2f}% |" in md
+    card = yaml.safe_load((tmp_path / "out" / "README.md").read_text().split("---\n")[1])
+    assert card["multilinguality"] == "multilingual"  # two recorded languages
+    # one recorded language and documents without one: monolingual would be a guess, so it is left out
+    con = duckdb.connect(str(led))
+    con.execute("UPDATE documents SET language = NULL WHERE language = 'de'")
+    con.close()
+    write_datasheet(led, tmp_path / "out2")
+    card = yaml.safe_load((tmp_path / "out2" / "README.md").read_text().split("---\n")[1])
+    assert "multilinguality" not in card and "language" not in card
+
+
+def test_no_absolute_local_path_in_any_report(sheet, small_sample, full_ledger):
+    from provenance.reports import OUTPUTS
+
+    base = small_sample.parent.parent  # pytest's temporary root, the parent of both the sample and the ledger
+    for name in OUTPUTS:
+        text = (sheet / name).read_text()
+        assert str(base) not in text and str(small_sample) not in text and str(full_ledger) not in text, name
+    md = (sheet / "datasheet.md").read_text()
+    # the shards' folder is outside the ledger's folder: by its name only
+    assert f"  - `{small_sample.name}`: 3 shard(s), 3,000 documents" in md
+    assert "from the ledger `full.duckdb`" in md
+    facts = json.loads((sheet / "facts.json").read_text())
+    assert facts["ledger"] == "full.duckdb" and [s["location"] for s in facts["sources"]] == [small_sample.name]
+
+
+def test_source_locations_never_show_credentials_keys_or_absolute_paths():
+    from provenance.reports.facts import source_location
+
+    base = "/home/user/audit"
+    assert source_location("/home/user/audit/shards/c4", base) == "./shards/c4"
+    assert source_location("/home/user/audit", base) == "."
+    assert source_location("/home/user/other/c4-en", base) == "c4-en"
+    assert source_location("file:///home/user/audit/x", base) == "./x"
+    assert source_location("s3://AKIAXXXX:secret@bucket/prefix/c4", base) == "s3://bucket"
+    assert source_location("https://user:pw@data.example.org:8443/c4?X-Amz-Signature=abc", base) == "https://data.example.org:8443"
+    assert source_location("gs://bucket/a/b", None) == "gs://bucket"

@@ -56,6 +56,7 @@ class About(_Section):
     license: str | None = None  # the dataset's own license (SPDX id or "other"), for the dataset card
     source_datasets: list[str] = []
     language: list[str] = []
+    task_categories: list[str] = []  # Hugging Face task categories the dataset is meant for (e.g. text-generation)
     motivation: Motivation = Motivation()
     uses: Uses = Uses()
     distribution: Distribution = Distribution()

@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 
 from ..errors import ProvenanceError
+from .escape import md_code, md_text, plain
 from .facts import _rows, collect
 
 __all__ = ["diff_ledgers", "render_diff"]
@@ -46,6 +47,7 @@ def _side_facts(path) -> dict:
 
     with Ledger(path, read_only=True) as led:
         f = collect(led, top=1)  # the top-N lists are computed below over both ledgers
+        f["ledger"] = str(path)  # the path as the user gave it (the reports show the file name only)
         f["ledger_versions"] = [r[0] for r in led.con.execute(
             "SELECT package_version FROM runs GROUP BY 1 ORDER BY min(started_at)").fetchall()]
         f["doc_ids_from_source"] = led.con.execute(
@@ -346,7 +348,9 @@ def _change_str(parts: tuple[str, str, str], widths=(0, 0, 0)) -> str:
 
 
 class _Out:
-    """Lines of the report, in text or Markdown."""
+    """Lines of the report, in text or Markdown. Whatever came from a ledger (domain names, URLs, agents,
+    reasons, policies, paths) goes in through :meth:`esc`, :meth:`code` or a table cell, which escape it for
+    Markdown, or for a terminal in text mode (one line, no control characters)."""
 
     def __init__(self, fmt: str):
         if fmt not in ("text", "markdown"):
@@ -371,8 +375,11 @@ class _Out:
     def end_list(self) -> None:
         self.lines.append("")
 
-    def code(self, s: str) -> str:
-        return f"`{s}`" if self.md else s
+    def code(self, s) -> str:
+        return md_code(s, limit=MAX_CELL * 3) if self.md else plain(s)
+
+    def esc(self, s) -> str:
+        return md_text(s, line_start=False, limit=MAX_CELL * 3) if self.md else plain(s)
 
     def table(self, headers: list[str], rows: list[list], right: set[int] | None = None) -> None:
         """Cells are strings or (a, b, change) tuples, shown as ``a -> b (change)`` with each part aligned."""
@@ -386,15 +393,13 @@ class _Out:
                 tuple_w[i] = tuple(max(len(p[k]) for p in parts) for k in range(3))
                 if self.md:
                     right.add(i)
-        cells = [[(_change_str(c, tuple_w[i] if not self.md else (0, 0, 0)) if isinstance(c, tuple) else str(c))
+        cells = [[(_change_str(c, tuple_w[i] if not self.md else (0, 0, 0)) if isinstance(c, tuple)
+                   else md_text(c, line_start=False, limit=MAX_CELL * 3) if self.md else plain(c, limit=MAX_CELL))
                   for i, c in enumerate(r)] for r in rows]
-        if not self.md:
-            cells = [[c if len(c) <= MAX_CELL else c[: MAX_CELL - 1] + "…" for c in r] for r in cells]
         if self.md:
-            esc = [[c.replace("|", "\\|") for c in r] for r in cells]
             self.lines.append("| " + " | ".join(headers) + " |")
             self.lines.append("|" + "|".join("---:" if i in right else "---" for i in range(len(headers))) + "|")
-            self.lines += ["| " + " | ".join(r) + " |" for r in esc]
+            self.lines += ["| " + " | ".join(r) + " |" for r in cells]
         else:
             widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
 
@@ -480,7 +485,7 @@ def render_diff(d: dict, fmt: str = "text") -> str:
     o.section("Consent (robots.txt)")
     for side in ("a", "b"):
         if not cs["available"][side]:
-            o.bullet(f"{side.upper()}: not available: {cs['why'][side]}")
+            o.bullet(f"{side.upper()}: not available: {o.esc(cs['why'][side])}")
     if not (cs["available"]["a"] and cs["available"]["b"]):
         o.end_list()
     if cs["by_agent"]:
@@ -490,7 +495,7 @@ def render_diff(d: dict, fmt: str = "text") -> str:
                  for r in cs["by_agent"]])
     for side, label in (("only_in_a", "Agents evaluated only in A"), ("only_in_b", "Agents evaluated only in B")):
         if cs[side]:
-            o.para(f"{label}: {', '.join(cs[side])}.")
+            o.para(f"{label}: {', '.join(o.esc(x) for x in cs[side])}.")
     if not cs["by_agent"]:
         o.para("Consent is evaluated in neither ledger.")
 
@@ -499,11 +504,11 @@ def render_diff(d: dict, fmt: str = "text") -> str:
     o.section("Verdicts")
     for side in ("a", "b"):
         if not v["available"][side]:
-            o.bullet(f"{side.upper()}: not available: {v['why'][side]}")
+            o.bullet(f"{side.upper()}: not available: {o.esc(v['why'][side])}")
         else:
             e = v[side]
             o.bullet(f"{side.upper()}: policy {o.code(e['policy'])}, rules {o.code(e['rules_hash'])}, "
-                     f"evaluated {str(e['evaluated_at'])[:19].replace('T', ' ')}")
+                     f"evaluated {o.esc(str(e['evaluated_at'])[:19].replace('T', ' '))}")
     if v["policy_changed"]:
         o.bullet("the policy changed")
     if v["rules_changed"]:
@@ -523,7 +528,7 @@ def render_diff(d: dict, fmt: str = "text") -> str:
            + f"; {_n(docs['removed'])} only in A (removed); {_n(docs['added'])} only in B (added).")
     vd = v["documents"]
     if not vd["available"]:
-        o.para(f"Per-document verdict changes: not available: {vd['why']}.")
+        o.para(f"Per-document verdict changes: not available: {o.esc(vd['why'])}.")
     else:
         o.para(f"Of the {_n(vd['compared'])} documents in both: {_n(vd['changed'])} changed verdict, "
                f"{_n(vd['reasons_changed'])} kept their verdict with other reasons, {_n(vd['unchanged'])} unchanged.")

@@ -10,9 +10,13 @@ know, it never fills in a number.
 from __future__ import annotations
 
 import math
+import os
+import re
 from datetime import date, datetime
+from pathlib import PurePosixPath
 
 from .. import __version__
+from .escape import Md
 
 SIZE_CATEGORIES = [  # Hugging Face dataset card `size_categories` buckets (number of examples)
     (1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
@@ -85,11 +89,87 @@ def require_current_schema(led) -> None:
             f"command that writes (e.g. `provenance verdicts --ledger {led.path}`) to migrate it")
 
 
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)")
+
+
+def source_location(folder: str | None, base: str | None) -> str:
+    """Where shards came from, as a report may show it: a remote (fsspec) URL as its scheme and bucket or
+    host only (no credentials, key, query or signature); a local folder relative to ``base`` (the ledger's
+    folder) when it is inside it, else by its own name only: never an absolute local path."""
+    folder = folder or ""
+    m = _SCHEME.match(folder)
+    if m and m.group(1).lower() != "file":
+        host = m.group(2).rsplit("@", 1)[-1]  # user:password@ is never shown
+        return f"{m.group(1).lower()}://{host}"
+    if m:  # file://host/path
+        folder = "/" + folder[m.end():].lstrip("/")
+    folder = folder.replace("\\", "/")
+    if base:
+        try:
+            rel = os.path.relpath(os.path.normpath(folder), os.path.normpath(base))
+        except ValueError:  # another drive
+            rel = None
+        if rel is not None and rel != ".." and not rel.startswith("../"):
+            return "." if rel == "." else "./" + rel
+    name = PurePosixPath(folder.rstrip("/")).name
+    return name or "(root)"
+
+
+def _sources(con, base: str | None, limit: int = 20) -> list[dict]:
+    rows = _rows(con, """SELECT regexp_replace(uri, '/[^/]*$', '') AS folder, count(*) AS shards,
+                                coalesce(sum(documents), 0)::BIGINT AS documents
+                         FROM shards GROUP BY 1""")
+    merged: dict[str, dict] = {}
+    for r in rows:  # two folders may show as the same name: one row
+        loc = source_location(r["folder"], base)
+        m = merged.setdefault(loc, {"location": loc, "shards": 0, "documents": 0, "other": False})
+        m["shards"] += r["shards"]
+        m["documents"] += r["documents"]
+    out = sorted(merged.values(), key=lambda r: (-r["documents"], r["location"]))
+    if len(out) > limit:
+        rest = out[limit:]
+        out = out[:limit] + [{"location": f"({len(rest):,} other locations)", "shards": sum(r["shards"] for r in rest),
+                              "documents": sum(r["documents"] for r in rest), "other": True}]
+    return out
+
+
+def _languages(con, limit: int = 20) -> dict:
+    """Documents and words per recorded language, the top ``limit``, the rest as one row, and the documents
+    with no language as their own row: every document is in the table once."""
+    rows = _rows(con, """SELECT nullif(trim(language), '') AS language, count(*) AS documents,
+                                coalesce(sum(words), 0)::BIGINT AS words
+                         FROM documents GROUP BY 1 ORDER BY words DESC, documents DESC, language""")
+    total_docs = sum(r["documents"] for r in rows) or 1
+    total_words = sum(r["words"] for r in rows) or 1
+    for r in rows:
+        r["other"], r["unknown"] = False, r["language"] is None
+    known = [r for r in rows if r["language"] is not None]
+    unknown = [r for r in rows if r["language"] is None]
+    out = known[:limit]
+    if len(known) > limit:
+        rest = known[limit:]
+        out.append({"language": f"({len(rest):,} other languages)", "documents": sum(r["documents"] for r in rest),
+                    "words": sum(r["words"] for r in rest), "other": True, "unknown": False})
+    for r in unknown:
+        out.append({"language": "(not recorded)", "documents": r["documents"], "words": r["words"], "other": False,
+                    "unknown": True})
+    for r in out:
+        r["share_documents"] = r["documents"] / total_docs
+        r["share_words"] = r["words"] / total_words
+    return {"available": bool(known), "rows": out,
+            "why": None if known else Md("no language is recorded for any document (the readers keep a source's "
+                                         "language field when it has one; no language identification is run)")}
+
+
 def collect(led, *, top: int = 30, sme: bool = False) -> dict:
-    """The facts of one ledger (``provenance.ledger.Ledger``, read-only is enough)."""
+    """The facts of one ledger (``provenance.ledger.Ledger``, read-only is enough). Paths are not absolute:
+    ``ledger`` is the ledger's file name, shard locations are relative to its folder (:func:`source_location`)."""
     require_current_schema(led)
     con = led.con
-    f: dict = {"package_version": __version__, "ledger": led.path, "schema_version": led.schema_version()}
+    led_path = str(led.path)
+    base = os.path.dirname(os.path.abspath(led_path)) if not _SCHEME.match(led_path) else None
+    f: dict = {"package_version": __version__, "ledger": os.path.basename(led_path) or led_path,
+               "schema_version": led.schema_version()}
 
     # -- corpus ------------------------------------------------------------------------------------
     c = _one(con, """
@@ -116,11 +196,7 @@ def collect(led, *, top: int = 30, sme: bool = False) -> dict:
                                "FROM composition_by_suffix ORDER BY rank LIMIT ?", [top])
     f["categories"] = _rows(con, "SELECT rank, category, domains, documents, words, share_documents, share_words "
                                  "FROM composition_by_category ORDER BY rank")
-    langs = _rows(con, "SELECT language, count(*) AS documents, sum(words)::BIGINT AS words FROM documents "
-                       "WHERE language IS NOT NULL GROUP BY 1 ORDER BY words DESC LIMIT 20")
-    f["languages"] = {"available": bool(langs), "rows": langs,
-                      "why": None if langs else "no language is recorded for any document (the readers keep a "
-                                                "source's language field when it has one; no language identification is run)"}
+    f["languages"] = _languages(con)
     f["crawl_months"] = _rows(con, """
         SELECT strftime(date_trunc('month', crawl_date), '%Y-%m') AS month, count(*) AS documents, sum(words)::BIGINT AS words
         FROM documents WHERE crawl_date IS NOT NULL GROUP BY 1 ORDER BY 1""")
@@ -132,9 +208,7 @@ def collect(led, *, top: int = 30, sme: bool = False) -> dict:
                coalesce(sum(documents), 0)::BIGINT AS documents, coalesce(sum(quarantined), 0)::BIGINT AS quarantined
         FROM shards""")
     f["formats"] = _rows(con, "SELECT format, count(*) AS shards, sum(documents)::BIGINT AS documents FROM shards GROUP BY 1 ORDER BY 2 DESC")
-    f["sources"] = _rows(con, """
-        SELECT regexp_replace(uri, '/[^/]*$', '') AS location, count(*) AS shards, sum(documents)::BIGINT AS documents
-        FROM shards GROUP BY 1 ORDER BY 3 DESC LIMIT 20""")
+    f["sources"] = _sources(con, base)
     f["crawls"] = _rows(con, "SELECT crawl, count(*) AS documents FROM documents WHERE crawl IS NOT NULL GROUP BY 1 ORDER BY 1")
 
     # -- preprocessing: quarantine, duplicates, PII ---------------------------------------------------
@@ -146,26 +220,37 @@ def collect(led, *, top: int = 30, sme: bool = False) -> dict:
         f["duplicates"] = {"available": True, "last_run": dd,
                            "top_domains": _rows(con, "SELECT * FROM duplicates_by_domain ORDER BY duplicates DESC, registered_domain LIMIT 10")}
     else:
-        f["duplicates"] = {"available": False, "why": "near-duplicates were not clustered (run `provenance dedup`)"}
+        f["duplicates"] = {"available": False, "why": Md("near-duplicates were not clustered (run `provenance dedup`)")}
     pii = _rows(con, "SELECT type, findings, documents, distinct_values, domains, share_documents FROM pii_by_type ORDER BY findings DESC, type")
     f["pii"] = {"available": True, "by_type": pii,
                 "documents_with_pii": _scalar(con, "SELECT count(*) FROM documents WHERE pii_count > 0") or 0,
                 "raw_values_kept": bool(_scalar(con, "SELECT count(*) FROM pii_findings WHERE value IS NOT NULL") or 0)}
-    f["redaction"] = ("The ledger records findings (type, offsets, salted hash), not redacted copies: redaction happens "
-                      "when a subset is exported (`provenance export --redact-pii`) or with `provenance redact`.")
+    f["redaction"] = Md("The ledger records findings (type, offsets, salted hash), not redacted copies: redaction happens "
+                        "when a subset is exported (`provenance export --redact-pii`) or with `provenance redact`.")
 
     # -- consent ------------------------------------------------------------------------------------
     evaluated = _scalar(con, "SELECT count(*) FROM document_consent") or 0
     if evaluated:
         f["consent"] = {
             "available": True,
-            # consent_by_agent's crawl-time shares are over all documents (unknown = no snapshot then counts as not
-            # disallowed); the share among documents known at crawl time is added beside it
+            # consent_by_agent's shares are over all words: disallowed + allowed + unknown (no snapshot at that
+            # time) = 1 at crawl time and now; the share disallowed among words known at crawl time is beside them
             "by_agent": _rows(con, """
-                SELECT a.*, k.share_words_disallowed_crawl_known
+                SELECT a.*, k.share_words_allowed_crawl, k.share_words_unknown_crawl, k.share_words_allowed_now,
+                       k.share_words_unknown_now, k.share_words_disallowed_crawl_known,
+                       k.allowed_docs_crawl, k.allowed_docs_now
                 FROM consent_by_agent a LEFT JOIN (
-                    SELECT c.agent, coalesce(sum(d.words) FILTER (c.crawl_outcome = 'disallowed'), 0)
-                                    / nullif(sum(d.words) FILTER (c.crawl_outcome <> 'unknown'), 0) AS share_words_disallowed_crawl_known
+                    SELECT c.agent,
+                           coalesce(sum(d.words) FILTER (c.crawl_outcome = 'allowed'), 0) / nullif(sum(d.words), 0) AS share_words_allowed_crawl,
+                           coalesce(sum(d.words) FILTER (c.crawl_outcome NOT IN ('allowed', 'disallowed')), 0)
+                               / nullif(sum(d.words), 0) AS share_words_unknown_crawl,
+                           coalesce(sum(d.words) FILTER (c.now_outcome = 'allowed'), 0) / nullif(sum(d.words), 0) AS share_words_allowed_now,
+                           coalesce(sum(d.words) FILTER (c.now_outcome NOT IN ('allowed', 'disallowed')), 0)
+                               / nullif(sum(d.words), 0) AS share_words_unknown_now,
+                           coalesce(sum(d.words) FILTER (c.crawl_outcome = 'disallowed'), 0)
+                               / nullif(sum(d.words) FILTER (c.crawl_outcome IN ('allowed', 'disallowed')), 0) AS share_words_disallowed_crawl_known,
+                           count(*) FILTER (c.crawl_outcome = 'allowed') AS allowed_docs_crawl,
+                           count(*) FILTER (c.now_outcome = 'allowed') AS allowed_docs_now
                     FROM document_consent c JOIN documents d USING (shard_id, position) GROUP BY 1) k USING (agent)
                 ORDER BY a.share_words_disallowed_now DESC, a.agent"""),
             "snapshots": _one(con, """SELECT count(*) AS snapshots, count(DISTINCT host) AS hosts,
@@ -175,7 +260,8 @@ def collect(led, *, top: int = 30, sme: bool = False) -> dict:
         }
     else:
         f["consent"] = {"available": False,
-                        "why": "robots.txt consent was not evaluated (no robots.txt snapshots: `provenance robots import` or `robots fetch`)"}
+                        "why": Md("robots.txt consent was not evaluated (no robots.txt snapshots: `provenance robots import` "
+                                  "or `robots fetch`)")}
     f["page_signals"] = _rows(con, """SELECT source, use, allowed, count(DISTINCT (shard_id, position)) AS documents,
                                       count(DISTINCT registered_domain) AS domains FROM page_signals GROUP BY ALL ORDER BY documents DESC, source, use""")
     f["tos"] = _rows(con, "SELECT rank, tos_class, domains, documents, words, non_commercial_docs, no_redistribution_docs, share_words "
@@ -200,7 +286,7 @@ def collect(led, *, top: int = 30, sme: bool = False) -> dict:
                          "top_reasons": _rows(con, "SELECT reason, verdict, documents, words, domains FROM verdict_reasons "
                                                    "ORDER BY documents DESC, reason LIMIT 15")}
     else:
-        f["verdicts"] = {"available": False, "why": "no verdicts were evaluated (`provenance verdicts`)"}
+        f["verdicts"] = {"available": False, "why": Md("no verdicts were evaluated (`provenance verdicts`)")}
     f["takedowns"] = _rows(con, """SELECT r.request_id, r.kind, r.added_at, count(m.position) AS documents
                                    FROM takedown_requests r LEFT JOIN takedown_matches m USING (request_id)
                                    GROUP BY ALL ORDER BY r.added_at""")
