@@ -64,6 +64,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .kernels import string_buffers
+from .safeio import atomic_output, write_text
 
 __all__ = [
     "MATCH_FIELD",
@@ -703,9 +704,13 @@ def build_index(sources: list[str] | str, out_dir, *, name: str, license: str | 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     opts = dict(compression="zstd", write_statistics=True, store_schema=False)
-    pq.write_table(refs, out / "refs.parquet", **opts)
-    pq.write_table(fps, out / "fingerprints.parquet", row_group_size=1 << 20, **opts)
-    pq.write_table(pa.table({"fingerprint": pa.array(common_h, pa.int64())}), out / "common_fingerprints.parquet", **opts)
+    # each file through an exclusively created temporary file renamed over its name (never through a symlink)
+    with atomic_output(out / "refs.parquet") as f:
+        pq.write_table(refs, f, **opts)
+    with atomic_output(out / "fingerprints.parquet") as f:
+        pq.write_table(fps, f, row_group_size=1 << 20, **opts)
+    with atomic_output(out / "common_fingerprints.parquet") as f:
+        pq.write_table(pa.table({"fingerprint": pa.array(common_h, pa.int64())}), f, **opts)
     meta = {
         "name": name,
         "format": "provenance.codeindex",
@@ -721,7 +726,7 @@ def build_index(sources: list[str] | str, out_dir, *, name: str, license: str | 
         "refs_without_fingerprints": int((nfp == 0).sum()),
         "bytes": int(sum(refs.column("bytes").to_pylist())),
     }
-    (out / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    write_text(out / "meta.json", json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return meta
 
 

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import ProvenanceError
+from .safeio import arrow_sink, fresh_dir, open_new
 
 KEY_SHIFT = 40
 MAX_HASH = (1 << 32) - 1
@@ -67,7 +68,9 @@ def _write_bands(shards, bands_dir: Path, b: int, r: int, num_perm: int, batch_r
         if k != num_perm:
             raise ProvenanceError(f"{path}: signatures have {k} permutations, not {num_perm}")
         sinks.append((ordinal, sid, path))
-        with pq.ParquetWriter(bands_dir / f"{ordinal:08d}.parquet", schema, compression="zstd") as w:
+        # created by this call in a folder made for it (exclusive, never through a symlink), written through its fd
+        with arrow_sink(open_new(bands_dir / f"{ordinal:08d}.parquet")) as fh, \
+                pq.ParquetWriter(fh, schema, compression="zstd") as w:
             for pos, sig in _signature_batches(pf, num_perm, batch_rows):
                 keep = ~(sig == MAX_HASH).all(axis=1)  # no token at all: not a document to cluster
                 if not keep.any():
@@ -161,9 +164,7 @@ def cluster(led, *, threshold: float = 0.8, num_perm: int = 128, work_dir: str |
     t0 = time.perf_counter()
     b, r = lsh_params(threshold, num_perm, 1 - false_negative_weight, false_negative_weight)
     work = Path(work_dir) if work_dir else Path(led.path + ".parts") / "dedup"
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
+    fresh_dir(work)  # made anew: a leftover is removed (a symlink there is removed, never followed)
     con = led.con
     exact_checked = 0
     try:

@@ -45,6 +45,7 @@ from . import __version__
 from .errors import ProvenanceError, ShardError
 from .ledger import Ledger
 from .readers import ReadOptions, read_shard
+from .safeio import arrow_sink, atomic_output, fresh_dir, open_new, safe_name, write_text
 from .schema import TS
 from .sources import Shard, detect_format, discover
 
@@ -177,7 +178,7 @@ def _safe_stem(uri: str) -> str:
 
 def output_name(uri: str, shard_id: str) -> str:
     """The output file of a source shard: deterministic, unique per source (shard_id), a plain file name."""
-    return f"{_safe_stem(uri)}-{shard_id}.parquet"
+    return f"{_safe_stem(uri)}-{safe_name(shard_id, 64)}.parquet"
 
 
 def _locate(uri: str, fmt: str, forced: str | None) -> Shard:
@@ -297,7 +298,13 @@ class _PartWriter:
 
     def __init__(self, path: Path, metadata: dict, pool: ThreadPoolExecutor):
         schema = OUT_SCHEMA.with_metadata({b"provenance.export": json.dumps(metadata, sort_keys=True).encode()})
-        self.writer = pq.ParquetWriter(path, schema, **WRITER_OPTIONS)
+        # created here (exclusive, never through a symlink), written through its own fd
+        self.file = arrow_sink(open_new(path))
+        try:
+            self.writer = pq.ParquetWriter(self.file, schema, **WRITER_OPTIONS)
+        except BaseException:
+            self.file.close()
+            raise
         self.path = path
         self.schema = schema
         self.pool = pool
@@ -336,7 +343,10 @@ class _PartWriter:
                 for f in pending:
                     f.result()  # already done (FIFO): re-raises a failed write
             finally:
-                self.writer.close()
+                try:
+                    self.writer.close()
+                finally:
+                    self.file.close()
             return self.path.stat().st_size, _sha256(self.path)
 
         return self.pool.submit(close)
@@ -350,7 +360,10 @@ class _PartWriter:
                     f.result()
                 except Exception:  # noqa: BLE001 - the file is discarded anyway
                     pass
-        self.writer.close()
+        try:
+            self.writer.close()
+        finally:
+            self.file.close()
 
 
 def _export_shard(rows: _ShardRows, plan: dict, verdicts: tuple[str, ...], staged: Path, evaluation_id: str,
@@ -579,10 +592,8 @@ def export(
         old = _prepare_out_dir(out, overwrite, names)
         created = not out.exists()
         out.mkdir(parents=True, exist_ok=True)
-        staging = out / STAGING
-        if staging.exists():
-            shutil.rmtree(staging)  # left by an export that was killed
-        staging.mkdir()
+        # made anew: one left by an export that was killed is removed (a symlink there is removed, not followed)
+        staging = fresh_dir(out / STAGING)
         files: list[dict] = []
         ok = False
         cur = led.con.cursor()
@@ -639,8 +650,7 @@ def export(
                 os.replace(staging / f["name"], out / f["name"])
             for name in sorted(old - {f["name"] for f in files}):
                 (out / name).unlink(missing_ok=True)
-            (staging / MANIFEST).write_text(text)
-            os.replace(staging / MANIFEST, out / MANIFEST)
+            write_text(out / MANIFEST, text)
             ok = True
         finally:
             pool.shutdown(wait=True)
@@ -714,31 +724,30 @@ def write_excluded(ledger_path: str | os.PathLike, path: str | os.PathLike,
                    verdict: str | Iterable[str] | None = "exclude") -> dict:
     """Write ``list_excluded`` to ``path``: CSV (``.csv``; reasons joined with ``;``), Parquet (``.parquet``)
     or JSON Lines (``.jsonl``). Returns rows and path."""
-    table = list_excluded(ledger_path, verdict)
     path = Path(path)
     low = path.name.lower()
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        if low.endswith(".csv"):
+    if low.endswith(".csv"):
+        fmt = "csv"
+    elif low.endswith((".parquet", ".pq")):
+        fmt = "parquet"
+    elif low.endswith((".jsonl", ".ndjson")):
+        fmt = "jsonl"
+    else:
+        raise ExportError(f"{path}: name it *.csv, *.parquet or *.jsonl")
+    table = list_excluded(ledger_path, verdict)
+    # an exclusively created temporary file beside path, renamed over it (a symlink at path is replaced)
+    with atomic_output(path, "wb") as f:
+        if fmt == "csv":
             import pyarrow.csv as pcsv
 
             joined = pc.fill_null(pc.binary_join(table.column("reasons"), ";"), "")
             flat = table.set_column(table.schema.get_field_index("reasons"), "reasons", joined)
-            pcsv.write_csv(flat, tmp)
-            fmt = "csv"
-        elif low.endswith((".parquet", ".pq")):
-            pq.write_table(table, tmp, compression="zstd")
-            fmt = "parquet"
-        elif low.endswith((".jsonl", ".ndjson")):
-            with open(tmp, "w", encoding="utf-8") as f:
-                for row in table.to_pylist():
-                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
-            fmt = "jsonl"
+            pcsv.write_csv(flat, f)
+        elif fmt == "parquet":
+            pq.write_table(table, f, compression="zstd")
         else:
-            raise ExportError(f"{path}: name it *.csv, *.parquet or *.jsonl")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+            for row in table.to_pylist():
+                f.write((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
     return {"path": str(path), "rows": table.num_rows, "format": fmt, "verdicts": list(_verdicts(verdict, ("exclude", "review")))}
 
 

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from .errors import ProvenanceError, ShardError
 from .pii import PiiConfig, redact_batch, scan_batch
 from .readers import ReadOptions, read_shard
+from .safeio import arrow_sink, inside, open_temp, safe_name
 from .sources import discover
 
 OUT_SCHEMA = pa.schema([("doc_id", pa.string()), ("url", pa.string()), ("text", pa.string()),
@@ -26,7 +27,7 @@ def _name(uri: str, shard_id: str) -> str:
     """The source file's name without its format ending (as export names its files), + shard id."""
     from .export import _safe_stem
 
-    return f"{_safe_stem(uri)}-{shard_id[:16]}.redacted.parquet"
+    return f"{_safe_stem(uri)}-{safe_name(shard_id[:16])}.redacted.parquet"
 
 
 def redact_files(inputs: list[str], out_dir: str | os.PathLike, *, style: str = "placeholder",
@@ -46,9 +47,8 @@ def redact_files(inputs: list[str], out_dir: str | os.PathLike, *, style: str = 
     totals = {"shards": 0, "documents": 0, "findings": 0, "documents_with_pii": 0, "failed_shards": []}
     by_type: dict[str, int] = {}
     for shard in discover(inputs):
-        target = out / _name(shard.uri, shard.shard_id)
-        tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
-        writer = None
+        target = inside(out, _name(shard.uri, shard.shard_id))
+        tmp = fh = writer = None  # an exclusively created temporary file beside target, made at the first rows
         n = found = with_pii = 0
         try:
             for chunk in read_shard(shard, options):
@@ -62,7 +62,9 @@ def redact_files(inputs: list[str], out_dir: str | os.PathLike, *, style: str = 
                               text.cast(pa.string()),
                               b.column("position").cast(pa.int64()), counts], schema=OUT_SCHEMA)
                 if writer is None:
-                    writer = pq.ParquetWriter(tmp, OUT_SCHEMA, compression="zstd")
+                    tmp, fh = open_temp(target)
+                    fh = arrow_sink(fh)
+                    writer = pq.ParquetWriter(fh, OUT_SCHEMA, compression="zstd")
                 writer.write_table(t)
                 n += t.num_rows
                 found += int(pc.sum(counts).as_py() or 0)
@@ -71,13 +73,22 @@ def redact_files(inputs: list[str], out_dir: str | os.PathLike, *, style: str = 
                     by_type[ty] = by_type.get(ty, 0) + 1
         except ShardError as exc:
             totals["failed_shards"].append({"uri": shard.uri, "reason": exc.reason, "detail": exc.detail})
+        except BaseException:
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
+            raise
         finally:
-            if writer is not None:
-                writer.close()
-        if n:
-            os.replace(tmp, target)
-        else:
-            tmp.unlink(missing_ok=True)
+            try:
+                if writer is not None:
+                    writer.close()
+            finally:
+                if fh is not None:
+                    fh.close()
+        if tmp is not None:
+            if n:
+                os.replace(tmp, target)
+            else:
+                tmp.unlink(missing_ok=True)
         totals["shards"] += 1
         totals["documents"] += n
         totals["findings"] += found

@@ -7,6 +7,10 @@
 - ``safe_name(text)`` turns an untrusted name (a shard's file name, a takedown id, a domain) into one path
   component: letters, digits, ``.``, ``_``, ``-``; no leading dot; bounded length.
 - ``inside(folder, name)`` joins a sanitised name to a folder and checks the result stays inside it.
+- ``open_new(path)`` creates ``path`` itself exclusively (for a file written in place, in a folder made for
+  it); ``open_temp(path)`` a random temporary file beside ``path``, open, for writers that keep a file object
+  across calls; ``arrow_sink(file)`` hands such a file to pyarrow (``ParquetWriter``) written natively;
+  ``fresh_dir(path)`` an empty work folder made anew.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -47,15 +52,7 @@ def atomic_output(path: str | os.PathLike, mode: str = "wb", perms: int = 0o644,
     """A file object for writing ``path``: a fresh, exclusively created temporary file beside it, renamed over
     ``path`` at the end of the block (or removed when the block raises)."""
     path = Path(path)
-    folder = path.parent
-    tmp = folder / f".{safe_name(path.name, 60)}.{secrets.token_hex(8)}.tmp"
-    fd = os.open(tmp, _FLAGS, perms)
-    try:
-        f = os.fdopen(fd, mode, encoding=encoding if "b" not in mode else None)
-    except BaseException:
-        os.close(fd)
-        _unlink(tmp)
-        raise
+    tmp, f = open_temp(path, mode, perms, encoding)
     try:
         with f:
             yield f
@@ -80,10 +77,69 @@ def write_text(path: str | os.PathLike, text: str, perms: int = 0o644) -> None:
 def temp_path(path: str | os.PathLike) -> Path:
     """A fresh, exclusively created (empty) temporary file beside ``path``, for writers that need a path
     (pyarrow, DuckDB COPY): the caller writes it, then ``os.replace(tmp, path)``, and unlinks it on failure."""
-    path = Path(path)
-    tmp = path.parent / f".{safe_name(path.name, 60)}.{secrets.token_hex(8)}.tmp"
+    tmp = _temp_name(Path(path))
     os.close(os.open(tmp, _FLAGS, 0o644))
     return tmp
+
+
+def _temp_name(path: Path) -> Path:
+    return path.parent / f".{safe_name(path.name, 60)}.{secrets.token_hex(8)}.tmp"
+
+
+def open_new(path: str | os.PathLike, mode: str = "wb", perms: int = 0o644, encoding: str | None = None):
+    """``path`` created by this call (``O_CREAT | O_EXCL | O_NOFOLLOW``) and opened for writing: raises
+    ``FileExistsError`` when anything is there, a symlink (dangling or not) included."""
+    fd = os.open(path, _FLAGS, perms)
+    try:
+        return os.fdopen(fd, mode, encoding=(encoding or "utf-8") if "b" not in mode else None)
+    except BaseException:
+        os.close(fd)
+        _unlink(Path(path))
+        raise
+
+
+def open_temp(path: str | os.PathLike, mode: str = "wb", perms: int = 0o644, encoding: str | None = None):
+    """``(tmp, file)``: a fresh, exclusively created temporary file beside ``path``, open for writing. The
+    caller closes it, then ``os.replace(tmp, path)``; on failure it closes it and unlinks ``tmp``."""
+    tmp = _temp_name(Path(path))
+    return tmp, open_new(tmp, mode, perms, encoding)
+
+
+def arrow_sink(f):
+    """A pyarrow output stream over ``f``, a new, still empty file from ``open_new`` / ``open_temp``, for
+    ``pq.ParquetWriter`` and friends; it takes ``f`` over (closing the stream closes the file; a
+    ``ParquetWriter`` never closes a stream it was given). On Linux ``/proc/self/fd/N`` reopens the very file
+    ``f`` holds (not whatever is at its name by now) as a native file, so writes skip Python and the GIL
+    (through a Python file object a writer thread waits for the GIL on every write: measured 2-3x slower
+    while the main thread works); elsewhere, ``f`` itself through Python."""
+    import pyarrow as pa
+
+    try:
+        sink = pa.OSFile(f"/proc/self/fd/{f.fileno()}", mode="w")
+    except OSError:
+        return pa.PythonFile(f, mode="w")
+    try:
+        same = os.path.samestat(os.fstat(sink.fileno()), os.fstat(f.fileno()))
+    except (OSError, AttributeError):
+        same = False
+    if not same:
+        sink.close()
+        return pa.PythonFile(f, mode="w")
+    f.close()
+    return sink
+
+
+def fresh_dir(path: str | os.PathLike, perms: int = 0o700) -> Path:
+    """An empty folder at ``path`` made by this call, for work files: whatever was there is removed first
+    (a symlink itself, never what it points to; a folder with its contents, no symlink in it followed)."""
+    p = Path(path)
+    if p.is_symlink() or (p.exists() and not p.is_dir()):
+        p.unlink()
+    elif p.exists():
+        shutil.rmtree(p)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.mkdir(perms)  # exclusive: fails if something appeared meanwhile
+    return p
 
 
 def _unlink(p: Path) -> None:

@@ -49,7 +49,6 @@ import bisect
 import gzip
 import json
 import math
-import os
 import random
 import re
 import zlib
@@ -64,6 +63,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+from .safeio import arrow_sink, open_new, write_text
 
 __all__ = ["FORMATS", "SampleInfo", "generate", "shard_name", "luhn_valid", "iban_valid"]
 
@@ -1067,6 +1068,7 @@ class _ShardWriter:
         self._gz = None
         self._raw = None
         self._pq = None
+        self._pq_file = None
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
         self._closed = False
@@ -1074,13 +1076,15 @@ class _ShardWriter:
             final = out_dir / shard_name(i, shards, fmt)
             final.unlink(missing_ok=True)  # a fresh inode: no flush-on-replace of an old file's blocks
             self.paths.append(final)
+            # created by this call (exclusive, never through a symlink planted at the name), written through its fd
             if fmt == "jsonl.gz":
-                self._raw = open(final, "wb")
+                self._raw = open_new(final)
                 # a fixed name in the header (not the directory) and mtime 0: byte-identical output
                 self._gz = gzip.GzipFile(filename=final.name[: -len(".gz")], mode="wb", fileobj=self._raw,
                                          compresslevel=GZIP_LEVEL, mtime=0)
             else:
-                self._pq = pq.ParquetWriter(final, _SCHEMA, compression="zstd")
+                self._pq_file = arrow_sink(open_new(final))
+                self._pq = pq.ParquetWriter(self._pq_file, _SCHEMA, compression="zstd")
 
     def write(self, table: pa.Table, texts: list[str], stamps: list[str], urls: list[str]) -> None:
         if self._gz is not None:
@@ -1109,9 +1113,12 @@ class _ShardWriter:
             self._gz.close()
             self._raw.close()
         if self._pq is not None:
-            if self._pending_rows:
-                self._flush(self._pending_rows)
-            self._pq.close()
+            try:
+                if self._pending_rows:
+                    self._flush(self._pending_rows)
+                self._pq.close()
+            finally:
+                self._pq_file.close()
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1596,9 +1603,7 @@ def _write_json(path: Path, obj: dict, compact_lists: bool = False) -> None:
         data = json.dumps(obj, separators=(",", ":"), sort_keys=True)
     else:
         data = json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(data + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(path, data + "\n")  # an exclusively created temporary file renamed over path
 
 
 def main(argv: list[str] | None = None) -> int:
