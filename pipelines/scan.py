@@ -33,7 +33,9 @@ from provenance.pii import load_config as load_pii_config
 from provenance.pipeline import config_hash, failed_result, forget_shard, scan_shard
 from provenance.progress import Progress
 from provenance.readers import ReadOptions
-from provenance.ruleset import apply_to_ledger, rules_hash
+from provenance.ruleset import apply_to_ledger
+from provenance.pii_key import key_for_scan
+from provenance.settings import settle
 from provenance.verdict import evaluate as evaluate_verdicts
 from provenance.scanners import default_scanners
 from provenance.sources import Shard, discover
@@ -175,6 +177,7 @@ def scan_corpus(
     cluster: str | None = None,
     extra_scanners: list | None = None,
     documents_store: str | None = None,
+    pii_key_path: str | None = None,
 ) -> dict:
     """Scan shards into the ledger and return the run's totals.
 
@@ -193,7 +196,7 @@ def scan_corpus(
                 inputs=inputs, ledger=ledger, work_dir=work_dir, format=format, column_map=column_map,
                 max_doc_bytes=max_doc_bytes, force=force, quiet=quiet, rules=rules, policy=policy,
                 keep_pii_values=keep_pii_values, code_indexes=code_indexes, cluster=cluster,
-                extra_scanners=extra_scanners, documents_store=documents_store)
+                extra_scanners=extra_scanners, documents_store=documents_store, pii_key_path=pii_key_path)
     t0 = time.perf_counter()
     options = ReadOptions(column_map=column_map or {})
     if max_doc_bytes:
@@ -201,11 +204,15 @@ def scan_corpus(
     # absolute: tasks may run in other processes and on other hosts, with another working directory
     work_dir = os.path.abspath(work_dir or default_work_dir(ledger))
     shards = discover(inputs, format=format)
-    rhash = rules_hash(rules)
-    pii_config = load_pii_config(rules)
     totals = {"rows_read": 0, "documents": 0, "quarantined": 0, "shards_failed": 0, "shards_partial": 0}
     with Ledger(ledger, documents_store=documents_store) as led:
-        scanners = default_scanners(pii_config, led.pii_salt(), keep_pii_values, code_indexes) + list(extra_scanners or [])
+        # the ledger's rules, policy and code indexes unless new ones are given (changes are recorded)
+        st = settle(led, rules=rules, policy=policy, code_indexes=code_indexes)
+        rules, policy, code_indexes = st.rules, st.policy, st.code_indexes
+        rhash = st.rules_hash
+        pii_config = load_pii_config(rules)
+        pii_key, pii_scheme, key_notes = key_for_scan(led, pii_key_path)
+        scanners = default_scanners(pii_config, pii_key, keep_pii_values, code_indexes, pii_scheme) + list(extra_scanners or [])
         chash = config_hash(scanners, options)
         config = {"inputs": inputs, "format": format, "column_map": options.column_map,
                   "max_doc_bytes": options.max_doc_bytes, "scanners": [s.name for s in scanners], "work_dir": work_dir,
@@ -248,7 +255,8 @@ def scan_corpus(
             match_takedowns(led, shard_ids=scanned_ids)
         # verdicts from the ledger alone (consent, rules, findings): cheap next to the scan, and kept current
         ev = evaluate_verdicts(led, rules, policy, apply_rules=False)
-    return {"run_id": run_id, "ledger": ledger, "shards": len(shards), "scanned": len(todo), "skipped": skipped,
+    return {"run_id": run_id, "ledger": ledger, "settings": st.changes, "notes": key_notes,
+            "shards": len(shards), "scanned": len(todo), "skipped": skipped,
             "seconds": seconds, "version": __version__, **totals,
             "verdicts": {"policy": ev.policy, "include": ev.included, "exclude": ev.excluded, "review": ev.review,
                          "warnings": ev.warnings}}

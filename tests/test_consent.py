@@ -245,7 +245,8 @@ def test_refresh_flow_records_hosts_that_changed(tmp_path, prefect_api):
 
 
 def test_fetch_refuses_internal_addresses_by_default(tmp_path, prefect_api):
-    """Without --allow-internal, a host that resolves to loopback is never fetched: disallow all, with why."""
+    """Without --allow-internal, a host that resolves to loopback is never fetched: recorded as `blocked` (our
+    refusal, never the publisher's disallow_all), with why; consent for it is unknown."""
     from provenance.pipelines.scan import scan_corpus
 
     corpus = tmp_path / "d.jsonl"
@@ -255,10 +256,12 @@ def test_fetch_refuses_internal_addresses_by_default(tmp_path, prefect_api):
     res = run_cli(["robots", "fetch", "internal.test", "--resolve", "internal.test=127.0.0.1", "--ledger", ledger,
                    "--agents", "GPTBot"], cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    assert "internal.test: disallow_all" in res.stderr
+    assert "internal.test: blocked" in res.stderr
     with Ledger(ledger, read_only=True) as led:
         (snap,) = led.query("SELECT outcome, error FROM robots_snapshots").to_pylist()
-    assert snap["outcome"] == "disallow_all" and "127.0.0.1" in snap["error"]
+        (c,) = led.query("SELECT now_outcome, now_rule FROM document_consent").to_pylist()
+    assert snap["outcome"] == "blocked" and "127.0.0.1" in snap["error"]
+    assert c["now_outcome"] == "unknown" and "SSRF guard" in c["now_rule"]
 
 
 def test_agents_rules_and_ai_robots_import(tmp_path, shared):
@@ -270,9 +273,14 @@ def test_agents_rules_and_ai_robots_import(tmp_path, shared):
                    str(tmp_path / "agents.yaml")], cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     layered = {a.token.lower(): a for a in load_agents([tmp_path])}
-    assert len(layered) > 150 and layered["gptbot"].evaluate is False  # the user layer overrides the shipped entry
+    # the imported layer adds what is new (not evaluated) and never turns a curated agent off: it names only
+    # fields it knows, and a later layer overrides only the fields it names
+    assert len(layered) > 150 and layered["gptbot"].evaluate is True and layered["gptbot"].purpose == "training"
+    assert [a.token for a in evaluated_agents([tmp_path])] == tokens
     assert len(import_ai_robots_json(shared_path("robots_txt/ai_robots_txt_robots.json"))) == len(
         [a for a in layered.values() if a.source == "ai.robots.txt robots.json"])
+    assert all(not a.evaluate for a in layered.values() if a.source == "ai.robots.txt robots.json"
+               and a.token not in tokens)
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "agents.yaml").write_text("agents:\n  - token: GPTBot\n    purpose: trainin\n")
     with pytest.raises(RulesError, match=r"agents.yaml:3: agents.0.purpose"):

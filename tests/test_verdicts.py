@@ -219,11 +219,18 @@ def test_rules_changes_re_evaluate_without_reading_any_shard(scanned, tmp_path):
         assert got["https://clean.example/ok"] == ("review", ["domain:clean.example"])
         assert got["https://no-robots.example/z"] == ("review", ["robots:CCBot:crawl-time:unknown"])
         assert got["https://nc-page.example/l"] == EXPECTED["https://nc-page.example/l"]
-        # the other shipped policy, by name
+        # the other shipped policy, by name: the recorded layers stay (the ledger keeps its settings)
         res = run_cli(["verdicts", "--ledger", str(led_copy), "--policy", "research"], cwd=tmp_path)
         assert res.returncode == 0, res.stderr
+        assert "settings: policy: commercial -> research" in res.stderr or "settings: policy:" in res.stderr
         got = _verdicts(led_copy)
         assert got["https://nc-page.example/l"] == ("include", [])  # research: NC is fine
+        assert got["https://www.tos-noai.example/n"][1] == ["tos:no-ai"]  # the project layer's ToS rules still apply
+        # back to the shipped rules only, said plainly
+        res = run_cli(["verdicts", "--ledger", str(led_copy), "--no-rules"], cwd=tmp_path)
+        assert res.returncode == 0, res.stderr
+        assert f"settings: rules: {rules}, {layer} -> the shipped rules only; rules hash" in res.stderr
+        got = _verdicts(led_copy)
         assert got["https://www.tos-noai.example/n"] == ("include", [])  # no tos rules in the shipped layer
     finally:
         shutil.move(str(hidden), corpus)

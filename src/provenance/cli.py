@@ -132,15 +132,34 @@ def cmd_scan(args) -> int:
     # nothing can take the file between this check and the flow opening it (this process's connections share
     # one DuckDB instance).
     guard = Ledger(args.ledger, documents_store=args.documents_store)
+    if guard.created:
+        print(f"created ledger {args.ledger}", file=sys.stderr)
+    try:
+        # what the flow would refuse (a recorded rules layer or code index gone, another PII key): one line
+        # here, before the flow starts, instead of a failed flow run and its traceback
+        from .pii_key import key_for_scan
+        from .settings import settle
+
+        settle(guard, rules=rules_arg(args), policy=args.policy,
+               code_indexes=[] if args.no_code_index else args.code_index, write=False)
+        key_for_scan(guard, args.pii_key)
+    except BaseException:
+        guard.close()
+        raise
     try:
         summary = scan_corpus(
             inputs=args.inputs, ledger=args.ledger, work_dir=args.work_dir, format=args.format, column_map=colmap,
-            max_doc_bytes=args.max_doc_bytes, force=args.force, quiet=args.quiet, rules=args.rules,
-            policy=args.policy, keep_pii_values=args.keep_pii_values, code_indexes=args.code_index,
+            max_doc_bytes=args.max_doc_bytes, force=args.force, quiet=args.quiet, rules=rules_arg(args),
+            policy=args.policy, keep_pii_values=args.keep_pii_values,
+            code_indexes=[] if args.no_code_index else args.code_index, pii_key_path=args.pii_key,
             cluster=args.cluster, documents_store=args.documents_store,
         )
     finally:
         guard.close()
+    for line in summary.get("settings", []):
+        print(f"settings: {line}", file=sys.stderr)
+    for line in summary.get("notes", []):
+        print(f"note: {line}", file=sys.stderr)
     if args.json:
         print(json.dumps(summary))
         return 0
@@ -160,10 +179,40 @@ def cmd_scan(args) -> int:
     if args.top:
         from .ledger import Ledger
 
-        with Ledger(args.ledger, read_only=False) as led:
+        with Ledger(args.ledger, create=False) as led:
             print()
             print(f"Top {args.top} registered domains by share of all tokens (words):")
             print(format_table(led.query(TOP_DOMAINS_SQL, [args.top])))
+    return 0
+
+
+def cmd_ledger_info(args) -> int:
+    from .ledger import Ledger, ledger_info, storage_info
+
+    storage = storage_info(args.ledger) if Path(args.ledger).is_file() else {}
+    with Ledger(args.ledger, read_only=True) as led:
+        info = ledger_info(led, storage)
+    if args.json:
+        print(json.dumps(info, default=str))
+        return 0
+    st = info["settings"]
+    lines = [
+        f"ledger {info['path']}: {info['file_bytes']:,} bytes",
+        f"  schema version {info['schema_version']} (this provenance: {info['schema_latest']}); DuckDB storage version "
+        f"{info['storage'].get('storage_version', '?')}, written by DuckDB {info['storage'].get('written_by') or '?'} "
+        f"(this one: {info['duckdb']})",
+        f"  documents store: {info['documents_store']}",
+        f"  rules: {', '.join(st['rules']) if st['rules'] else 'the shipped rules only'} (rules hash "
+        f"{st['rules_hash'] or 'not recorded'})",
+        f"  policy: {st['policy'] or 'not recorded'}; agents: {', '.join(st['agents']) if st['agents'] else 'those of the rules'}; "
+        f"code indexes: {', '.join(st['code_indexes']) if st['code_indexes'] else 'none'}",
+        f"  PII hashes: {info['pii']['scheme']}" + (f", key fingerprint {info['pii']['key_fingerprint']}"
+                                                    if info['pii'].get('key_fingerprint') else ""),
+        "  rows: " + ", ".join(f"{k} {v:,}" for k, v in info["rows"].items()),
+    ]
+    r = info["runs"]
+    lines.append(f"  runs: {r['count']:,}" + (f", first {r['first']}, last {r['last']} ({r['last_status']})" if r["count"] else ""))
+    print("\n".join(lines))
     return 0
 
 
@@ -175,7 +224,7 @@ def cmd_query(args) -> int:
     sql = args.sql if args.sql != "-" else sys.stdin.read()
     with Ledger(args.ledger, read_only=True) as led:
         try:
-            rows = led.query(sql)
+            rows = led.user_query(sql)
         except duckdb.Error as exc:  # the user's SQL: say what DuckDB said, no traceback
             print(f"provenance: query failed: {str(exc).strip()}", file=sys.stderr)
             return 2
@@ -204,23 +253,46 @@ def _parse_when(value: str | None):
     return d
 
 
-def _agents(args) -> list[str]:
+def _agents_arg(args) -> list[str] | None:
+    """--agents as a list (None when not given; ["rules"] goes back to the rules' evaluate: true agents)."""
+    only = [a.strip() for a in (getattr(args, "agents", None) or "").split(",") if a.strip()]
+    return only or None
+
+
+def _settle(led, args, **given):
+    """The ledger's settings with what this command was given; changes are printed (stderr), never silent."""
+    from .settings import settle
+
+    st = settle(led, rules=rules_arg(args), **given)
+    for line in st.changes:
+        print(f"settings: {line}", file=sys.stderr)
+    return st
+
+
+def _agent_tokens(st) -> list[str]:
     from .ruleset import evaluated_agents
 
-    only = [a.strip() for a in (args.agents or "").split(",") if a.strip()]
-    return [a.token for a in evaluated_agents(args.rules, only or None)]
+    return [a.token for a in evaluated_agents(st.rules, st.agents)]
 
 
 def _evaluate_and_report(led, args) -> None:
     from .robots.consent import evaluate
+    from .settings import agents_note
 
-    r = evaluate(led, _agents(args))
+    st = _settle(led, args, agents=_agents_arg(args))
+    tokens = _agent_tokens(st)
+    note = agents_note(tokens)
+    if note:
+        print(f"note: {note}")
+    r = evaluate(led, tokens)
     print(f"consent evaluated: {r['documents']:,} documents x {r['agents']} agents "
           f"({r['distinct_snapshot_paths']:,} distinct snapshot/path pairs) in {r['seconds']:.1f} s; "
           f"{r['changes']:,} host/agent change(s) since the previous evaluation")
+    if r.get("blocked", {}).get("note"):
+        print(f"note: {r['blocked']['note']}")
     from .verdict import reevaluate
 
-    ev = reevaluate(led, getattr(args, "rules", None))
+    ev = reevaluate(led, st.rules, policy=st.policy)
     print("verdicts re-evaluated: " + ev.summary())
 
 
@@ -230,7 +302,7 @@ def cmd_robots_import(args) -> int:
     from .robots.snapshots import import_any
 
     when = _parse_when(args.captured_at)
-    with Ledger(args.ledger) as led:
+    with Ledger(args.ledger, create=False) as led:
         for src in args.sources:
             new, dup = store_snapshots(led, import_any(src, when))
             print(f"{src}: {new:,} new snapshot(s), {dup:,} already in the ledger")
@@ -260,7 +332,7 @@ def cmd_robots_fetch(args) -> int:
     from .robots.snapshots import from_fetch
 
     fetcher = _fetcher(args)
-    with Ledger(args.ledger) as led:
+    with Ledger(args.ledger, create=False) as led:
         hosts = args.hosts or fetch_targets(led)
         results = []
         for r in fetcher.fetch_many(hosts):
@@ -280,23 +352,33 @@ def cmd_robots_fetch(args) -> int:
 
 
 def cmd_robots_refresh(args) -> int:
+    from .ledger import Ledger
+    from .settings import agents_note
+
+    with Ledger(args.ledger, create=False) as led:
+        tokens = _agent_tokens(_settle(led, args, agents=_agents_arg(args)))
+    if agents_note(tokens):
+        print(f"note: {agents_note(tokens)}")
     _prefect_env()
     from .pipelines.robots import refresh_robots
 
     s = refresh_robots(ledger=args.ledger, allow_internal=args.allow_internal, proxy=args.proxy,
-                       resolve=dict(i.split("=", 1) for i in (args.resolve or [])), agents=_agents(args),
+                       resolve=dict(i.split("=", 1) for i in (args.resolve or [])), agents=tokens,
                        max_workers=args.workers, per_host_delay=args.delay)
     print(f"refreshed {s['hosts']:,} host(s): {s['new_snapshots']:,} new snapshot(s); {s['changes']:,} host/agent change(s)")
     return 0
 
 
 def cmd_robots_agents_import(args) -> int:
-    from .ruleset import import_ai_robots_json, write_agents_yaml
+    from .ruleset import import_ai_robots_json, load_agents, write_agents_yaml
 
-    agents = import_ai_robots_json(args.source)
+    known = {a.token.lower() for a in load_agents(rules_arg(args))}
+    agents = import_ai_robots_json(args.source, known=known)
     write_agents_yaml(agents, args.out)
-    print(f"wrote {len(agents)} agents to {args.out} (evaluate: false; set it to true for the ones to evaluate, "
-          f"and pass the folder with --rules)")
+    new = sum(a.token.lower() not in known for a in agents)
+    print(f"wrote {len(agents)} agents to {args.out}: {new} new ones with evaluate: false (set it to true for the "
+          f"ones to evaluate), {len(agents) - new} already known, described but left as the rules have them; pass "
+          f"the folder with --rules")
     return 0
 
 
@@ -316,7 +398,7 @@ def cmd_consent(args) -> int:
     from .ledger import Ledger
 
     if args.evaluate:
-        with Ledger(args.ledger) as led:
+        with Ledger(args.ledger, create=False) as led:
             _evaluate_and_report(led, args)
     with Ledger(args.ledger, read_only=True) as led:
         n = led.query("SELECT count(*) n FROM document_consent").to_pylist()[0]["n"]
@@ -328,6 +410,11 @@ def cmd_consent(args) -> int:
             _emit(led.query(CONSENT_AGENT_SQL), args.format)
         else:
             _emit(led.query(CONSENT_DOMAIN_SQL, [args.limit]), args.format)
+        from .robots.consent import blocked_summary
+
+        blocked = blocked_summary(led)["note"]
+        if blocked:
+            print(f"note: {blocked}", file=sys.stderr)
     return 0
 
 
@@ -336,8 +423,9 @@ def cmd_verdicts(args) -> int:
     from .verdict import evaluate
 
     if not args.show:
-        with Ledger(args.ledger) as led:
-            ev = evaluate(led, args.rules, args.policy)
+        with Ledger(args.ledger, create=False) as led:
+            st = _settle(led, args, policy=args.policy)
+            ev = evaluate(led, st.rules, st.policy)
         print(ev.summary())
         print(f"  purpose: {ev.purpose}")
         for w in ev.warnings:
@@ -431,11 +519,22 @@ def cmd_redact(args) -> int:
     return 0
 
 
+def need_ledger(path: str) -> None:
+    """Commands other than `scan` never create a ledger: a missing or foreign file is one line, exit 2."""
+    from .ledger import Ledger
+
+    Ledger(path, read_only=True).close()
+
+
 def cmd_dedup(args) -> int:
+    need_ledger(args.ledger)
     _prefect_env()
     from .pipelines.dedup import cluster_duplicates
 
-    s = cluster_duplicates(ledger=args.ledger, threshold=args.threshold, memory_limit=args.memory_limit, rules=args.rules)
+    s = cluster_duplicates(ledger=args.ledger, threshold=args.threshold, memory_limit=args.memory_limit,
+                           rules=rules_arg(args))
+    for line in s.get("settings", []):
+        print(f"settings: {line}", file=sys.stderr)
     if args.json:
         print(json.dumps(s, default=str))
         return 0
@@ -496,11 +595,12 @@ def cmd_takedown_add(args) -> int:
     urls = []
     for f in args.urls or []:
         urls += [ln.strip() for ln in Path(f).read_text(encoding="utf-8").splitlines() if ln.strip() and not ln.startswith("#")]
-    with Ledger(args.ledger) as led:
+    with Ledger(args.ledger, create=False) as led:
+        st = _settle(led, args)
         r = takedown_add(led, args.request_id, texts=texts or None, urls=urls or None, documents=args.document or None,
                          threshold=args.threshold, note=args.note,
                          source=", ".join((args.text or []) + (args.urls or []) + (args.document or [])))
-        ev = reevaluate(led, args.rules)
+        ev = reevaluate(led, st.rules, policy=st.policy)
     print(f"takedown {r['request_id']}: {r['urls']} URL(s) and {r['signatures']} text signature(s) to match; {r['matches']:,} document(s) covered now "
           f"(reason takedown:{r['request_id']}); verdicts: {ev.summary()}")
     return 0
@@ -520,7 +620,9 @@ def cmd_index_build(args) -> int:
     _prefect_env()
     from .pipelines.index import build_code_index
 
-    out = args.out or str(Path("indexes") / args.name)
+    from .safeio import safe_name
+
+    out = args.out or str(Path("indexes") / safe_name(args.name))  # the name becomes one plain folder name
     m = build_code_index(name=args.name, sources=args.sources, out_dir=out, license=args.license)
     files = m.get("files", m.get("refs", "?"))
     print(f"index {args.name}: {files} file(s) -> {out} " + json.dumps({k: v for k, v in m.items() if isinstance(v, (int, float, str)) and k not in ("name",)}))
@@ -560,10 +662,11 @@ def cmd_rules_apply(args) -> int:
 
     from .verdict import reevaluate
 
-    with Ledger(args.ledger) as led:
-        counts = apply_to_ledger(led, args.rules)
+    with Ledger(args.ledger, create=False) as led:
+        st = _settle(led, args)
+        counts = apply_to_ledger(led, st.rules)
         print("applied: " + ", ".join(f"{v:,} rows in {k}" for k, v in counts.items()))
-        print("verdicts re-evaluated: " + reevaluate(led, args.rules).summary())
+        print("verdicts re-evaluated: " + reevaluate(led, st.rules, policy=st.policy).summary())
     return 0
 
 
@@ -574,15 +677,26 @@ def cmd_rules_import_categories(args) -> int:
 
     mapping = import_dpi_categories(args.source)
     vocab, _ = load_categories()
-    Path(args.out).write_text("# imported from the Data Provenance Initiative's annotated C4 domains\n"
-                              + yaml.safe_dump({"categories": vocab, "domains": dict(sorted(mapping.items()))},
-                                               sort_keys=False, allow_unicode=True))
+    from .safeio import write_text  # an exclusively created temporary file renamed over --out
+
+    write_text(args.out, "# imported from the Data Provenance Initiative's annotated C4 domains\n"
+               + yaml.safe_dump({"categories": vocab, "domains": dict(sorted(mapping.items()))},
+                                sort_keys=False, allow_unicode=True))
     print(f"wrote {len(mapping):,} domain categories to {args.out} (pass its folder with --rules)")
     return 0
 
 
+def rules_arg(args) -> list[str] | None:
+    """--rules as given (None: the ledger's layers; [] with --no-rules: the shipped rules only)."""
+    return [] if getattr(args, "no_rules", False) else getattr(args, "rules", None)
+
+
 def rules_opt(sp) -> None:
-    sp.add_argument("--rules", action="append", metavar="DIR", help="a rules folder layered over the shipped rules (repeatable)")
+    sp.add_argument("--no-rules", action="store_true",
+                    help="use the shipped rules only (forget the layers the ledger recorded)")
+    sp.add_argument("--rules", action="append", metavar="DIR",
+                    help="a rules folder layered over the shipped rules (repeatable; recorded in the ledger, which later "
+                         "commands use unless given others)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -613,9 +727,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print the run summary as JSON")
     s.add_argument("--top", type=int, default=30, help="print the top-N domains table after the scan (0: no)")
     s.add_argument("--keep-pii-values", action="store_true",
-                   help="store the raw PII / secret values in the ledger (default: type, offsets and a salted hash only)")
-    s.add_argument("--code-index", action="append", metavar="DIR", help="match pages against a code reference index (repeatable)")
-    s.add_argument("--policy", help="verdict policy of policy.yaml evaluated after the scan (default: its default_policy)")
+                   help="store the raw PII / secret values in the ledger (default: type, offsets and a keyed hash only)")
+    s.add_argument("--code-index", action="append", metavar="DIR",
+                   help="match pages against a code reference index (repeatable; recorded in the ledger: later scans "
+                        "use it unless given others)")
+    s.add_argument("--no-code-index", action="store_true", help="drop the code indexes the ledger recorded")
+    s.add_argument("--pii-key", metavar="FILE",
+                   help="the key PII values are hashed with (default: $PROVENANCE_PII_KEY, else <ledger>.pii-key, "
+                        "created on the first scan; keep it private, share the ledger without it)")
+    s.add_argument("--policy", help="verdict policy of policy.yaml evaluated after the scan (default: the ledger's, "
+                                    "else policy.yaml's default_policy)")
     s.add_argument("--documents-store", choices=["table", "parquet"],
                    help="where a new ledger keeps its per-document rows: the DuckDB table (default) or a Parquet "
                         "dataset beside it (<ledger>.documents/, read as the documents view); fixed at creation")
@@ -624,6 +745,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "(the work dir must be a path every worker sees; only this process writes the ledger)")
     rules_opt(s)
     s.set_defaults(func=cmd_scan)
+
+    lg = sub.add_parser("ledger", help="the ledger itself: what it is and what it holds")
+    lsub = lg.add_subparsers(dest="ledger_command", required=True)
+    s = lsub.add_parser("info", help="schema and storage versions, settings, sizes and runs of a ledger")
+    s.add_argument("--ledger", default=DEFAULT_LEDGER)
+    s.add_argument("--json", action="store_true", help="one JSON object instead of the text")
+    s.set_defaults(func=cmd_ledger_info)
 
     s = sub.add_parser("query", help="run SQL against the ledger")
     s.add_argument("sql", help="a SQL query, or - to read it from stdin")
@@ -640,7 +768,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--delay", type=float, default=1.0, help="seconds between requests to one host (default 1)")
 
     def agent_opts(sp):
-        sp.add_argument("--agents", help="comma-separated product tokens (default: agents.yaml entries with evaluate: true)")
+        sp.add_argument("--agents", help="comma-separated product tokens (recorded in the ledger; default: the ledger's, "
+                                         "else agents.yaml entries with evaluate: true; `rules` goes back to those)")
         rules_opt(sp)
 
     rb = sub.add_parser("robots", help="robots.txt snapshots: import, fetch, refresh, agents")
@@ -668,6 +797,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = rsub.add_parser("agents-import", help="convert the ai.robots.txt project's robots.json into an agents.yaml")
     s.add_argument("source")
     s.add_argument("--out", required=True)
+    rules_opt(s)  # the layers whose agents count as known (the shipped ones, always)
     s.set_defaults(func=cmd_robots_agents_import)
 
     s = sub.add_parser("consent", help="per-agent consent: share of documents and words disallowed, crawl time and now")

@@ -49,7 +49,9 @@ only ASCII between the two (the prefilter's window is ASCII: it keeps RE2's auto
 Offsets are Python ``str`` indices (code points), end exclusive. Findings never overlap: where two
 detectors claim the same characters the more specific one wins (order of :data:`PRIORITY`).
 
-Hashes are ``blake2b(normalised value, key=salt)``, ``hash_hex_chars`` hex characters (16 by default).
+Hashes are ``HMAC-SHA256(key, normalised value)``, ``hash_hex_chars`` hex characters (16 by default), with a
+key kept outside the ledger (``pii_key.py``); ledgers made before keep ``blake2b(value, key=salt)`` with the
+salt in the ledger (scheme ``legacy``).
 Normalised: e-mail lower case; phone ``+<digits>`` when the country is known (NANP numbers get +1),
 else the digits; card, SSN: digits; IBAN: upper case without spaces; IP: canonical ``ipaddress``
 text; keys and tokens as written (private keys without whitespace).
@@ -62,6 +64,7 @@ import binascii
 import bisect
 import functools
 import hashlib
+import hmac
 import ipaddress
 import json
 import random
@@ -1193,10 +1196,31 @@ def _key(salt: bytes) -> bytes:
     return salt if len(salt) <= 64 else hashlib.blake2b(salt).digest()
 
 
-def hash_value(type_: str, value: str, salt: bytes, hex_chars: int = 16) -> str:
-    """Hex of blake2b(normalised value, key=salt), ``hex_chars`` long."""
-    h = hashlib.blake2b(normalise(type_, value).encode("utf-8"), key=_key(salt), digest_size=(hex_chars + 1) // 2)
-    return h.hexdigest()[:hex_chars]
+#: how finding values are hashed: HMAC-SHA256 with a key kept outside the ledger (pii_key.py), or, for
+#: ledgers made before that, blake2b keyed by a salt stored in the ledger itself ("legacy": whoever holds such
+#: a ledger can confirm guessed values)
+SCHEMES = ("hmac-sha256", "legacy")
+
+
+def _hasher(key: bytes, scheme: str, hex_chars: int):
+    if scheme == "legacy":
+        k, size = _key(key), (hex_chars + 1) // 2
+        return lambda msg: hashlib.blake2b(msg, key=k, digest_size=size).hexdigest()[:hex_chars]
+    if scheme != "hmac-sha256":
+        raise ValueError(f"unknown PII hash scheme {scheme!r}")
+    base = hmac.new(key, digestmod=hashlib.sha256)
+
+    def h(msg: bytes) -> str:
+        m = base.copy()
+        m.update(msg)
+        return m.hexdigest()[:hex_chars]
+
+    return h
+
+
+def hash_value(type_: str, value: str, salt: bytes, hex_chars: int = 16, scheme: str = "hmac-sha256") -> str:
+    """Hex of HMAC-SHA256(key=``salt``, normalised value) (or the legacy blake2b), ``hex_chars`` long."""
+    return _hasher(salt, scheme, hex_chars)(normalise(type_, value).encode("utf-8"))
 
 
 # ==================================================================================================
@@ -1229,6 +1253,7 @@ def scan_batch(
     salt: bytes = b"",
     text_column: str = "text",
     keep_values: bool = False,
+    scheme: str = "hmac-sha256",
 ) -> tuple[pa.StructArray, pa.ListArray]:
     """Per row: (counts, findings).
 
@@ -1254,10 +1279,7 @@ def scan_batch(
     f_end: list[int] = []
     f_hash: list[str] = []
     f_value: list[str | None] = []
-    key = _key(salt)
-    hx = cfg.hash_hex_chars
-    dsize = (hx + 1) // 2
-    blake = hashlib.blake2b
+    digest = _hasher(salt, scheme, cfg.hash_hex_chars)
     for row, text, c in zip(idx.tolist(), texts, code.tolist()):
         run = route_sets.get(c)
         if run is None:
@@ -1271,7 +1293,7 @@ def scan_batch(
             f_type.append(f.type)
             f_start.append(f.start)
             f_end.append(f.end)
-            f_hash.append(blake(normalise(f.type, f.value).encode("utf-8"), key=key, digest_size=dsize).hexdigest()[:hx])
+            f_hash.append(digest(normalise(f.type, f.value).encode("utf-8")))
             f_value.append(f.value if keep_values else None)
     fields = []
     for t in TYPES:

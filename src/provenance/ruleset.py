@@ -132,13 +132,20 @@ class AgentsFile(BaseModel):
 
 
 def load_agents(rules_dirs: list[str | Path] | None = None) -> list[Agent]:
-    """All agents of all layers; a later layer's entry replaces an earlier one with the same token."""
+    """All agents of all layers. A later layer's entry for a token already known overrides only the fields
+    it names (a layer never turns off what it does not mention: an imported list that only describes
+    GPTBot leaves it evaluated); a new token is added as written."""
     merged: dict[str, Agent] = {}
     for d in layers(rules_dirs):
         f = d / "agents.yaml"
         if f.exists():
             for a in load_yaml(f, AgentsFile).agents:
-                merged[a.token.lower()] = a
+                key = a.token.lower()
+                if key in merged:
+                    given = {k: getattr(a, k) for k in a.model_fields_set if k != "token"}
+                    merged[key] = merged[key].model_copy(update=given)
+                else:
+                    merged[key] = a
     return list(merged.values())
 
 
@@ -154,8 +161,13 @@ def evaluated_agents(rules_dirs=None, only: list[str] | None = None) -> list[Age
     return [a for a in agents if a.evaluate]
 
 
-def import_ai_robots_json(path: str | Path) -> list[Agent]:
-    """Agents from the ai.robots.txt project's robots.json (token -> operator, function, ...)."""
+def import_ai_robots_json(path: str | Path, known: set[str] | None = None) -> list[Agent]:
+    """Agents from the ai.robots.txt project's robots.json (token -> operator, function, ...).
+
+    Tokens in ``known`` (lower case; the agents the rules already describe) are written with their source
+    and note only, so that the imported layer adds what is new without overriding a curated entry (its
+    purpose, its operator, whether it is evaluated). New tokens come with ``evaluate: false``."""
+    known = known or set()
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     if not isinstance(data, dict):
         raise RulesError(f"{path}: expected a JSON object keyed by user-agent token")
@@ -177,16 +189,22 @@ def import_ai_robots_json(path: str | Path) -> list[Agent]:
             purpose = "mixed"
         operator = re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", str(info.get("operator", "unknown"))).strip() or "unknown"
         try:
-            out.append(Agent(token=token, operator=operator[:200], purpose=purpose, evaluate=False,
-                             source="ai.robots.txt robots.json", note=str(info.get("function", ""))[:200] or None))
+            note = str(info.get("function", ""))[:200] or None
+            if token.lower() in known:
+                out.append(Agent(token=token, source="ai.robots.txt robots.json", note=note))
+            else:
+                out.append(Agent(token=token, operator=operator[:200], purpose=purpose, evaluate=False,
+                                 source="ai.robots.txt robots.json", note=note))
         except ValidationError:
             continue  # a token robots.txt cannot name (spaces, ...): skip it
     return out
 
 
 def write_agents_yaml(agents: list[Agent], path: str | Path) -> None:
-    rows = [a.model_dump(exclude_none=True) for a in agents]
-    Path(path).write_text("# imported agents\n" + yaml.safe_dump({"agents": rows}, sort_keys=False, allow_unicode=True))
+    from .safeio import write_text  # an exclusively created temporary file renamed over path
+
+    rows = [a.model_dump(exclude_none=True, exclude_unset=True) for a in agents]
+    write_text(path, "# imported agents\n" + yaml.safe_dump({"agents": rows}, sort_keys=False, allow_unicode=True))
 
 
 # -- categories -----------------------------------------------------------------------------------------

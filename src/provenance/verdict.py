@@ -89,10 +89,23 @@ def _robots_sql(con, policy: Policy, warnings: list[str]) -> list[str]:
             rows["disallowed"].append(rule.disallowed)
             rows["unknown"].append(rule.unknown)
     if missing:
-        warnings.append(f"no robots.txt consent evaluated for {', '.join(missing)}: their documents count as "
-                        f"robots `unknown` (import or fetch snapshots: `provenance robots import|fetch`)")
+        snapshots = con.execute("SELECT count(*) FROM robots_snapshots").fetchall()[0][0]
+        if snapshots:
+            # snapshots are there: the agents were left out of the evaluation, not the publishers' files
+            warnings.append(f"consent was not evaluated for {', '.join(missing)} although {snapshots:,} robots.txt "
+                            f"snapshot(s) are in the ledger: the policy names them but the evaluation left them out "
+                            f"(set `evaluate: true` for them, or `provenance consent --evaluate --agents ...`); their "
+                            f"documents count as robots `unknown`")
+        else:
+            warnings.append(f"no robots.txt consent evaluated for {', '.join(missing)}: their documents count as "
+                            f"robots `unknown` (import or fetch snapshots: `provenance robots import|fetch`)")
     if not rows["agent"]:
         return parts
+    from .robots.consent import blocked_summary
+
+    blocked = blocked_summary(con)  # our own refusals to fetch: unknown, never the publisher's disallow
+    if blocked["note"]:
+        warnings.append(blocked["note"] + "; those documents count as robots `unknown` here")
     _register(con, "_pol_robots", rows)
     # every document x policy agent; a missing consent row (never evaluated) is `unknown`
     parts.append("""
@@ -299,11 +312,13 @@ def evaluate(led, rules_dirs=None, policy_name: str | None = None, *, apply_rule
                       counts.get("review", 0), time.perf_counter() - t0, warnings)
 
 
-def reevaluate(led, rules_dirs=None, *, apply_rules: bool = False) -> Evaluation:
-    """Evaluate again under the policy of the last evaluation (or the default policy), e.g. after consent
-    changed; rules are taken from ``rules_dirs`` as they are now."""
-    last = led.con.execute("SELECT policy FROM verdict_runs ORDER BY evaluated_at DESC LIMIT 1").fetchall()
-    name = last[0][0] if last else None
+def reevaluate(led, rules_dirs=None, *, apply_rules: bool = False, policy: str | None = None) -> Evaluation:
+    """Evaluate again under ``policy`` (the ledger's setting), else the policy of the last evaluation, else
+    the default one, e.g. after consent changed; rules are taken from ``rules_dirs`` as they are now."""
+    name = policy
+    if name is None:
+        last = led.con.execute("SELECT policy FROM verdict_runs ORDER BY evaluated_at DESC LIMIT 1").fetchall()
+        name = last[0][0] if last else None
     _, pols = ruleset.load_policies(rules_dirs)
     return evaluate(led, rules_dirs, name if name in pols else None, apply_rules=apply_rules)
 

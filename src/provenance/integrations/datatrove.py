@@ -318,9 +318,10 @@ class _Session:
                     seen.add(a.lower())
                     self.agents.append(a)
 
-        # PII findings keep a salted hash inside the ledger; nothing of it leaves this task (only counts
-        # per type do), so a fresh salt per task unless the source ledger has one
-        scanners = default_scanners(load_pii_config(step.rules), salt or os.urandom(32), False, step.code_indexes)
+        # PII findings keep a keyed hash inside the ledger; nothing of it leaves this task (only counts
+        # per type do), so a fresh key per task unless the source ledger has a (legacy) salt of its own
+        scanners = default_scanners(load_pii_config(step.rules), salt or os.urandom(32), False, step.code_indexes,
+                                    "legacy" if salt else "hmac-sha256")
         if not self.has_takedowns:  # signatures serve takedown matching only; near-duplicates need the corpus
             scanners = [s for s in scanners if s.name != "minhash"]
         else:

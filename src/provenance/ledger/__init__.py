@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 
 from .. import __version__
 from ..errors import ProvenanceError
+from ..safeio import temp_path
 
 
 class LedgerBusy(ProvenanceError):
@@ -121,21 +122,59 @@ def _sql_str(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+DUCKDB_MAGIC = b"DUCK"
+
+
+def _file_kind(path: str | Path) -> str:
+    """What a file that is not a DuckDB database looks like (for the message; read only once refused)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError:
+        return "not readable"
+    if head[:4] == b"PAR1":
+        return "a Parquet file"
+    if head[:2] == b"\x1f\x8b":
+        return "a gzip file"
+    return "not a DuckDB database"
+
+
+def storage_info(path: str | Path) -> dict:
+    """What the DuckDB file header says: its storage version number and the DuckDB release that wrote it.
+    Call it before this process opens the ledger (reading the file with a descriptor of our own would drop
+    DuckDB's lock when that descriptor is closed)."""
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if head[8:12] != DUCKDB_MAGIC:
+        return {}
+    version = int.from_bytes(head[12:20], "little")
+    lib = head[52:84].split(b"\0", 1)[0].decode("ascii", "replace")
+    return {"storage_version": version, "written_by": lib or None}
+
+
 class Ledger:
     """A ledger file. ``documents_store`` ("table" | "parquet") is where the per-document rows live; it is
     chosen when the ledger is created and kept in the ledger: later opens without it use the stored mode,
     and asking an existing ledger for the other one is an error. None means "the stored mode, or table for a
     new ledger"."""
 
-    def __init__(self, path: str | Path, read_only: bool = False, documents_store: str | None = None):
+    def __init__(self, path: str | Path, read_only: bool = False, documents_store: str | None = None,
+                 create: bool = True):
         self.path = str(path)
         self.read_only = read_only
         if documents_store is not None and documents_store not in DOCUMENTS_STORES:
             raise ProvenanceError(f"documents_store {documents_store!r}: expected one of {', '.join(DOCUMENTS_STORES)}")
         if documents_store == "parquet" and self.path in ("", ":memory:"):
             raise ProvenanceError("documents_store='parquet' needs a ledger file (the dataset lives beside it)")
-        if read_only and not Path(self.path).exists():
-            raise ProvenanceError(f"no ledger at {self.path}: run `provenance scan ... --ledger {self.path}` first")
+        in_memory = self.path in ("", ":memory:")
+        exists = not in_memory and Path(self.path).exists()
+        if not exists and not in_memory and (read_only or not create):
+            raise ProvenanceError(f"no ledger at {self.path}: only `provenance scan ... --ledger {self.path}` creates "
+                                  f"one (check --ledger)")
+        if exists and Path(self.path).is_dir():
+            raise ProvenanceError(f"{self.path} is a folder, not a ledger file")
+        #: True when this open made the file (the caller may say "created ledger ...")
+        self.created = not exists and not in_memory
         try:
             self.con = duckdb.connect(self.path, read_only=read_only)
         except duckdb.IOException as exc:
@@ -149,10 +188,47 @@ class Ledger:
                 ) from exc
             raise ProvenanceError(f"cannot open ledger {self.path}: {msg}") from exc
         try:
+            if exists:
+                self._check_is_duckdb()
+                self._check_is_ledger()
             self._open_documents_store(documents_store)
         except BaseException:
             self.con.close()
             raise
+
+    def _check_is_duckdb(self) -> None:
+        """DuckDB opens a file that is not a database (a Parquet or CSV file) as a throw-away in-memory
+        database: a scan would report success and save nothing. Such a file has no path in duckdb_databases().
+        (Checked after connecting, never by reading the file ourselves: closing any descriptor of a file drops
+        every POSIX lock this process holds on it, DuckDB's included.)"""
+        row = self.con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchall()
+        if row and row[0][0] is None:
+            self.con.close()
+            raise ProvenanceError(f"{self.path} is {_file_kind(self.path)}, not a provenance ledger: refusing to open it "
+                                  f"as one (give --ledger the ledger's .duckdb file, or a new path for `provenance scan`)")
+
+    def _check_is_ledger(self) -> None:
+        """A DuckDB file made by someone else (tables, but none of ours) is refused, not migrated into."""
+        if self._has_relation("schema_migrations"):
+            return
+        n = self.con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+                             "AND NOT temporary").fetchall()[0][0]
+        if n:
+            raise ProvenanceError(f"{self.path} is a DuckDB database but not a provenance ledger (no schema_migrations "
+                                  f"table): refusing to use it; give --ledger a new path or a ledger")
+
+    # -- settings kept in the ledger ----------------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        if not self._has_relation("ledger_meta"):
+            return None
+        row = self.con.execute("SELECT value FROM ledger_meta WHERE key = ?", [key]).fetchall()
+        return row[0][0] if row else None
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        if value is None:
+            self.con.execute("DELETE FROM ledger_meta WHERE key = ?", [key])
+        else:
+            self.con.execute("INSERT OR REPLACE INTO ledger_meta VALUES (?, ?)", [key, value])
 
     # -- where the documents live -------------------------------------------------------------------
     @property
@@ -235,7 +311,7 @@ class Ledger:
         if target.exists():
             return
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{PLACEHOLDER_FILE}.{uuid.uuid4().hex[:8]}.tmp"
+        tmp = temp_path(target)  # created exclusively (no symlink followed), matched by the sweep's ".*.tmp"
         cols = ", ".join(f'"{c}"' for c, _ in self._template_columns() if c != "shard_id")
         table = DOCUMENTS_TEMPLATE if self.documents_store == "parquet" else "documents"
         self.con.execute(f"COPY (SELECT {cols} FROM {table} LIMIT 0) TO {_sql_str(str(tmp))} (FORMAT parquet)")
@@ -337,7 +413,8 @@ class Ledger:
         row = self.con.execute("SELECT run_id FROM shards WHERE shard_id = ?", [shard_id]).fetchall()
         keep = f"part-{row[0][0]}.parquet" if row else None
         removed = 0
-        if folder.is_dir():
+        # (a planted symlink or an id with path pieces never sends the sweep outside the dataset)
+        if _SAFE_NAME.fullmatch(shard_id or "") and folder.is_dir() and not folder.is_symlink():
             for f in folder.iterdir():
                 if f.is_file() and f.name != keep:
                     f.unlink()
@@ -520,7 +597,7 @@ class Ledger:
             else:
                 sel.append(f'CAST(NULL AS {t}) AS "{c}"')
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+        tmp = temp_path(target)  # created exclusively (no symlink followed); a leftover is swept with the folder
         try:
             self.con.execute(
                 f"COPY (SELECT {', '.join(sel)} FROM read_parquet(?)) TO {_sql_str(str(tmp))} "
@@ -578,6 +655,26 @@ class Ledger:
         self._sweep_shard(r.shard_id)
 
     # -- queries ------------------------------------------------------------------------------------
+    def user_query(self, sql: str) -> pa.Table:
+        """Run SQL someone typed, unable to write or read anything but the ledger: only SELECT (and EXPLAIN)
+        statements, and DuckDB's external access switched off for this connection (COPY TO, ATTACH, INSTALL,
+        read_csv('/etc/...') all fail); a parquet-mode ledger's own dataset folder stays readable."""
+        allowed = {"SELECT", "EXPLAIN"}
+        try:
+            kinds = [str(st.type).rsplit(".", 1)[-1] for st in duckdb.extract_statements(sql)]
+        except duckdb.Error:
+            kinds = ["SELECT"]  # a syntax error: let the query itself report it
+        bad = [k for k in kinds if k not in allowed]
+        if bad:
+            raise ProvenanceError(f"query refused: only SELECT statements run here ({', '.join(sorted(set(bad)))} "
+                                  f"would change files, the ledger or its settings)")
+        if not getattr(self, "_locked", False):
+            if self.documents_store == "parquet":
+                self.con.execute(f"SET allowed_directories = [{_sql_str(str(self.documents_dataset) + os.sep)}]")
+            self.con.execute("SET enable_external_access = false")
+            self._locked = True
+        return self.query(sql)
+
     def query(self, sql: str, params: list | None = None) -> pa.Table:
         rel = self.con.sql(sql, params=params) if params else self.con.sql(sql)
         return rel.to_arrow_table() if rel is not None else pa.table({})
@@ -590,3 +687,46 @@ class Ledger:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+INFO_TABLES = ("documents", "shards", "quarantine", "runs", "robots_snapshots", "document_verdicts", "pii_findings",
+               "takedown_requests")
+
+
+def ledger_info(led: "Ledger", storage: dict | None = None) -> dict:
+    """What `provenance ledger info` shows: versions, settings, sizes and runs (``storage``: storage_info of
+    the file, read before it was opened)."""
+    from .. import settings as settings_mod
+
+    st = settings_mod.current(led)
+    rows = {}
+    for t in INFO_TABLES:
+        if led._has_relation(t):
+            rows[t] = led.con.execute(f'SELECT count(*) FROM "{t}"').fetchall()[0][0]
+    runs = led.con.execute("SELECT count(*), min(started_at), max(started_at) FROM runs").fetchall()[0]
+    last = led.con.execute("SELECT status FROM runs ORDER BY started_at DESC LIMIT 1").fetchall()
+    path = Path(led.path)
+    return {
+        "path": led.path,
+        "file_bytes": path.stat().st_size if path.exists() else 0,
+        "schema_version": led.schema_version(),
+        "schema_latest": max(v for v, _, _ in _migrations()),
+        "storage": storage or {},
+        "duckdb": duckdb.__version__,
+        "documents_store": led.documents_store,
+        "settings": {"rules": st.rules, "rules_hash": st.rules_hash, "policy": st.policy, "agents": st.agents,
+                     "code_indexes": st.code_indexes},
+        "pii": pii_scheme(led),
+        "rows": rows,
+        "runs": {"count": runs[0], "first": runs[1], "last": runs[2], "last_status": last[0][0] if last else None},
+    }
+
+
+def pii_scheme(led: "Ledger") -> dict:
+    """How this ledger's PII values are hashed: ``hmac-sha256`` with a key kept outside the ledger (its
+    fingerprint is recorded), or ``legacy`` (blake2b keyed by a salt stored in the ledger: reversible by
+    guessing for whoever holds the ledger), or ``none yet``."""
+    scheme = led.meta("pii_hash_scheme")
+    if scheme is None:
+        scheme = "legacy" if led.meta("pii_salt") is not None else "none yet"
+    return {"scheme": scheme, "key_fingerprint": led.meta("pii_key_fingerprint")}

@@ -229,8 +229,8 @@ class SalvageStream:
         if w.at_end(self.pos):
             self.finished = True
             return
-        if self.out_total and w.byte(self.pos) == 0 and self._only_zeros_from(self.pos):
-            self.finished = True  # padding after the last member
+        if self.kind == "gzip" and self.out_total and w.byte(self.pos) == 0 and self._only_zeros_from(self.pos):
+            self.finished = True  # zero padding after the last gzip member (zstd knows no such padding)
             return
         self.mstart = self.pos
         if self.kind == "gzip":

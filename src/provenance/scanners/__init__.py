@@ -39,8 +39,9 @@ def apply(scanners: list[Scanner], batch: pa.RecordBatch, context: ScanContext) 
 
 
 def default_scanners(pii_config=None, pii_salt: bytes = b"", keep_pii_values: bool = False,
-                     code_indexes: list[str] | None = None) -> list[Scanner]:
-    """Every scanner of a scan. PII findings are hashed with ``pii_salt`` (the ledger's, in a scan); code
+                     code_indexes: list[str] | None = None, pii_scheme: str = "hmac-sha256") -> list[Scanner]:
+    """Every scanner of a scan. PII findings are hashed with the key ``pii_salt`` (pii_key.py: kept outside
+    the ledger) under ``pii_scheme``; code
     reference indexes (folders made by ``provenance index build``) add the code-match scanner."""
     from .domain import DomainScanner
     from .license import LicenseScanner
@@ -50,7 +51,7 @@ def default_scanners(pii_config=None, pii_salt: bytes = b"", keep_pii_values: bo
     from .size import SizeScanner
 
     out = [DomainScanner(), SizeScanner(), PageSignalsScanner(), LicenseScanner(),
-           PiiScanner(pii_config, pii_salt, keep_pii_values), MinHashScanner()]
+           PiiScanner(pii_config, pii_salt, keep_pii_values, pii_scheme), MinHashScanner()]
     if code_indexes:
         from .codeindex import CodeIndexScanner
 
