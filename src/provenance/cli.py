@@ -142,7 +142,9 @@ def cmd_scan(args) -> int:
 
         settle(guard, rules=rules_arg(args), policy=args.policy,
                code_indexes=[] if args.no_code_index else args.code_index, write=False)
-        key_for_scan(guard, args.pii_key)
+        _, _, said = key_for_scan(guard, args.pii_key)
+        for line in said:
+            print(f"note: {line}", file=sys.stderr)
     except BaseException:
         guard.close()
         raise
@@ -159,7 +161,8 @@ def cmd_scan(args) -> int:
     for line in summary.get("settings", []):
         print(f"settings: {line}", file=sys.stderr)
     for line in summary.get("notes", []):
-        print(f"note: {line}", file=sys.stderr)
+        if line not in said:
+            print(f"note: {line}", file=sys.stderr)
     if args.json:
         print(json.dumps(summary))
         return 0
