@@ -51,6 +51,15 @@ class ConfigError(ProvenanceError):
     """Bad user input to the CLI or API (unknown format, bad column mapping, ...)."""
 
 
+# -- exit codes of the command line (docs/exit-codes.md; the same for every command) ---------------------
+EXIT_OK = 0  # every shard / file / item done
+EXIT_INTERNAL = 1  # a bug: an unexpected error (one line; PROVENANCE_DEBUG=1 shows the traceback)
+EXIT_USAGE = 2  # usage or configuration error, found before any work: bad options, missing inputs or ledger
+EXIT_INCOMPLETE = 3  # the run finished and was recorded, but some shards failed or are partial
+EXIT_INTERRUPTED = 130  # Ctrl-C / SIGINT (finished shards are kept; rerun to resume)
+EXIT_PIPE = 141  # stdout closed early (`provenance ... | head`): nothing printed, as a C tool killed by SIGPIPE
+
+
 # -- messages that never carry record bytes ---------------------------------------------------------------
 
 _MAX_MESSAGE = 200
