@@ -10,14 +10,13 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from provenance.reports import write_datasheet
+from provenance import runs
 from provenance.reports.escape import md_text
 
 
 @task(name="write-datasheet", cache_policy=NO_CACHE)
 def write_task(ledger: str, out_dir: str, about: str | None, top: int, sme: bool | None) -> dict:
-    r = write_datasheet(ledger, out_dir, about=about, top=top, sme=sme)
-    return {"out_dir": str(r.out_dir), "files": {k: str(v) for k, v in r.files.items()}, "facts": r.facts}
+    return runs.write_datasheet(ledger, out_dir, about, top, sme)
 
 
 def _pct(v) -> str:

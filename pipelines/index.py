@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from prefect import flow
 
-from provenance.codeindex import build_index
+from provenance import runs
 
 
 @flow(name="build-code-index", log_prints=False)
 def build_code_index(name: str, sources: list[str], out_dir: str, license: str | None = None) -> dict:
     """Index the code of ``sources`` (folders of code, or JSON Lines of files) into ``out_dir``; scans use it
     with ``provenance scan ... --code-index out_dir``."""
-    return build_index(sources, out_dir, name=name, license=license)
+    return runs.build_code_index(name, sources, out_dir, license)

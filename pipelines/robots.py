@@ -12,22 +12,14 @@ from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from provenance.ledger import Ledger
-from provenance.robots.consent import evaluate, fetch_targets, store_snapshots
-from provenance.robots.snapshots import Snapshot, from_fetch
-from provenance.ruleset import evaluated_agents
+from provenance import runs
+from provenance.robots.snapshots import Snapshot
 
 
 @task(name="fetch-robots", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def fetch_chunk(hosts: list[str], allow_internal: bool, proxy: str | None, resolve: dict[str, str] | None,
                 max_workers: int, per_host_delay: float) -> list[Snapshot]:
-    from provenance.netguard import Resolver
-    from provenance.robots.fetch import RobotsFetcher
-
-    fetcher = RobotsFetcher(allow_internal=allow_internal, resolver=Resolver(resolve or {}),
-                            proxies={"http": proxy, "https": proxy} if proxy else None,
-                            max_workers=max_workers, per_host_delay=per_host_delay)
-    return list(from_fetch(fetcher.fetch_many(hosts)))
+    return runs.fetch_chunk(hosts, allow_internal, proxy, resolve, max_workers, per_host_delay)
 
 
 @flow(name="refresh-robots", log_prints=False)
@@ -43,24 +35,12 @@ def refresh_robots(
     per_host_delay: float = 1.0,
     chunk: int = 500,
 ) -> dict:
-    agents = agents or [a.token for a in evaluated_agents(rules)]
-    with Ledger(ledger) as led:
-        if hosts is None:
-            hosts = fetch_targets(led)
-        new = 0
-        for i in range(0, len(hosts), chunk):
-            snaps = fetch_chunk(hosts[i : i + chunk], allow_internal, proxy, resolve, max_workers, per_host_delay)
-            n, _ = store_snapshots(led, snaps)
-            new += n
-        result = evaluate(led, agents)
-        changes = led.query(
-            "SELECT host, agent, change, documents, words FROM consent_changes "
-            "WHERE detected_at = (SELECT max(detected_at) FROM consent_changes) ORDER BY words DESC, host, agent"
-        ).to_pylist() if result["changes"] else []
+    r = runs.refresh_robots(ledger, hosts, allow_internal, proxy, resolve, agents, rules, max_workers, per_host_delay,
+                            chunk, fetch_step=fetch_chunk)
     create_table_artifact(
         key="consent-changes",
-        table=changes or [{"host": "(none)", "agent": "", "change": "no host started or stopped disallowing an agent",
-                           "documents": 0, "words": 0}],
-        description=f"robots.txt refresh of {len(hosts)} host(s): {new} new snapshot(s), {len(changes)} change(s)",
+        table=r["changed"] or [{"host": "(none)", "agent": "", "change": "no host started or stopped disallowing an agent",
+                                "documents": 0, "words": 0}],
+        description=f"robots.txt refresh of {r['hosts']} host(s): {r['new_snapshots']} new snapshot(s), {r['changes']} change(s)",
     )
-    return {"hosts": len(hosts), "new_snapshots": new, "changes": len(changes), "evaluation": result}
+    return r

@@ -112,31 +112,57 @@ def _prefect_env() -> None:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
-    os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+
+
+def _tracked(args) -> str | None:
+    """Why this command runs as a Prefect flow (--track, PROVENANCE_TRACK, a configured Prefect API, or
+    --cluster); None: in this process, no Prefect (see provenance.runs)."""
+    from .runs import tracking
+
+    if getattr(args, "cluster", None):
+        return "--cluster"
+    return tracking(getattr(args, "track", False))
+
+
+def _incomplete(failed: int, partial: int) -> int:
+    from .errors import EXIT_INCOMPLETE, EXIT_OK
+
+    return EXIT_INCOMPLETE if failed or partial else EXIT_OK
 
 
 def cmd_scan(args) -> int:
     from .readers.mapping import parse_map_args
+    from .sources import discover
 
     colmap = parse_map_args(args.map)
-    _prefect_env()
+    # missing inputs and globs that match nothing stop here, before the ledger is created or opened
+    shards = discover(args.inputs, format=args.format)
+    try:
+        from .sources import format_twins
+    except ImportError:  # pragma: no cover - (older sources module)
+        format_twins = None
+    if format_twins is not None:
+        for line in format_twins(shards):
+            print(line, file=sys.stderr)
     from .ledger import Ledger
-    from .pipelines.scan import check_cluster, scan_corpus
 
+    tracked = _tracked(args)
     if args.cluster:
+        _prefect_env()
+        from .pipelines.scan import check_cluster
+
         # no Dask INFO lines between the progress lines (read when distributed is first imported, also by workers)
         os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
         check_cluster(args.cluster)
-    # Take the ledger before the flow starts and hold it to the end: a second scan of the same ledger stops
-    # here with one line (LedgerBusy, exit 2) instead of failing inside the flow with Prefect's traceback, and
-    # nothing can take the file between this check and the flow opening it (this process's connections share
-    # one DuckDB instance).
+    # Take the ledger before the run starts and hold it to the end: a second scan of the same ledger stops
+    # here with one line (LedgerBusy, exit 2), and nothing can take the file between this check and the run
+    # opening it (this process's connections share one DuckDB instance).
     guard = Ledger(args.ledger, documents_store=args.documents_store)
     if guard.created:
         print(f"created ledger {args.ledger}", file=sys.stderr)
     try:
-        # what the flow would refuse (a recorded rules layer or code index gone, another PII key): one line
-        # here, before the flow starts, instead of a failed flow run and its traceback
+        # what the run would refuse (a recorded rules layer or code index gone, another PII key): one line
+        # here, before anything is scanned
         from .pii_key import key_for_scan
         from .settings import settle
 
@@ -148,14 +174,23 @@ def cmd_scan(args) -> int:
     except BaseException:
         guard.close()
         raise
+    params = dict(inputs=args.inputs, ledger=args.ledger, work_dir=args.work_dir, format=args.format, column_map=colmap,
+                  max_doc_bytes=args.max_doc_bytes, force=args.force, quiet=args.quiet, rules=rules_arg(args),
+                  policy=args.policy, keep_pii_values=args.keep_pii_values,
+                  code_indexes=[] if args.no_code_index else args.code_index, pii_key_path=args.pii_key,
+                  cluster=args.cluster, documents_store=args.documents_store)
     try:
-        summary = scan_corpus(
-            inputs=args.inputs, ledger=args.ledger, work_dir=args.work_dir, format=args.format, column_map=colmap,
-            max_doc_bytes=args.max_doc_bytes, force=args.force, quiet=args.quiet, rules=rules_arg(args),
-            policy=args.policy, keep_pii_values=args.keep_pii_values,
-            code_indexes=[] if args.no_code_index else args.code_index, pii_key_path=args.pii_key,
-            cluster=args.cluster, documents_store=args.documents_store,
-        )
+        if tracked:
+            _prefect_env()
+            from .pipelines.scan import scan_corpus
+
+            if not args.quiet:
+                print(f"running the scan-corpus Prefect flow ({tracked})", file=sys.stderr)
+            summary = scan_corpus(**params)
+        else:
+            from .runs import scan_corpus
+
+            summary = scan_corpus(**params, shards=shards)
     finally:
         guard.close()
     for line in summary.get("settings", []):
@@ -163,9 +198,10 @@ def cmd_scan(args) -> int:
     for line in summary.get("notes", []):
         if line not in said:
             print(f"note: {line}", file=sys.stderr)
+    code = _incomplete(summary["shards_failed"], summary["shards_partial"])
     if args.json:
         print(json.dumps(summary))
-        return 0
+        return code
     s = summary
     rate = s["documents"] / s["seconds"] if s["seconds"] else 0
     print(
@@ -186,7 +222,11 @@ def cmd_scan(args) -> int:
             print()
             print(f"Top {args.top} registered domains by share of all tokens (words):")
             print(format_table(led.query(TOP_DOMAINS_SQL, [args.top])))
-    return 0
+    if code:
+        print(f"provenance: {s['shards_failed']} shard(s) failed and {s['shards_partial']} partial: see "
+              f"`provenance query \"SELECT uri, status, error FROM shards WHERE status <> 'done'\"` (exit {code})",
+              file=sys.stderr)
+    return code
 
 
 def cmd_ledger_info(args) -> int:
@@ -362,12 +402,18 @@ def cmd_robots_refresh(args) -> int:
         tokens = _agent_tokens(_settle(led, args, agents=_agents_arg(args)))
     if agents_note(tokens):
         print(f"note: {agents_note(tokens)}")
-    _prefect_env()
-    from .pipelines.robots import refresh_robots
+    kw = dict(ledger=args.ledger, allow_internal=args.allow_internal, proxy=args.proxy,
+              resolve=dict(i.split("=", 1) for i in (args.resolve or [])), agents=tokens,
+              max_workers=args.workers, per_host_delay=args.delay)
+    if _tracked(args):
+        _prefect_env()
+        from .pipelines.robots import refresh_robots
 
-    s = refresh_robots(ledger=args.ledger, allow_internal=args.allow_internal, proxy=args.proxy,
-                       resolve=dict(i.split("=", 1) for i in (args.resolve or [])), agents=tokens,
-                       max_workers=args.workers, per_host_delay=args.delay)
+        s = refresh_robots(**kw)
+    else:
+        from .runs import refresh_robots
+
+        s = refresh_robots(**kw)
     print(f"refreshed {s['hosts']:,} host(s): {s['new_snapshots']:,} new snapshot(s); {s['changes']:,} host/agent change(s)")
     return 0
 
@@ -531,11 +577,16 @@ def need_ledger(path: str) -> None:
 
 def cmd_dedup(args) -> int:
     need_ledger(args.ledger)
-    _prefect_env()
-    from .pipelines.dedup import cluster_duplicates
+    kw = dict(ledger=args.ledger, threshold=args.threshold, memory_limit=args.memory_limit, rules=rules_arg(args))
+    if _tracked(args):
+        _prefect_env()
+        from .pipelines.dedup import cluster_duplicates
 
-    s = cluster_duplicates(ledger=args.ledger, threshold=args.threshold, memory_limit=args.memory_limit,
-                           rules=rules_arg(args))
+        s = cluster_duplicates(**kw)
+    else:
+        from .runs import cluster_duplicates
+
+        s = cluster_duplicates(**kw)
     for line in s.get("settings", []):
         print(f"settings: {line}", file=sys.stderr)
     if args.json:
@@ -568,10 +619,16 @@ def cmd_datasheet(args) -> int:
     load_about(args.about)
     with Ledger(args.ledger, read_only=True) as led:
         require_current_schema(led)
-    _prefect_env()
-    from .pipelines.datasheet import datasheet
+    kw = dict(ledger=args.ledger, out_dir=args.out, about=args.about, top=args.top, sme=True if args.sme else None)
+    if _tracked(args):
+        _prefect_env()
+        from .pipelines.datasheet import datasheet
 
-    r = datasheet(ledger=args.ledger, out_dir=args.out, about=args.about, top=args.top, sme=True if args.sme else None)
+        r = datasheet(**kw)
+    else:
+        from .runs import write_datasheet
+
+        r = write_datasheet(**kw)
     print(f"datasheet for {r['documents']:,} documents written to {r['out_dir']}:")
     for name, path in r["files"].items():
         print(f"  {path}")
@@ -620,13 +677,19 @@ def cmd_takedown_list(args) -> int:
 
 
 def cmd_index_build(args) -> int:
-    _prefect_env()
-    from .pipelines.index import build_code_index
-
     from .safeio import safe_name
 
     out = args.out or str(Path("indexes") / safe_name(args.name))  # the name becomes one plain folder name
-    m = build_code_index(name=args.name, sources=args.sources, out_dir=out, license=args.license)
+    kw = dict(name=args.name, sources=args.sources, out_dir=out, license=args.license)
+    if _tracked(args):
+        _prefect_env()
+        from .pipelines.index import build_code_index
+
+        m = build_code_index(**kw)
+    else:
+        from .runs import build_code_index
+
+        m = build_code_index(**kw)
     files = m.get("files", m.get("refs", "?"))
     print(f"index {args.name}: {files} file(s) -> {out} " + json.dumps({k: v for k, v in m.items() if isinstance(v, (int, float, str)) and k not in ("name",)}))
     print(f"use it: provenance scan ... --code-index {out}")
@@ -694,6 +757,13 @@ def rules_arg(args) -> list[str] | None:
     return [] if getattr(args, "no_rules", False) else getattr(args, "rules", None)
 
 
+def track_opt(sp) -> None:
+    sp.add_argument("--track", action="store_true",
+                    help="run as a Prefect flow, tracked by the Prefect API (PREFECT_API_URL, else a temporary local "
+                         "server: ~10 s more); default: in this process, unless a Prefect API is configured or "
+                         "PROVENANCE_TRACK=1")
+
+
 def rules_opt(sp) -> None:
     sp.add_argument("--no-rules", action="store_true",
                     help="use the shipped rules only (forget the layers the ledger recorded)")
@@ -747,6 +817,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run the shard tasks on Dask: a running scheduler's address, or local:N worker processes "
                         "(the work dir must be a path every worker sees; only this process writes the ledger)")
     rules_opt(s)
+    track_opt(s)
     s.set_defaults(func=cmd_scan)
 
     lg = sub.add_parser("ledger", help="the ledger itself: what it is and what it holds")
@@ -796,6 +867,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--ledger", default=DEFAULT_LEDGER)
     net_opts(s)
     agent_opts(s)
+    track_opt(s)
     s.set_defaults(func=cmd_robots_refresh)
     s = rsub.add_parser("agents-import", help="convert the ai.robots.txt project's robots.json into an agents.yaml")
     s.add_argument("source")
@@ -870,6 +942,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--memory-limit", help="DuckDB memory limit while grouping band hashes, e.g. 2GB (spills to disk)")
     s.add_argument("--json", action="store_true")
     rules_opt(s)
+    track_opt(s)
     s.set_defaults(func=cmd_dedup)
 
     td = sub.add_parser("takedown", help="erasure / copyright requests: every near-duplicate is excluded, now and in future scans")
@@ -896,6 +969,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("sources", nargs="+")
     s.add_argument("--license", help="SPDX id for every file (default: the file's own tag / the record's license)")
     s.add_argument("--out", help="index folder (default indexes/NAME)")
+    track_opt(s)
     s.set_defaults(func=cmd_index_build)
 
     s = sub.add_parser("datasheet", help="datasheet, dataset card, EU training-content summary and HTML page from the ledger")
@@ -906,6 +980,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--top", type=int, default=30, help="registered domains in the top table (default 30)")
     s.add_argument("--sme", action="store_true",
                    help="EU summary lists the top 5%% of domains (at most 1,000) instead of 10%% (or provider.sme in the about file)")
+    track_opt(s)
     s.set_defaults(func=cmd_datasheet)
 
     s = sub.add_parser("diff", help="what changed between two audits: composition, consent, verdicts (per document), PII, licenses")

@@ -65,6 +65,7 @@ import pyarrow.parquet as pq
 
 from .kernels import string_buffers
 from .safeio import atomic_output, write_text
+from .errors import ProvenanceError
 
 __all__ = [
     "MATCH_FIELD",
@@ -606,22 +607,44 @@ def _read_sources(sources: list[str]) -> list[dict]:
                     continue
                 rel = f.relative_to(p).as_posix()
                 out.append({"name": f"{p.name}/{rel}", "path": rel, "text": text, "license": None, "source": str(src)})
+        elif not p.exists():
+            raise ProvenanceError(f"{src}: no such file or folder (index sources are folders of code, code files, or "
+                                  f"JSON Lines of {{path, content}} records)")
+        elif p.suffix.lstrip(".").lower() in CODE_EXTENSIONS:
+            try:
+                text = p.read_bytes().decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ProvenanceError(f"{src}: not UTF-8 text") from exc
+            out.append({"name": p.name, "path": p.name, "text": text, "license": None, "source": str(src)})
         else:
             opener = gzip.open if p.name.endswith(".gz") else open
-            with opener(p, "rt", encoding="utf-8") as fh:
-                for line in fh:
-                    if not line.strip():
-                        continue
-                    r = json.loads(line)
-                    if r.get("kind") == "license_file":
-                        continue
-                    text = r.get("content") if r.get("content") is not None else r.get("text")
-                    if not text:
-                        continue
-                    path = r.get("path") or ""
-                    name = f"{r['repo']}/{path}" if r.get("repo") else path
-                    lic = r.get("file_spdx_identifier") or r.get("repo_declared_license") or r.get("license")
-                    out.append({"name": name, "path": path, "text": text, "license": lic, "source": str(src)})
+            with opener(p, "rt", encoding="utf-8", errors="strict") as fh:
+                try:
+                    for n, line in enumerate(fh, 1):
+                        if not line.strip():
+                            continue
+                        try:
+                            r = json.loads(line)
+                        except ValueError:
+                            r = None
+                        if not isinstance(r, dict):
+                            raise ProvenanceError(
+                                f"{src}:{n}: not a JSON object (index sources are folders of code, code files "
+                                f"({', '.join(sorted(CODE_EXTENSIONS)[:6])}, ...), or JSON Lines of {{path, content}} records)")
+                        if r.get("kind") == "license_file":
+                            continue
+                        text = r.get("content") if r.get("content") is not None else r.get("text")
+                        if not text or not isinstance(text, str):
+                            continue
+                        path = str(r.get("path") or "")
+                        name = f"{r['repo']}/{path}" if r.get("repo") else path
+                        lic = r.get("file_spdx_identifier") or r.get("repo_declared_license") or r.get("license")
+                        out.append({"name": name, "path": path, "text": text, "license": lic if isinstance(lic, str) else None,
+                                    "source": str(src)})
+                except (UnicodeDecodeError, EOFError, OSError) as exc:
+                    if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError)):
+                        raise
+                    raise ProvenanceError(f"{src}: cannot be read as (gzipped) JSON Lines: {type(exc).__name__}") from exc
     return out
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import errors
+from . import errors, progress
 from .errors import ShardError
 from .ledger import ShardResult
 from .readers import ReadOptions, read_shard
@@ -69,15 +69,17 @@ def scan_shard(
     scanners: list[Scanner] | None = None,
     context: ScanContext | None = None,
     chash: str | None = None,
+    reuse: bool = True,
 ) -> ShardResult:
-    """Read and scan one shard into Parquet sinks under ``work_dir``; never raises for bad input."""
+    """Read and scan one shard into Parquet sinks under ``work_dir``; never raises for bad input. A finished
+    result of the same shard and configuration is reused unless ``reuse`` is false (``--force``: read again)."""
     options = options or ReadOptions()
     scanners = scanners if scanners is not None else default_scanners()
     context = context or ScanContext()
     chash = chash or config_hash(scanners, options)
     work_dir = Path(work_dir)
     ann_path, q_path, done_path = _paths(work_dir, shard, chash)
-    if done_path.exists() and shard.error is None:
+    if reuse and done_path.exists() and shard.error is None:
         try:
             r = ShardResult.from_json(done_path.read_text())
             if (r.annotations_path is None or Path(r.annotations_path).exists()) and (
@@ -128,9 +130,13 @@ def scan_shard(
     try:
         ann_file = arrow_sink(ann_file)
         writer = pq.ParquetWriter(ann_file, schema, compression="zstd", use_dictionary=dict_cols)
+        watch = progress.reporter(shard.uri)
         try:
             for chunk in read_shard(shard, options):
+                progress.check_cancelled()  # Ctrl-C: stop at a batch boundary (the finally removes the files)
                 result.rows_read += chunk.rows_read
+                if watch is not None:
+                    watch.rows = result.rows_read
                 if chunk.quarantine:
                     note_quarantine(chunk.quarantine)
                 if chunk.batch is not None and chunk.batch.num_rows:
@@ -144,6 +150,8 @@ def scan_shard(
                     result.documents += out.num_rows
                     result.bytes += int(pa.compute.sum(batch.column("bytes")).as_py() or 0) if "bytes" in schema.names else 0
                     result.words += int(pa.compute.sum(batch.column("words")).as_py() or 0) if "words" in schema.names else 0
+                    if watch is not None:
+                        watch.text_bytes = result.bytes
         except ShardError as exc:
             result.error, result.error_reason = exc.detail, exc.reason
             result.status = "partial" if result.rows_read else "failed"
