@@ -69,8 +69,9 @@ def sql(ledger, q: str, params: list | None = None) -> list[tuple]:
         con.close()
 
 
-def run_cli(args: list[str], cwd: Path, api_url: str | None = None, timeout: float = 300, **popen) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
+def run_cli(args: list[str], cwd: Path, api_url: str | None = None, timeout: float = 300, env: dict | None = None,
+            **popen) -> subprocess.CompletedProcess:
+    env = dict(os.environ if env is None else env)
     if api_url:
         env["PREFECT_API_URL"] = api_url
     exe = Path(sys.executable).with_name("provenance")
