@@ -74,6 +74,11 @@ def test_lsh_params_equal_datasketch():
     for t, n in [(0.5, 128), (0.8, 128), (0.9, 128), (0.7, 64), (0.85, 256)]:
         assert mh.lsh_params(t, n) == _optimal_param(t, n, 0.5, 0.5)
     assert mh.lsh_params(0.8, 128, 0.3, 0.7) == _optimal_param(0.8, 128, 0.3, 0.7)
+    # a grid (1,140 combinations agreed when _integrate moved from scipy quad to Gauss-Legendre; a sample here)
+    for t in (0.05, 0.23, 0.41, 0.59, 0.66, 0.77, 0.83, 0.95, 0.99):
+        for n in (16, 64, 200):
+            for fpw in (0.1, 0.5):
+                assert mh.lsh_params(t, n, fpw, 1 - fpw) == _optimal_param(t, n, fpw, 1 - fpw), (t, n, fpw)
 
 
 def test_empty_and_short_texts():
