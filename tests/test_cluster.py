@@ -146,13 +146,17 @@ def test_cli_scan_with_cluster_gives_the_same_ledger(corpus, local_ledger, prefe
 def test_cli_cluster_option_is_checked_before_anything_runs(tmp_path):
     import socket
 
-    res = run_cli(["scan", str(tmp_path), "--ledger", "l.duckdb", "--cluster", "local:zero"], cwd=tmp_path)
+    # a real shard: a folder with none is an error of its own (tests/test_input_validation.py)
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "a.jsonl").write_text('{"url": "https://a.org/", "text": "t"}\n')
+    res = run_cli(["scan", str(tmp_path / "corpus"), "--ledger", "l.duckdb", "--cluster", "local:zero"], cwd=tmp_path)
     assert res.returncode == 2 and "provenance: error: --cluster 'local:zero'" in res.stderr
     assert "Traceback" not in res.stderr and not (tmp_path / "l.duckdb").exists()
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    res = run_cli(["scan", str(tmp_path), "--ledger", "l.duckdb", "--cluster", f"tcp://127.0.0.1:{port}"], cwd=tmp_path)
+    res = run_cli(["scan", str(tmp_path / "corpus"), "--ledger", "l.duckdb", "--cluster", f"tcp://127.0.0.1:{port}"],
+                  cwd=tmp_path)
     assert res.returncode == 2 and res.stderr.startswith(f"provenance: error: no Dask scheduler answers at tcp://127.0.0.1:{port}")
     assert len(res.stderr.splitlines()) == 1 and not (tmp_path / "l.duckdb").exists()
 

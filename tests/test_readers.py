@@ -13,6 +13,7 @@ from conftest import shared_path
 from provenance.readers import ReadOptions, read_shard
 from provenance.readers.base import parse_dates
 from provenance.sources import discover
+from provenance.errors import ConfigError
 from provenance.schema import CORE
 
 
@@ -187,8 +188,9 @@ def test_discover_globs_dirs_and_fsspec_urls(tmp_path):
     assert [s.name for s in discover([str(tmp_path / "a" / "robots.jsonl.gz")])] == ["robots.jsonl.gz"]
     formats = {s.name: s.format for s in found}
     assert formats == {"1.jsonl.gz": "jsonl", "2.parquet": "parquet", "3.json.gz": "jsonl"}
-    missing = discover([str(tmp_path / "nope.jsonl")])
-    assert missing[0].error and "nope.jsonl" in missing[0].error
+    # a named path that does not exist is a usage error (tests/test_input_validation.py has the rest)
+    with pytest.raises(ConfigError, match=r"nope\.jsonl: no such file or folder$"):
+        discover([str(tmp_path / "nope.jsonl")])
 
 
 def test_fsspec_memory_filesystem():

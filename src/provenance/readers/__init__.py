@@ -8,6 +8,7 @@ from ..errors import ShardError
 from .. import errors
 from ..sources import Shard
 from .base import ReadChunk, ReadOptions
+from .check import check_column_map
 from .jsonl import read_jsonl
 from .parquet import read_parquet
 from .warc import read_warc
@@ -31,4 +32,4 @@ def read_shard(shard: Shard, options: ReadOptions | None = None) -> Iterator[Rea
         raise ShardError(errors.MISSING, f"cannot open {shard.uri}: {exc}") from exc
 
 
-__all__ = ["ReadChunk", "ReadOptions", "read_shard"]
+__all__ = ["ReadChunk", "ReadOptions", "check_column_map", "read_shard"]

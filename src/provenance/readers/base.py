@@ -3,6 +3,7 @@ columns into the core schema (or into quarantine records)."""
 
 from __future__ import annotations
 
+import operator
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -18,13 +19,46 @@ DEFAULT_MAX_DOC_BYTES = 16 * 1024 * 1024
 DEFAULT_BATCH_BYTES = 8 * 1024 * 1024
 
 
+#: sizes that must be positive whole numbers (checked when set, so also on ``options.max_doc_bytes = n``)
+_POSITIVE = ("max_doc_bytes", "batch_bytes", "batch_rows")
+
+
 @dataclass
 class ReadOptions:
+    """How shards are read. Sizes must be positive whole numbers: anything else raises ConfigError when it
+    is set (a negative ``max_doc_bytes`` would quarantine every document, 0 used to mean the default)."""
+
     max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES  # larger documents are quarantined as too_large
     batch_bytes: int = DEFAULT_BATCH_BYTES  # target size of a batch (uncompressed source bytes)
     batch_rows: int = 8192  # upper bound on rows per batch (Parquet)
     column_map: dict[str, list[str]] = field(default_factory=dict)  # overrides, see mapping.py
     keep_html: bool = True  # WARC: keep the HTML body in the batch for page-signal scanners
+
+    def __setattr__(self, name, value):
+        if name in _POSITIVE:
+            value = positive_size(value, name)
+        elif name == "column_map":
+            from .mapping import effective_map
+
+            effective_map(value)  # unknown fields, empty or malformed paths: ConfigError now, not per shard
+        super().__setattr__(name, value)
+
+
+def positive_size(value, what: str) -> int:
+    """``value`` as an int if it is a whole number above 0, else ConfigError naming ``what``."""
+    from ..errors import ConfigError
+
+    if isinstance(value, bool) or value is None:
+        raise ConfigError(f"{what} must be a whole number above 0, not {value!r}")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    try:
+        n = operator.index(value)
+    except TypeError:
+        raise ConfigError(f"{what} must be a whole number above 0, not {value!r}") from None
+    if n <= 0:
+        raise ConfigError(f"{what} must be above 0, not {n:,}")
+    return n
 
 
 @dataclass

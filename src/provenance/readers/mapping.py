@@ -44,26 +44,48 @@ FIELDS = tuple(DEFAULT_MAP)
 URL_LIKE_ONLY = {("url", "id")}
 
 
+def check_path(field: str, path: str) -> None:
+    """A path must be field names joined by single dots: ``a..b``, ``.a`` and ``a.`` name nothing (and a
+    column map that finds nothing quarantines every record), so they are refused."""
+    if not isinstance(path, str) or not path:
+        raise ConfigError(f"--map {field}=: empty path")
+    if any(not part for part in path.split(".")):
+        raise ConfigError(f"--map {field}={path}: {path!r} is not a field path (an empty name between, before or "
+                          f"after a dot); write FIELD=NAME or FIELD=OBJECT.NAME, e.g. url=metadata.url")
+
+
 def effective_map(overrides: dict[str, list[str]] | None) -> dict[str, list[str]]:
     m = {k: list(v) for k, v in DEFAULT_MAP.items()}
     for k, v in (overrides or {}).items():
         if k not in m:
             raise ConfigError(f"--map: unknown field {k!r}; expected one of {', '.join(FIELDS)}")
+        if isinstance(v, str):
+            raise ConfigError(f"--map: the paths of {k!r} must be a list, not the string {v!r}")
         if not v:
             raise ConfigError(f"--map: no path given for {k!r}")
+        for p in v:
+            check_path(k, p)
         m[k] = list(v)
     return m
 
 
 def parse_map_args(items: list[str] | None) -> dict[str, list[str]]:
-    """Parse ``FIELD=PATH[,PATH...]`` items from the command line."""
+    """Parse ``FIELD=PATH[,PATH...]`` items from the command line.
+
+    Refused with ConfigError: an item without ``=``, an unknown field, a field given twice, no path, and a
+    path with an empty name in it (``a..b``, ``.a``, ``a.``). Whether the paths exist in the data is for
+    ``readers.check_column_map`` to say, before the scan."""
     out: dict[str, list[str]] = {}
     for item in items or []:
         if "=" not in item:
             raise ConfigError(f"--map {item!r}: expected FIELD=PATH, e.g. url=metadata.link")
         k, v = item.split("=", 1)
-        out[k.strip()] = [p.strip() for p in v.split(",") if p.strip()]
-    effective_map(out)  # validates field names
+        k = k.strip()
+        if k in out:
+            raise ConfigError(f"--map {k} is given twice; give its paths once, comma-separated: "
+                              f"--map {k}=PATH,PATH")
+        out[k] = [p.strip() for p in v.split(",") if p.strip()]
+    effective_map(out)  # validates field names and paths
     return out
 
 
