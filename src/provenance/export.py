@@ -209,7 +209,7 @@ def _locate(uri: str, fmt: str, forced: str | None) -> Shard:
 
 def _read_options(config: dict) -> ReadOptions:
     opts = ReadOptions(column_map={k: list(v) for k, v in (config.get("column_map") or {}).items()}, keep_html=False)
-    if config.get("max_doc_bytes"):
+    if config.get("max_doc_bytes") is not None:
         opts.max_doc_bytes = int(config["max_doc_bytes"])
     return opts
 
