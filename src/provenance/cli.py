@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from decimal import Decimal
 from pathlib import Path
 
-from .errors import ProvenanceError
+from .errors import (EXIT_INCOMPLETE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_PIPE, EXIT_USAGE, ConfigError,
+                     ProvenanceError, safe_message)
 
 DEFAULT_LEDGER = os.environ.get("PROVENANCE_LEDGER", "provenance.duckdb")
 
@@ -53,9 +55,18 @@ def _emit(table, fmt: str) -> None:
     if fmt == "json":
         print(json.dumps(table.to_pylist(), default=str, indent=None))
     elif fmt == "csv":
+        import pyarrow as pa
         import pyarrow.csv as pcsv
 
-        pcsv.write_csv(table, sys.stdout.buffer)
+        # written by Python, not by Arrow: a closed pipe is then a BrokenPipeError (quiet, exit 141), where
+        # Arrow writing to the stream itself would turn it into an ArrowInvalid
+        sink = pa.BufferOutputStream()
+        # CSV has no lists or structs (verdict reasons, consent evidence): such a cell is written as JSON
+        cols = [pa.array([None if v is None else json.dumps(v, default=str) for v in c.to_pylist()], pa.string())
+                if pa.types.is_nested(c.type) else c for c in table.columns]
+        pcsv.write_csv(pa.table(cols, names=table.column_names), sink)
+        sys.stdout.flush()
+        sys.stdout.buffer.write(sink.getvalue().to_pybytes())
     else:
         print(format_table(table))
 
@@ -269,7 +280,7 @@ def cmd_query(args) -> int:
         try:
             rows = led.user_query(sql)
         except duckdb.Error as exc:  # the user's SQL: say what DuckDB said, no traceback
-            print(f"provenance: query failed: {str(exc).strip()}", file=sys.stderr)
+            print(f"provenance: query failed: {' '.join(str(exc).split())}", file=sys.stderr)
             return 2
         _emit(rows, args.format)
     return 0
@@ -313,8 +324,14 @@ def _settle(led, args, **given):
 
 
 def _agent_tokens(st) -> list[str]:
-    from .ruleset import evaluated_agents
+    from .ruleset import evaluated_agents, load_agents
 
+    if st.agents:  # a token no agents.yaml describes is evaluated as written: say so, it may be a typo
+        known = {a.token.lower() for a in load_agents(st.rules)}
+        unknown = [t for t in st.agents if t.lower() not in known]
+        if unknown:
+            print(f"note: agent(s) {', '.join(unknown)} not described in any agents.yaml of the rules: evaluated as "
+                  f"written (operator unknown, purpose mixed); check the spelling", file=sys.stderr)
     return [a.token for a in evaluated_agents(st.rules, st.agents)]
 
 
@@ -422,7 +439,13 @@ def cmd_robots_agents_import(args) -> int:
     from .ruleset import import_ai_robots_json, load_agents, write_agents_yaml
 
     known = {a.token.lower() for a in load_agents(rules_arg(args))}
-    agents = import_ai_robots_json(args.source, known=known)
+    try:
+        agents = import_ai_robots_json(args.source, known=known)
+    except UnicodeDecodeError:
+        raise ConfigError(f"{args.source}: not UTF-8 text (expected the ai.robots.txt project's robots.json)") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{args.source}: not JSON (line {exc.lineno}, column {exc.colno}; expected the ai.robots.txt "
+                          f"project's robots.json)") from None
     write_agents_yaml(agents, args.out)
     new = sum(a.token.lower() not in known for a in agents)
     print(f"wrote {len(agents)} agents to {args.out}: {new} new ones with evaluate: false (set it to true for the "
@@ -452,9 +475,8 @@ def cmd_consent(args) -> int:
     with Ledger(args.ledger, read_only=True) as led:
         n = led.query("SELECT count(*) n FROM document_consent").to_pylist()[0]["n"]
         if n == 0:
-            print("no consent evaluated yet: import or fetch robots.txt snapshots first "
-                  "(`provenance robots import ...` / `provenance robots fetch`), or pass --evaluate", file=sys.stderr)
-            return 1
+            raise ProvenanceError("no consent evaluated yet: import or fetch robots.txt snapshots first "
+                                  "(`provenance robots import ...` / `provenance robots fetch`), or pass --evaluate")
         if args.by == "agent":
             _emit(led.query(CONSENT_AGENT_SQL), args.format)
         else:
@@ -482,8 +504,7 @@ def cmd_verdicts(args) -> int:
     with Ledger(args.ledger, read_only=True) as led:
         last = led.query("SELECT policy, evaluated_at, rules_hash FROM verdict_runs ORDER BY evaluated_at DESC LIMIT 1").to_pylist()
         if not last:
-            print("no verdicts yet: run `provenance verdicts` without --show", file=sys.stderr)
-            return 1
+            raise ProvenanceError("no verdicts yet: run `provenance verdicts` without --show")
         if args.format == "table":
             print()
         _emit(led.query(VERDICT_COUNTS_SQL), args.format)
@@ -509,9 +530,11 @@ def cmd_export(args) -> int:
     verdicts = args.verdict or ["include"]
     r = export(args.ledger, args.out, verdict=verdicts, overwrite=args.overwrite, skip_changed=args.skip_changed,
                progress=progress, memory_limit=args.memory_limit, redact_pii=args.redact_pii)
+    # skipped shards (--skip-changed) or rows not found again: the export finished, but it is not all of it
+    code = EXIT_INCOMPLETE if r.get("skipped_shards") or r.get("missing") else EXIT_OK
     if args.json:
         print(json.dumps({k: v for k, v in r.items() if k != "manifest"}, default=str))
-        return 0
+        return code
     print(f"exported {r['exported']:,} of {r['selected']:,} selected documents ({', '.join(verdicts)}; the ledger holds "
           f"{r['documents']:,}: include {r['include']:,}, exclude {r['exclude']:,}, review {r['review']:,}) in "
           f"{len(r['files']):,} file(s), {r['docs_per_s']:,.0f} docs/s; manifest: {r['manifest']}")
@@ -519,7 +542,7 @@ def cmd_export(args) -> int:
         print(f"  {len(r['skipped_shards'])} shard(s) skipped (changed or missing since the scan; {r['skipped']:,} rows): see the manifest")
     if r.get("missing"):
         print(f"  {r['missing']:,} row(s) the ledger lists were not found when re-reading (missing_rows in the manifest)")
-    return 0
+    return code
 
 
 PII_TYPE_SQL = """
@@ -552,20 +575,35 @@ def cmd_pii(args) -> int:
 def cmd_redact(args) -> int:
     from .pii import load_config
     from .redact import redact_files
+    from .sources import discover
+
+    # inputs that are not there or match nothing stop here, before --out is made (exit 2)
+    shards = discover(args.inputs)
+    gone = [s for s in shards if getattr(s, "error", None)]
+    if gone:
+        raise ConfigError(f"{gone[0].error}" + (f" (and {len(gone) - 1} more input(s))" if len(gone) > 1 else ""))
+    if not shards:
+        raise ConfigError(f"no shard in {', '.join(args.inputs)} (files named *.jsonl[.gz|.zst], *.json.gz, *.parquet, "
+                          f"*.warc[.gz], *.wet.gz or *.wat.gz)")
 
     def progress(r: dict) -> None:
         if not args.quiet:
             print(f"{r['uri']}: {r['documents']:,} documents, {r['findings']:,} findings"
                   + (f" -> {r['file']}" if r["file"] else ""), file=sys.stderr)
 
-    t = redact_files(args.inputs, args.out, style=args.style, config=load_config(args.rules), progress=progress)
+    t = redact_files(args.inputs, args.out, style=args.style, config=load_config(rules_arg(args)), progress=progress)
     print(f"redacted {t['documents']:,} documents in {t['shards']:,} shard(s): {t['findings']:,} findings in "
           f"{t['documents_with_pii']:,} documents -> {args.out}")
     if t["by_type"]:
         print("  " + ", ".join(f"{k} {v:,}" for k, v in t["by_type"].items()))
     for f in t["failed_shards"]:
         print(f"  could not read {f['uri']}: {f['reason']}: {f['detail']}")
-    return 0
+    for f in t.get("partial_shards", []):
+        print(f"  read only in part {f['uri']}: {f['reason']}: {f['detail']}")
+    if t.get("quarantined"):
+        print(f"  {t['quarantined']:,} record(s) could not be read as documents and are not in the output")
+    # finished, but some shard could not be read (or only in part): exit 3
+    return EXIT_INCOMPLETE if t["failed_shards"] or t.get("partial_shards") else EXIT_OK
 
 
 def need_ledger(path: str) -> None:
@@ -616,7 +654,11 @@ def cmd_datasheet(args) -> int:
     from .reports.facts import require_current_schema
 
     # a bad about file, a missing, foreign or older ledger fails here in one line, before the flow starts
-    load_about(args.about)
+    try:
+        load_about(args.about)
+    except UnicodeDecodeError:
+        raise ConfigError(f"--about {args.about}: not UTF-8 text (expected YAML; --about-template prints a starter "
+                          f"file)") from None
     with Ledger(args.ledger, read_only=True) as led:
         require_current_schema(led)
     kw = dict(ledger=args.ledger, out_dir=args.out, about=args.about, top=args.top, sme=True if args.sme else None)
@@ -654,7 +696,11 @@ def cmd_takedown_add(args) -> int:
     texts = [Path(f).read_text(encoding="utf-8", errors="replace") for f in args.text or []]
     urls = []
     for f in args.urls or []:
-        urls += [ln.strip() for ln in Path(f).read_text(encoding="utf-8").splitlines() if ln.strip() and not ln.startswith("#")]
+        try:
+            lines = Path(f).read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError:
+            raise ConfigError(f"--urls {f}: not UTF-8 text (expected one URL a line)") from None
+        urls += [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
     with Ledger(args.ledger, create=False) as led:
         st = _settle(led, args)
         r = takedown_add(led, args.request_id, texts=texts or None, urls=urls or None, documents=args.document or None,
@@ -741,7 +787,13 @@ def cmd_rules_import_categories(args) -> int:
 
     from .ruleset import import_dpi_categories, load_categories
 
-    mapping = import_dpi_categories(args.source)
+    import csv
+
+    try:
+        mapping = import_dpi_categories(args.source)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        what = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else "not a readable CSV file"
+        raise ConfigError(f"{args.source}: {what} (expected the DPI annotated C4 domains CSV)") from None
     vocab, _ = load_categories()
     from .safeio import write_text  # an exclusively created temporary file renamed over --out
 
@@ -765,43 +817,207 @@ def track_opt(sp) -> None:
 
 
 def rules_opt(sp) -> None:
-    sp.add_argument("--no-rules", action="store_true",
-                    help="use the shipped rules only (forget the layers the ledger recorded)")
-    sp.add_argument("--rules", action="append", metavar="DIR",
-                    help="a rules folder layered over the shipped rules (repeatable; recorded in the ledger, which later "
-                         "commands use unless given others)")
+    g = sp.add_mutually_exclusive_group()
+    g.add_argument("--no-rules", action="store_true",
+                   help="use the shipped rules only (forget the layers the ledger recorded)")
+    g.add_argument("--rules", action="append", metavar="DIR", type=_input("folder"),
+                   help="a rules folder layered over the shipped rules (repeatable; recorded in the ledger, which later "
+                        "commands use unless given others; checked as `provenance rules check` does)")
+
+
+# -- arguments: every usage mistake is one line on stderr and exit 2, found before any work ----------------
+class CliParser(argparse.ArgumentParser):
+    """argparse with one line per usage error, naming the command and where its help is:
+    ``provenance scan: error: argument --top: expected a whole number >= 0, got '-1' (see provenance scan --help)``,
+    exit 2 (no usage block). Subcommand parsers are of this class too (add_subparsers passes it on)."""
+
+    def error(self, message: str):
+        message = " ".join(str(message).split())
+        for action in self._actions:
+            if not isinstance(action, argparse._SubParsersAction):
+                continue
+            required = "the following arguments are required: "
+            if message.startswith(required) and action.dest in message[len(required):].split(", "):
+                message = f"a command is required: one of {', '.join(action.choices)}"
+            elif message.startswith(f"argument {action.dest}: invalid choice: "):
+                message = "unknown command " + message.split("invalid choice: ", 1)[1]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def parse_args(self, args=None, namespace=None):
+        ns, extras = self.parse_known_args(args, namespace)
+        if extras:  # said by the subcommand they were given to, not by `provenance`
+            self._chosen(ns).error(f"unrecognized arguments: {' '.join(extras)}")
+        return ns
+
+    def _chosen(self, ns) -> argparse.ArgumentParser:
+        parser = self
+        while True:
+            subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+            name = getattr(ns, subs[0].dest, None) if subs else None
+            if name not in (subs[0].choices if subs else {}):
+                return parser
+            parser = subs[0].choices[name]
+
+
+def _whole(minimum: int):
+    """An argparse type: a whole number >= minimum."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {text!r}")
+        return value
+    return parse
+
+
+def _number(low: float, high: float | None = None, *, above: bool = False, what: str = "a number"):
+    """An argparse type: a finite number >= low (> low with ``above``) and <= high."""
+    import math
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and (value > low if above else value >= low) and (high is None or value <= high)):
+            bounds = (f"in {'(' if above else '['}{low:g}, {high:g}]" if high is not None
+                      else f"{'>' if above else '>='} {low:g}")
+            raise argparse.ArgumentTypeError(f"expected {what} {bounds}, got {text!r}")
+        return value
+    return parse
+
+
+_MEMORY = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", re.IGNORECASE)
+
+
+def _memory_limit(text: str) -> str:
+    m = _MEMORY.fullmatch(text)
+    if not m or float(m.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(f"expected a DuckDB memory size: a number and a unit of KB, MB, GB, TB "
+                                         f"(or KiB, MiB, GiB, TiB), e.g. 500MB, 2GB, 1.5GiB; got {text!r}")
+    return text.strip()
+
+
+def _host_ip(text: str) -> str:
+    """--resolve HOST=IP, the address checked as the fetcher's resolver reads it."""
+    from .netguard import ip_literal
+
+    host, sep, ip = text.partition("=")
+    host, ip = host.strip().lower().rstrip("."), ip.strip().strip("[]")
+    if not sep or not host or not re.fullmatch(r"[a-z0-9_.\-]+", host) or ip_literal(ip) is None:
+        raise argparse.ArgumentTypeError(f"expected HOST=IP with an IPv4 or IPv6 address, e.g. "
+                                         f"example.com=93.184.215.14; got {text!r}")
+    return f"{host}={ip}"
+
+
+_PRODUCT_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")  # what ruleset.Agent accepts, not starting with '-'
+
+
+def _agents_list(text: str) -> str:
+    items = [t.strip() for t in text.split(",")]
+    bad = [t for t in items if not _PRODUCT_TOKEN.fullmatch(t)]
+    if bad or (len(items) > 1 and any(t.lower() == "rules" for t in items)):
+        raise argparse.ArgumentTypeError(f"expected comma-separated robots.txt product tokens (a letter or digit, then "
+                                         f"letters, digits, '_', '-', '.'), e.g. GPTBot,CCBot, or `rules` alone; got {text!r}")
+    return ",".join(items)
+
+
+def _sample_formats(text: str) -> str:
+    from .sample import FORMATS
+
+    items = [f.strip() for f in text.split(",") if f.strip()]
+    if not items or any(f not in FORMATS for f in items):
+        raise argparse.ArgumentTypeError(f"expected comma-separated formats of {', '.join(FORMATS)}; got {text!r}")
+    return ",".join(items)
+
+
+def _input(kind: str):
+    """The argparse type of an argument that names something a command reads: a ``file``, a ``folder``, a
+    ``path`` (either) or a ``spec`` (shards: files, folders, globs, fsspec URLs). ``main`` checks them all
+    before the command starts (``_check_inputs``; a spec is checked by ``sources.discover``, which the
+    command calls first): one that is not there is one line, exit 2, before any work. ``names_input`` also lets
+    the tests find every argument that names an input."""
+    def parse(text: str) -> str:
+        return text
+
+    parse.names_input = kind
+    return parse
+
+
+def _new_file(text: str) -> str:
+    """The argparse type of a file a command writes (made, or replaced): its folder must be there (checked
+    with the inputs, before any work)."""
+    return text
+
+
+_new_file.names_output = True
+
+
+def _input_problem(text: str, kind: str) -> str | None:
+    p = Path(text)
+    if not p.exists():
+        return "no such " + {"file": "file", "folder": "folder"}.get(kind, "file or folder")
+    if kind == "file" and p.is_dir():
+        return "a folder, not a file"
+    if kind == "folder" and not p.is_dir():
+        return "not a folder"
+    if not os.access(p, os.R_OK):
+        return "permission denied"
+    return None
+
+
+def _check_inputs(parser: argparse.ArgumentParser, args) -> None:
+    """Every file and folder the command was told to read is there, and the folder of every file it writes,
+    before it starts."""
+    for action in parser._actions:
+        kind = getattr(action.type, "names_input", None)
+        values = getattr(args, action.dest, None)
+        if getattr(action.type, "names_output", False) and values:
+            folder = os.path.dirname(os.path.abspath(values))
+            if not os.path.isdir(folder):
+                raise ConfigError(f"{os.path.dirname(values) or folder}: no such folder (for {action.option_strings[0]} "
+                                  f"{values})")
+        if kind in (None, "spec") or values is None:
+            continue
+        for value in values if isinstance(values, list) else [values]:
+            problem = _input_problem(value, kind)
+            if problem:
+                given = f" ({action.option_strings[0]})" if action.option_strings else ""
+                raise ConfigError(f"{value}: {problem}{given}")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    p = argparse.ArgumentParser(prog="provenance", description=__doc__)
+    p = CliParser(prog="provenance", description=__doc__)
     p.add_argument("--version", action="version", version=f"provenance {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("sample", help="generate the embedded default corpus (deterministic, C4-style)")
     s.add_argument("--out", default="sample", help="output directory (default: sample/)")
-    s.add_argument("--docs", type=int, default=20000, help="number of documents (default 20000)")
-    s.add_argument("--shards", type=int, default=4, help="files per format (default 4)")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--formats", default="jsonl.gz,parquet", help="comma-separated: jsonl.gz, parquet")
+    s.add_argument("--docs", type=_whole(1), default=20000, help="number of documents (default 20000)")
+    s.add_argument("--shards", type=_whole(1), default=4, help="files per format (default 4)")
+    s.add_argument("--seed", type=_whole(0), default=0)
+    s.add_argument("--formats", type=_sample_formats, default="jsonl.gz,parquet", help="comma-separated: jsonl.gz, parquet")
     s.set_defaults(func=cmd_sample)
 
     s = sub.add_parser("scan", help="scan shards into the ledger (runs the Prefect scan flow)")
-    s.add_argument("inputs", nargs="+", help="files, globs, directories or fsspec URLs (s3://, gs://, https://, ...)")
-    s.add_argument("--ledger", default=DEFAULT_LEDGER, help=f"DuckDB ledger file (default {DEFAULT_LEDGER})")
+    s.add_argument("inputs", nargs="+", type=_input("spec"), metavar="INPUT", help="files, globs, directories or fsspec URLs (s3://, gs://, https://, ...)")
+    s.add_argument("--ledger", default=DEFAULT_LEDGER, type=_new_file, help=f"DuckDB ledger file (default {DEFAULT_LEDGER})")
     s.add_argument("--work-dir", help="where per-shard Parquet results go (default: <ledger>.parts/)")
     s.add_argument("--format", choices=["jsonl", "parquet", "warc", "wet", "wat"], help="force the input format")
     s.add_argument("--map", action="append", metavar="FIELD=PATH[,PATH]",
                    help="where a field lives, e.g. --map url=metadata.link (fields: text url crawl_date doc_id language crawl)")
-    s.add_argument("--max-doc-bytes", type=int, help="quarantine documents larger than this (default 16 MiB)")
+    s.add_argument("--max-doc-bytes", type=_whole(1), help="quarantine documents larger than this (default 16 MiB)")
     s.add_argument("--force", action="store_true", help="rescan shards even when unchanged")
     s.add_argument("--quiet", action="store_true", help="no progress lines")
     s.add_argument("--json", action="store_true", help="print the run summary as JSON")
-    s.add_argument("--top", type=int, default=30, help="print the top-N domains table after the scan (0: no)")
+    s.add_argument("--top", type=_whole(0), default=30, help="print the top-N domains table after the scan (0: no)")
     s.add_argument("--keep-pii-values", action="store_true",
                    help="store the raw PII / secret values in the ledger (default: type, offsets and a keyed hash only)")
-    s.add_argument("--code-index", action="append", metavar="DIR",
+    s.add_argument("--code-index", action="append", metavar="DIR", type=_input("folder"),
                    help="match pages against a code reference index (repeatable; recorded in the ledger: later scans "
                         "use it unless given others)")
     s.add_argument("--no-code-index", action="store_true", help="drop the code indexes the ledger recorded")
@@ -837,19 +1053,19 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--allow-internal", action="store_true",
                         help="allow hosts that resolve to loopback/private/link-local addresses (refused by default)")
         sp.add_argument("--proxy", help="HTTP(S) proxy URL for all fetches")
-        sp.add_argument("--resolve", action="append", metavar="HOST=IP", help="pin a host to an address (no DNS)")
-        sp.add_argument("--workers", type=int, default=8, help="global concurrency (default 8)")
-        sp.add_argument("--delay", type=float, default=1.0, help="seconds between requests to one host (default 1)")
+        sp.add_argument("--resolve", action="append", metavar="HOST=IP", type=_host_ip, help="pin a host to an address (no DNS)")
+        sp.add_argument("--workers", type=_whole(1), default=8, help="global concurrency (default 8)")
+        sp.add_argument("--delay", type=_number(0, what="a number of seconds"), default=1.0, help="seconds between requests to one host (default 1)")
 
     def agent_opts(sp):
-        sp.add_argument("--agents", help="comma-separated product tokens (recorded in the ledger; default: the ledger's, "
+        sp.add_argument("--agents", type=_agents_list, help="comma-separated product tokens (recorded in the ledger; default: the ledger's, "
                                          "else agents.yaml entries with evaluate: true; `rules` goes back to those)")
         rules_opt(sp)
 
     rb = sub.add_parser("robots", help="robots.txt snapshots: import, fetch, refresh, agents")
     rsub = rb.add_subparsers(dest="robots_command", required=True)
     s = rsub.add_parser("import", help="import snapshots: a folder, JSON Lines of bodies, or Common Crawl robots.txt WARCs")
-    s.add_argument("sources", nargs="+")
+    s.add_argument("sources", nargs="+", type=_input("path"), metavar="SOURCE")
     s.add_argument("--captured-at", help="capture date for bodies without one (default: the file's modification time)")
     s.add_argument("--ledger", default=DEFAULT_LEDGER)
     s.add_argument("--no-evaluate", action="store_true", help="do not re-evaluate consent afterwards")
@@ -870,15 +1086,15 @@ def build_parser() -> argparse.ArgumentParser:
     track_opt(s)
     s.set_defaults(func=cmd_robots_refresh)
     s = rsub.add_parser("agents-import", help="convert the ai.robots.txt project's robots.json into an agents.yaml")
-    s.add_argument("source")
-    s.add_argument("--out", required=True)
+    s.add_argument("source", type=_input("file"), metavar="FILE")
+    s.add_argument("--out", required=True, type=_new_file)
     rules_opt(s)  # the layers whose agents count as known (the shipped ones, always)
     s.set_defaults(func=cmd_robots_agents_import)
 
     s = sub.add_parser("consent", help="per-agent consent: share of documents and words disallowed, crawl time and now")
     s.add_argument("--ledger", default=DEFAULT_LEDGER)
     s.add_argument("--by", choices=["agent", "domain"], default="agent")
-    s.add_argument("--limit", type=int, default=30)
+    s.add_argument("--limit", type=_whole(0), default=30)
     s.add_argument("--evaluate", action="store_true", help="re-evaluate from the stored snapshots first")
     s.add_argument("--format", choices=["table", "csv", "json"], default="table")
     agent_opts(s)
@@ -894,15 +1110,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--ledger", default=DEFAULT_LEDGER)
     s.set_defaults(func=cmd_rules_apply)
     s = rusub.add_parser("import-categories", help="convert the DPI annotated top-2000 C4 domains CSV into a categories.yaml")
-    s.add_argument("source")
-    s.add_argument("--out", required=True)
+    s.add_argument("source", type=_input("file"), metavar="FILE")
+    s.add_argument("--out", required=True, type=_new_file)
     s.set_defaults(func=cmd_rules_import_categories)
 
     s = sub.add_parser("verdicts", help="evaluate one verdict per document (include/exclude/review) under a policy, from the ledger alone")
     s.add_argument("--ledger", default=DEFAULT_LEDGER)
     s.add_argument("--policy", help="a policy of policy.yaml (default: its default_policy)")
     s.add_argument("--show", action="store_true", help="show the last evaluation without evaluating again")
-    s.add_argument("--limit", type=int, default=20, help="reasons to list (default 20)")
+    s.add_argument("--limit", type=_whole(0), default=20, help="reasons to list (default 20)")
     s.add_argument("--format", choices=["table", "csv", "json"], default="table")
     rules_opt(s)
     s.set_defaults(func=cmd_verdicts)
@@ -914,7 +1130,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="verdict(s) to export (repeatable; default include)")
     s.add_argument("--overwrite", action="store_true", help="replace the files of an earlier export in --out")
     s.add_argument("--skip-changed", action="store_true", help="skip source shards that changed since the scan instead of stopping")
-    s.add_argument("--memory-limit", default="1GB", help="DuckDB memory limit for the selection (default 1GB)")
+    s.add_argument("--memory-limit", type=_memory_limit, default="1GB", help="DuckDB memory limit for the selection (default 1GB)")
     s.add_argument("--redact-pii", nargs="?", const="placeholder", choices=["placeholder", "fake"],
                    help="replace PII and secrets in the text: <EMAIL>, <PHONE>, ... (default) or format-preserving fakes")
     s.add_argument("--quiet", action="store_true")
@@ -924,12 +1140,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("pii", help="personal data and secrets found by the scan: by type or by domain")
     s.add_argument("--ledger", default=DEFAULT_LEDGER)
     s.add_argument("--by", choices=["type", "domain"], default="type")
-    s.add_argument("--limit", type=int, default=30)
+    s.add_argument("--limit", type=_whole(0), default=30)
     s.add_argument("--format", choices=["table", "csv", "json"], default="table")
     s.set_defaults(func=cmd_pii)
 
     s = sub.add_parser("redact", help="write shards with PII and secrets replaced (<EMAIL>, <PHONE>, ... or fakes), no ledger needed")
-    s.add_argument("inputs", nargs="+")
+    s.add_argument("inputs", nargs="+", type=_input("spec"), metavar="INPUT")
     s.add_argument("--out", required=True, help="an empty or new folder")
     s.add_argument("--style", choices=["placeholder", "fake"], default="placeholder")
     s.add_argument("--quiet", action="store_true")
@@ -938,8 +1154,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("dedup", help="cluster near-duplicate documents (MinHash LSH over the scan's signatures, out of core)")
     s.add_argument("--ledger", default=DEFAULT_LEDGER)
-    s.add_argument("--threshold", type=float, default=0.8, help="estimated Jaccard of word 5-grams (default 0.8)")
-    s.add_argument("--memory-limit", help="DuckDB memory limit while grouping band hashes, e.g. 2GB (spills to disk)")
+    s.add_argument("--threshold", type=_number(0, 1, above=True), default=0.8, help="estimated Jaccard of word 5-grams (default 0.8)")
+    s.add_argument("--memory-limit", type=_memory_limit, help="DuckDB memory limit while grouping band hashes, e.g. 2GB (spills to disk)")
     s.add_argument("--json", action="store_true")
     rules_opt(s)
     track_opt(s)
@@ -949,10 +1165,10 @@ def build_parser() -> argparse.ArgumentParser:
     tdsub = td.add_subparsers(dest="takedown_command", required=True)
     s = tdsub.add_parser("add", help="add a request: texts, a URL list or ledger documents")
     s.add_argument("request_id")
-    s.add_argument("--text", action="append", metavar="FILE", help="a file with the text to take down (repeatable)")
-    s.add_argument("--urls", action="append", metavar="FILE", help="a file of URLs, one per line (repeatable)")
+    s.add_argument("--text", action="append", metavar="FILE", type=_input("file"), help="a file with the text to take down (repeatable)")
+    s.add_argument("--urls", action="append", metavar="FILE", type=_input("file"), help="a file of URLs, one per line (repeatable)")
     s.add_argument("--document", action="append", metavar="SHARD_ID:POSITION|DOC_ID", help="a document of the ledger (repeatable)")
-    s.add_argument("--threshold", type=float, default=0.8)
+    s.add_argument("--threshold", type=_number(0, 1, above=True), default=0.8)
     s.add_argument("--note")
     s.add_argument("--ledger", default=DEFAULT_LEDGER)
     rules_opt(s)
@@ -966,7 +1182,7 @@ def build_parser() -> argparse.ArgumentParser:
     ixsub = ix.add_subparsers(dest="index_command", required=True)
     s = ixsub.add_parser("build", help="build an index from folders of code or JSON Lines of files")
     s.add_argument("name")
-    s.add_argument("sources", nargs="+")
+    s.add_argument("sources", nargs="+", type=_input("path"), metavar="SOURCE")
     s.add_argument("--license", help="SPDX id for every file (default: the file's own tag / the record's license)")
     s.add_argument("--out", help="index folder (default indexes/NAME)")
     track_opt(s)
@@ -975,9 +1191,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("datasheet", help="datasheet, dataset card, EU training-content summary and HTML page from the ledger")
     s.add_argument("--ledger", default=DEFAULT_LEDGER)
     s.add_argument("--out", help="folder for datasheet.md, README.md (dataset card), eu-training-summary.md, datasheet.html, facts.json")
-    s.add_argument("--about", help="YAML with what only a person can say (motivation, uses, maintenance, provider)")
+    s.add_argument("--about", type=_input("file"), help="YAML with what only a person can say (motivation, uses, maintenance, provider)")
     s.add_argument("--about-template", action="store_true", help="print a starter about file and exit")
-    s.add_argument("--top", type=int, default=30, help="registered domains in the top table (default 30)")
+    s.add_argument("--top", type=_whole(0), default=30, help="registered domains in the top table (default 30)")
     s.add_argument("--sme", action="store_true",
                    help="EU summary lists the top 5%% of domains (at most 1,000) instead of 10%% (or provider.sme in the about file)")
     track_opt(s)
@@ -986,7 +1202,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("diff", help="what changed between two audits: composition, consent, verdicts (per document), PII, licenses")
     s.add_argument("ledger_a", help="the earlier ledger")
     s.add_argument("ledger_b", help="the later ledger")
-    s.add_argument("--top", type=int, default=30, help="top-N domains compared for entering / leaving (default 30)")
+    s.add_argument("--top", type=_whole(0), default=30, help="top-N domains compared for entering / leaving (default 30)")
     s.add_argument("--format", choices=["text", "markdown", "json"], default="text")
     s.add_argument("--exit-code", action="store_true", help="exit 1 when anything changed (as git diff --exit-code)")
     s.set_defaults(func=cmd_diff)
@@ -994,32 +1210,103 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("excluded", help="list the documents left out (or held for review) and why")
     s.add_argument("--ledger", default=DEFAULT_LEDGER)
     s.add_argument("--verdict", choices=["exclude", "review", "all"], default="exclude")
-    s.add_argument("--out", help="write the whole list to .csv, .parquet or .jsonl")
-    s.add_argument("--limit", type=int, default=30, help="rows to print as a table (default 30)")
+    s.add_argument("--out", type=_new_file, help="write the whole list to .csv, .parquet or .jsonl")
+    s.add_argument("--limit", type=_whole(0), default=30, help="rows to print as a table (default 30; 0: all)")
     s.add_argument("--format", choices=["table", "csv", "json"], default="table")
     s.set_defaults(func=cmd_excluded)
 
     s = sub.add_parser("composition", help="the top registered domains (or suffixes) by share of words")
     s.add_argument("--by", choices=["domain", "suffix", "category", "license", "tos"], default="domain",
                    help="registered domain, public suffix, category, license family or ToS class")
-    s.add_argument("--limit", type=int, default=30)
+    s.add_argument("--limit", type=_whole(0), default=30)
     s.add_argument("--ledger", default=DEFAULT_LEDGER)
     s.add_argument("--format", choices=["table", "csv", "json"], default="table")
     s.set_defaults(func=cmd_composition)
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def _debug() -> bool:
+    return os.environ.get("PROVENANCE_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _say(line: str) -> None:
     try:
-        return args.func(args)
+        print(line, file=sys.stderr)
+    except (OSError, ValueError):  # stderr closed too: nothing left to tell
+        pass
+
+
+def _check_rules(args) -> None:
+    """The --rules layers given, checked as `provenance rules check` checks them, before any work: a file that
+    check refuses stops every command the same way (file:line, exit 2)."""
+    given = getattr(args, "rules", None)
+    if given and getattr(args, "func", None) is not cmd_rules_check:
+        from .ruleset import check
+
+        try:
+            check(given)
+        except UnicodeDecodeError:
+            raise ConfigError(f"a rules file in {', '.join(given)} is not UTF-8 text (see provenance rules check)") from None
+
+
+def _run(argv: list[str] | None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # a usage error (one line, said), --help or --version: a code, not an exception
+        sys.stdout.flush()
+        return exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else EXIT_USAGE)
+    _check_inputs(parser._chosen(args), args)
+    _check_rules(args)
+    code = args.func(args)
+    sys.stdout.flush()  # a closed pipe shows here (BrokenPipeError), not in the interpreter's last flush
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit codes (docs/exit-codes.md): 0 done, 1 unexpected error, 2 usage or configuration error (one line
+    each), 3 finished but incomplete, 130 interrupted, 141 stdout closed early. Never a traceback, unless
+    PROVENANCE_DEBUG=1."""
+    import errno
+
+    try:
+        return _run(argv)
     except ProvenanceError as exc:
-        print(f"provenance: error: {exc}", file=sys.stderr)
-        return 2
+        lines = [" ".join(ln.split()) for ln in str(exc).splitlines() if ln.strip()] or [type(exc).__name__]
+        for line in lines:  # one line per mistake (a rules file may hold several)
+            _say(f"provenance: error: {line}")
+        return EXIT_USAGE
     except KeyboardInterrupt:
-        print("provenance: interrupted; rerun the same command to resume (finished shards are kept)", file=sys.stderr)
-        return 130
+        _say("provenance: interrupted; rerun the same command to resume (finished shards are kept)")
+        return EXIT_INTERRUPTED
+    except OSError as exc:
+        if isinstance(exc, BrokenPipeError) or exc.errno == errno.EPIPE:
+            # stdout closed early (`provenance ... | head`): stop quietly, as a C tool killed by SIGPIPE; stdout
+            # goes to devnull so the interpreter's final flush cannot fail again (Python docs, "Note on SIGPIPE")
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+            except (OSError, ValueError):
+                pass
+            return EXIT_PIPE
+        if _debug():
+            raise
+        if isinstance(exc, (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)) and exc.filename:
+            # a file the user named (or a folder to write in) that is not there or not theirs
+            path, why = str(exc.filename), exc.strerror or type(exc).__name__
+            parent = os.path.dirname(path)
+            if isinstance(exc, FileNotFoundError) and parent and not os.path.isdir(parent):
+                path, why = parent, "no such folder"  # not the temporary file written there
+            _say(f"provenance: error: {path}: {why}")
+            return EXIT_USAGE
+        _say(f"provenance: error: {safe_message(exc)}")  # the system failing under us: disk full, I/O error
+        return EXIT_INTERNAL
+    except Exception as exc:  # noqa: BLE001 - a bug: one line, never a traceback (nor a record's bytes)
+        if _debug():
+            raise
+        _say(f"provenance: internal error: {safe_message(exc)} (a bug: please report it; PROVENANCE_DEBUG=1 shows "
+             f"the traceback)")
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -194,7 +194,7 @@ def check_host_all(host: str, port: int, resolver: Resolver, allow_internal: boo
             via = "" if ip_literal(host) is not None else f" (resolves to {', '.join(addrs)})"
             raise BlockedAddress(
                 f"refusing to connect to {host!r}{via}: {', '.join(bad)} is an internal address "
-                f"(loopback, private, link-local or reserved); pass allow_internal=True to permit it")
+                f"(loopback, private, link-local or reserved); pass allow_internal=True (--allow-internal) to permit it")
     return addrs
 
 
@@ -226,4 +226,4 @@ def check_host_for_proxy(host: str, resolver: Resolver, allow_internal: bool = F
     if bad:
         raise BlockedAddress(
             f"refusing to fetch {host!r} through the proxy: {', '.join(bad)} is an internal address; "
-            f"pass allow_internal=True to permit it")
+            f"pass allow_internal=True (--allow-internal) to permit it")

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from .errors import ProvenanceError, ShardError
 from .pii import PiiConfig, redact_batch, scan_batch
 from .readers import ReadOptions, read_shard
+from .readers.base import rows_of
 from .safeio import arrow_sink, inside, open_temp, safe_name
 from .sources import discover
 
@@ -44,14 +45,18 @@ def redact_files(inputs: list[str], out_dir: str | os.PathLike, *, style: str = 
     salt = salt if salt is not None else os.urandom(32)
     config = config or PiiConfig()
     options = options or ReadOptions()
-    totals = {"shards": 0, "documents": 0, "findings": 0, "documents_with_pii": 0, "failed_shards": []}
+    totals = {"shards": 0, "documents": 0, "findings": 0, "documents_with_pii": 0, "failed_shards": [],
+              "partial_shards": [], "quarantined": 0}
     by_type: dict[str, int] = {}
     for shard in discover(inputs):
         target = inside(out, _name(shard.uri, shard.shard_id))
         tmp = fh = writer = None  # an exclusively created temporary file beside target, made at the first rows
         n = found = with_pii = 0
+        partial = None  # the first damaged stretch of this shard (its rows were not read)
         try:
             for chunk in read_shard(shard, options):
+                totals["quarantined"] += rows_of(chunk.quarantine)
+                partial = partial or next((q for q in chunk.quarantine if q["kind"] != "record"), None)
                 b = chunk.batch
                 if b is None or b.num_rows == 0:
                     continue
@@ -73,6 +78,7 @@ def redact_files(inputs: list[str], out_dir: str | os.PathLike, *, style: str = 
                     by_type[ty] = by_type.get(ty, 0) + 1
         except ShardError as exc:
             totals["failed_shards"].append({"uri": shard.uri, "reason": exc.reason, "detail": exc.detail})
+            partial = None
         except BaseException:
             if tmp is not None:
                 tmp.unlink(missing_ok=True)
@@ -89,6 +95,8 @@ def redact_files(inputs: list[str], out_dir: str | os.PathLike, *, style: str = 
                 os.replace(tmp, target)
             else:
                 tmp.unlink(missing_ok=True)
+        if partial is not None:
+            totals["partial_shards"].append({"uri": shard.uri, "reason": partial["reason"], "detail": partial["detail"]})
         totals["shards"] += 1
         totals["documents"] += n
         totals["findings"] += found

@@ -87,6 +87,10 @@ def settle(led, *, rules=None, policy: str | None = None, agents: list[str] | No
     from .ruleset import load_policies
 
     default_name, policies = load_policies(out.rules)
+    if policy is not None and policy not in policies:  # refused before anything is recorded
+        from .ruleset import RulesError
+
+        raise RulesError(f"no policy named {policy!r} (--policy) in the rules; defined: {', '.join(policies)}")
     if policy is not None:
         out.policy = policy
     elif stored.policy is not None and stored.policy in policies:

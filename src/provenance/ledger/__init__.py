@@ -187,6 +187,12 @@ class Ledger:
                     f"Wait for that scan to finish, or use another --ledger."
                 ) from exc
             raise ProvenanceError(f"cannot open ledger {self.path}: {msg}") from exc
+        except duckdb.CatalogException as exc:
+            if "in-memory" not in str(exc):
+                raise
+            # read-only, DuckDB takes a file that is not a database (Parquet, CSV) for an in-memory one and refuses
+            raise ProvenanceError(f"{self.path} is {_file_kind(self.path)}, not a provenance ledger: refusing to open "
+                                  f"it as one (give --ledger the ledger's .duckdb file)") from exc
         try:
             if exists:
                 self._check_is_duckdb()
@@ -280,8 +286,8 @@ class Ledger:
                  else "in its DuckDB table `documents`")
         return ProvenanceError(
             f"ledger {self.path} keeps its documents {where} (documents_store={stored!r}, chosen when it was "
-            f"created); it cannot be opened with documents_store={requested!r}. Open it without the option, or "
-            f"scan into a new ledger path to use {requested!r}.")
+            f"created); it cannot be opened with documents_store={requested!r} (--documents-store {requested}). Open "
+            f"it without the option, or scan into a new ledger path to use {requested!r}.")
 
     def _template_columns(self) -> list[tuple[str, str]]:
         table = DOCUMENTS_TEMPLATE if self.documents_store == "parquet" else "documents"
