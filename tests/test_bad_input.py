@@ -179,7 +179,7 @@ def test_quarantine_never_stores_raw_record_text(scanned):
 
 def test_cli_says_what_happened_one_line_each(bad_corpus, prefect_api, tmp_path):
     res = run_cli(["scan", str(bad_corpus), "--ledger", str(tmp_path / "l.duckdb"), "--top", "0"], cwd=tmp_path, api_url=prefect_api)
-    assert res.returncode == 0, res.stderr
+    assert res.returncode == 3, res.stderr  # finished and recorded, but shards failed or are partial
     err = res.stderr
     for needle in ("mixed.jsonl position 2: bad_json", "mixed.jsonl position 4: no_url", "mixed.jsonl position 5: no_text",
                    "mixed.jsonl position 6: bad_utf8", "huge.jsonl position 2: too_large",

@@ -123,6 +123,10 @@ def _prefect_env() -> None:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    if not os.environ.get("PROVENANCE_DEBUG"):
+        # the API keeps every log line of a tracked run; on the terminal the command says what went wrong in
+        # one line of its own, not after Prefect's copy of the traceback
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
 
 
 def _tracked(args) -> str | None:
@@ -148,13 +152,14 @@ def cmd_scan(args) -> int:
     colmap = parse_map_args(args.map)
     # missing inputs and globs that match nothing stop here, before the ledger is created or opened
     shards = discover(args.inputs, format=args.format)
-    try:
-        from .sources import format_twins
-    except ImportError:  # pragma: no cover - (older sources module)
-        format_twins = None
-    if format_twins is not None:
-        for line in format_twins(shards):
-            print(line, file=sys.stderr)
+    if colmap:
+        from .readers import ReadOptions, check_column_map
+
+        # a --map path that no record has would quarantine every record (and, with --force, replace what the
+        # ledger holds): refused here, from the first batch of the first shard
+        check_column_map([s for s in shards if s.error is None], ReadOptions(column_map=colmap))
+    if args.pii_key and not Path(args.pii_key).parent.is_dir():
+        raise ProvenanceError(f"--pii-key {args.pii_key}: no such folder {str(Path(args.pii_key).parent)!r}")
     from .ledger import Ledger
 
     tracked = _tracked(args)
@@ -169,8 +174,6 @@ def cmd_scan(args) -> int:
     # here with one line (LedgerBusy, exit 2), and nothing can take the file between this check and the run
     # opening it (this process's connections share one DuckDB instance).
     guard = Ledger(args.ledger, documents_store=args.documents_store)
-    if guard.created:
-        print(f"created ledger {args.ledger}", file=sys.stderr)
     try:
         # what the run would refuse (a recorded rules layer or code index gone, another PII key): one line
         # here, before anything is scanned
@@ -180,11 +183,21 @@ def cmd_scan(args) -> int:
         settle(guard, rules=rules_arg(args), policy=args.policy,
                code_indexes=[] if args.no_code_index else args.code_index, write=False)
         _, _, said = key_for_scan(guard, args.pii_key)
-        for line in said:
-            print(f"note: {line}", file=sys.stderr)
     except BaseException:
         guard.close()
         raise
+    # every check passed: from here on the run is recorded in the ledger
+    if guard.created:
+        print(f"created ledger {args.ledger}", file=sys.stderr)
+    for line in said:
+        print(f"note: {line}", file=sys.stderr)
+    from .sources import format_twins
+
+    for line in format_twins(shards):
+        print(line, file=sys.stderr)
+    if not args.quiet:
+        size = sum(s.size or 0 for s in shards)
+        print(f"found {len(shards):,} shard(s)" + (f", {size / 1e6:,.1f} MB" if size else ""), file=sys.stderr, flush=True)
     params = dict(inputs=args.inputs, ledger=args.ledger, work_dir=args.work_dir, format=args.format, column_map=colmap,
                   max_doc_bytes=args.max_doc_bytes, force=args.force, quiet=args.quiet, rules=rules_arg(args),
                   policy=args.policy, keep_pii_values=args.keep_pii_values,

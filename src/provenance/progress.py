@@ -111,9 +111,7 @@ class Progress:
     # lifecycle
     def start(self, pending: int, todo: list | None = None) -> None:
         skip = f", {self.skipped} unchanged and skipped" if self.skipped else ""
-        size = sum(s.size or 0 for s in todo or [])
-        of = f" ({_mb(size)})" if size else ""
-        self._print(f"scanning {pending} shard(s){of}{skip}")
+        self._print(f"scanning {pending} shard(s){skip}")
         for s in todo or []:
             _READING[s.uri] = Reading(s.uri, s.size)
             self._mine.append(s.uri)
