@@ -334,7 +334,7 @@ def test_content_encoding_bombs_are_too_large_in_bounded_memory(tmp_path, coding
     before = _peak_rss_mb()
     docs, q, rows = read_all(p)
     assert [d["url"] for d in docs.values()] == ["https://ok.com/"]
-    assert [(r["reason"], r["detail"]) for r in q] == [("too_large", f"decoded HTTP body exceeds max_doc_bytes={16 << 20:,}")]
+    assert [(r["reason"], r["detail"]) for r in q] == [("too_large", f"decoded HTTP body exceeds --max-doc-bytes {16 << 20:,}")]
     assert _peak_rss_mb() - before < 200
 
 

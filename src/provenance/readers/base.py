@@ -283,7 +283,7 @@ def finalize(
         new = mask & ~bad
         if new.any():
             for i in np.flatnonzero(new):
-                d = detail or f"document of {int(nbytes[i]):,} bytes exceeds max_doc_bytes={options.max_doc_bytes:,}"
+                d = detail or f"document of {int(nbytes[i]):,} bytes exceeds --max-doc-bytes {options.max_doc_bytes:,}"
                 quarantine.append(quarantine_record(int(positions[i].as_py()), reason, d, int(nbytes[i]) if reason == errors.TOO_LARGE else None))
             bad |= new
 

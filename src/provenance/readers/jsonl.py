@@ -53,7 +53,7 @@ def _blocks(stream, options: ReadOptions) -> Iterator[tuple[bytes, int, list[dic
 
     def too_large(n: int) -> dict:
         return quarantine_record(line_no, errors.TOO_LARGE, f"line of {n:,}+ bytes exceeds the line cap of {cap:,} "
-                                 f"bytes (max_doc_bytes={options.max_doc_bytes:,})", n)
+                                 f"bytes (--max-doc-bytes {options.max_doc_bytes:,})", n)
 
     def damage(ev) -> None:
         nonlocal skipping, line_no, buf

@@ -333,7 +333,7 @@ def _dechunk(body: bytes, cap: int) -> bytes:
                                           f"{n - start:,} left)")
         out += body[start : start + size]
         if len(out) > cap:
-            raise _Bad(errors.TOO_LARGE, f"de-chunked body exceeds max_doc_bytes={cap:,}")
+            raise _Bad(errors.TOO_LARGE, f"de-chunked body exceeds --max-doc-bytes {cap:,}")
         i = start + size
         if body.startswith(b"\r\n", i):
             i += 2
@@ -355,7 +355,7 @@ def _inflate(body: bytes, cap: int, wbits: int) -> bytes:
             raise _Bad(errors.BAD_RECORD, f"HTTP body: damaged {'gzip' if wbits > 15 else 'deflate'} data "
                                           f"({str(exc).split(':', 1)[-1].strip()})") from None
         if len(out) > cap:
-            raise _Bad(errors.TOO_LARGE, f"decoded HTTP body exceeds max_doc_bytes={cap:,}")
+            raise _Bad(errors.TOO_LARGE, f"decoded HTTP body exceeds --max-doc-bytes {cap:,}")
         if not d.eof:
             raise _Bad(errors.BAD_RECORD, "HTTP body: coded data ends early")
         data = d.unused_data
@@ -381,7 +381,7 @@ def _content_decode(body: bytes, coding: str, cap: int) -> bytes:
         except brotli.error:
             raise _Bad(errors.BAD_RECORD, "HTTP body: damaged brotli data") from None
         if len(out) > cap:
-            raise _Bad(errors.TOO_LARGE, f"decoded HTTP body exceeds max_doc_bytes={cap:,}")
+            raise _Bad(errors.TOO_LARGE, f"decoded HTTP body exceeds --max-doc-bytes {cap:,}")
         if not dec.is_finished():
             raise _Bad(errors.BAD_RECORD, "HTTP body: brotli data ends early")
         return out
@@ -399,7 +399,7 @@ def _content_decode(body: bytes, coding: str, cap: int) -> bytes:
         except zstandard.ZstdError:
             raise _Bad(errors.BAD_RECORD, "HTTP body: damaged zstd data") from None
         if len(out) > cap:
-            raise _Bad(errors.TOO_LARGE, f"decoded HTTP body exceeds max_doc_bytes={cap:,}")
+            raise _Bad(errors.TOO_LARGE, f"decoded HTTP body exceeds --max-doc-bytes {cap:,}")
         return bytes(out)
     if coding in ("identity", ""):
         return body
@@ -721,7 +721,7 @@ def _one_record(src: _Source, kind: str, wanted: bytes, pos: int, acc: _Rows, op
         return None
     if cl > options.max_doc_bytes:
         acc.bad(quarantine_record(pos, errors.TOO_LARGE, f"{kind.upper()} record block of {cl:,} bytes exceeds "
-                                                         f"max_doc_bytes={options.max_doc_bytes:,}", cl))
+                                                         f"--max-doc-bytes {options.max_doc_bytes:,}", cl))
         return None
     try:
         _record_row(kind, h, block, pos, acc, options)
