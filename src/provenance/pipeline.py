@@ -135,8 +135,6 @@ def scan_shard(
             for chunk in read_shard(shard, options):
                 progress.check_cancelled()  # Ctrl-C: stop at a batch boundary (the finally removes the files)
                 result.rows_read += chunk.rows_read
-                if watch is not None:
-                    watch.rows = result.rows_read
                 if chunk.quarantine:
                     note_quarantine(chunk.quarantine)
                 if chunk.batch is not None and chunk.batch.num_rows:
@@ -150,8 +148,8 @@ def scan_shard(
                     result.documents += out.num_rows
                     result.bytes += int(pa.compute.sum(batch.column("bytes")).as_py() or 0) if "bytes" in schema.names else 0
                     result.words += int(pa.compute.sum(batch.column("words")).as_py() or 0) if "words" in schema.names else 0
-                    if watch is not None:
-                        watch.text_bytes = result.bytes
+                if watch is not None:  # rows read and scanned so far
+                    watch.rows, watch.text_bytes = result.rows_read, result.bytes
         except ShardError as exc:
             result.error, result.error_reason = exc.detail, exc.reason
             result.status = "partial" if result.rows_read else "failed"

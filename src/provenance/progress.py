@@ -33,12 +33,22 @@ def _mb(n: float) -> str:
 class Reading:
     """Counters of one shard being read (written by its worker thread, read by the display)."""
 
-    __slots__ = ("uri", "size", "rows", "text_bytes", "raw_bytes", "t0")
+    __slots__ = ("uri", "size", "rows", "text_bytes", "raw_bytes", "raw", "t0")
 
     def __init__(self, uri: str, size: int | None):
         self.uri, self.size = uri, size
         self.rows = self.text_bytes = self.raw_bytes = 0
+        self.raw = None  # the shard's raw file (sources.open_binary): its position is how far reading got
         self.t0 = time.perf_counter()
+
+    def position(self) -> int:
+        f = self.raw
+        if f is not None:
+            try:
+                self.raw_bytes = max(self.raw_bytes, int(f.tell()))
+            except (OSError, ValueError, AttributeError):  # closed, or not seekable
+                pass
+        return self.raw_bytes
 
 
 _READING: dict[str, Reading] = {}
@@ -143,10 +153,10 @@ class Progress:
                         self._write("\r\x1b[K" + line)
                         self._status = line
                 continue
-            for r in busy:  # plain lines for shards that take long, every interval
-                since = now - self._last_plain.get(r.uri, r.t0)
-                if since >= self.interval:
-                    self._last_plain[r.uri] = now
+            for r in busy:  # plain lines for shards that take long, every interval (when they moved on)
+                last_t, last_rows = self._last_plain.get(r.uri, (r.t0, 0))
+                if now - last_t >= self.interval and r.rows != last_rows:
+                    self._last_plain[r.uri] = (now, r.rows)
                     self._print("  " + _reading_line(r, now))
 
     def _live_line(self, busy: list[Reading], now: float) -> str:
@@ -191,6 +201,7 @@ class Progress:
 def _reading_line(r: Reading, now: float, short: bool = False) -> str:
     t = max(now - r.t0, 1e-9)
     name = r.uri.rsplit("/", 1)[-1]
+    r.position()
     pct = f", {min(100 * r.raw_bytes / r.size, 99.9):.0f}%" if r.size and r.raw_bytes else ""
     if short:
         return f"{name}{pct}"

@@ -306,5 +306,12 @@ def _compression_of(path: str) -> str | None:
 
 
 def open_binary(shard: Shard):
-    """Open the raw (still compressed) bytes of a shard as a file object."""
-    return fsspec.open(shard.uri, "rb").open()
+    """Open the raw (still compressed) bytes of a shard as a file object. When a scan's progress watches the
+    shard, it is told the file, whose position says how much of the shard was read."""
+    from .progress import reporter
+
+    f = fsspec.open(shard.uri, "rb").open()
+    watch = reporter(shard.uri)
+    if watch is not None:
+        watch.raw = f
+    return f
