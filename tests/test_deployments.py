@@ -381,14 +381,14 @@ def _cron_fits(cron: str, tz: str, when: datetime) -> bool:
 
 def test_active_schedules_become_scheduled_runs(server, scheduled_runs):
     """The server's scheduler creates runs for every active schedule, at the cron's times, and none for an
-    inactive schedule or a deployment without one. (Prefect 3.8.8's scheduler fails on SQLAlchemy 2.1: every
-    insert of scheduled runs raises and no scheduled flow ever runs.)"""
+    inactive schedule or a deployment without one. (Prefect 3.8.8's scheduler failed on SQLAlchemy 2.1: every
+    insert of scheduled runs raised and no scheduled flow ever ran. 3.9.1 works with 2.1.9.)"""
     log = server.proc.output(200000)
     if (at := log.find("Can't evaluate bulk DML")) >= 0:
         import sqlalchemy
         pytest.fail(f"the Prefect server's scheduler cannot insert scheduled runs with SQLAlchemy "
-                    f"{sqlalchemy.__version__} (Prefect 3.8.8 needs sqlalchemy<2.1): no scheduled flow would "
-                    f"ever run. Server log:\n{log[max(0, at - 1500):at + 200]}")
+                    f"{sqlalchemy.__version__} (Prefect 3.8.8 needed sqlalchemy<2.1; 3.9.1 worked with 2.1.9): no "
+                    f"scheduled flow would ever run. Server log:\n{log[max(0, at - 1500):at + 200]}")
     now = datetime.now(timezone.utc)
     for name, spec in DEPLOYMENTS.items():
         active = [s for s in spec.get("schedules") or [] if s.get("active", True)]

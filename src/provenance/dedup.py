@@ -38,9 +38,11 @@ def _sql_str(v: str) -> str:
 
 
 def _shards(led) -> list[tuple[str, str]]:
+    # in URI order: a cluster's representative is its first member in this order, and shard ids are hashes of
+    # absolute paths (ordering by them made the choice, and per-domain duplicate counts, depend on the folder)
     rows = led.con.execute(
         "SELECT shard_id, annotations_path FROM shards WHERE annotations_path IS NOT NULL AND documents > 0 "
-        "AND status IN ('done', 'partial') ORDER BY shard_id").fetchall()
+        "AND status IN ('done', 'partial') ORDER BY uri, shard_id").fetchall()
     return [(sid, path) for sid, path in rows if Path(path).exists()]
 
 

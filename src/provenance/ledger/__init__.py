@@ -152,6 +152,42 @@ def storage_info(path: str | Path) -> dict:
     return {"storage_version": version, "written_by": lib or None}
 
 
+_STORAGE_VERSION = re.compile(r"storage version number (\d+)|version number (\d+)", re.IGNORECASE)
+_STORAGE_RANGE = re.compile(r"(?:between|versions?)\s+(\d+)\s*(?:and|-)\s*(\d+)", re.IGNORECASE)
+
+
+def storage_version_error(path: str, msg: str) -> str | None:
+    """One line for DuckDB's "cannot read this storage version" error (None for any other error): the file,
+    the DuckDB release that wrote it (its header says, when it is a recent enough file), the storage versions
+    this DuckDB reads, and what to install. Call it only when opening failed (it reads the file's header with
+    a descriptor of its own, which must not be closed while this process holds the file)."""
+    if "storage version" not in msg.lower() and "version number" not in msg.lower():
+        return None
+    m = _STORAGE_VERSION.search(msg)
+    try:
+        info = storage_info(path)
+    except OSError:
+        info = {}
+    version = int(m.group(1) or m.group(2)) if m else info.get("storage_version")
+    if version is None:
+        return None
+    rng = _STORAGE_RANGE.search(msg)
+    reads = f"storage versions {rng.group(1)}-{rng.group(2)}" if rng else "other storage versions"
+    writer = (info.get("written_by") or "").lstrip("v") or None
+    if writer and not re.fullmatch(r"\d+(\.\d+)*(-\w+)?", writer):
+        writer = None  # a development build's description, not a release number
+    here = f"DuckDB {duckdb.__version__} (installed here) reads {reads}"
+    newer = version > int(rng.group(2)) if rng else "created with a newer" in msg.lower()
+    if newer:
+        by = f"DuckDB {writer}" if writer else "a newer DuckDB"
+        fix = f"pip install 'duckdb>={writer}'" if writer else "pip install -U duckdb"
+        return f"ledger {path} was written by {by} (storage version {version}); {here}: {fix}"
+    by = f"DuckDB {writer}" if writer else "an older DuckDB"
+    fix = (f"export it with that DuckDB (pip install 'duckdb=={writer}' in another environment, EXPORT DATABASE), "
+           f"or scan into a new ledger" if writer else "export it with the DuckDB that wrote it, or scan into a new ledger")
+    return f"ledger {path} was written by {by} (storage version {version}); {here}: {fix}"
+
+
 class Ledger:
     """A ledger file. ``documents_store`` ("table" | "parquet") is where the per-document rows live; it is
     chosen when the ledger is created and kept in the ledger: later opens without it use the stored mode,
@@ -186,6 +222,9 @@ class Ledger:
                     f"ledger {self.path} is in use by another process{who}; DuckDB allows one writer per file. "
                     f"Wait for that scan to finish, or use another --ledger."
                 ) from exc
+            version_msg = storage_version_error(self.path, msg)
+            if version_msg:
+                raise ProvenanceError(version_msg) from exc
             raise ProvenanceError(f"cannot open ledger {self.path}: {msg}") from exc
         except duckdb.CatalogException as exc:
             if "in-memory" not in str(exc):
