@@ -195,7 +195,7 @@ def test_a_rescan_without_code_index_keeps_the_code_match(tmp_path, prefect_api)
     assert res.returncode == 0 and "settings:" not in res.stderr, res.stderr
     assert sql(ledger, "SELECT count(*) FROM code_matches")[0][0] == 1
     res = run_cli(scan + ["--force", "--no-code-index"], cwd=tmp_path, api_url=prefect_api)
-    assert f"settings: code indexes: {idx} -> none" in res.stderr
+    assert "settings: code indexes: idx -> none" in res.stderr  # shown relative to the working folder
     assert sql(ledger, "SELECT count(*) FROM code_matches")[0][0] == 0
 
 

@@ -586,6 +586,7 @@ def cmd_pii(args) -> int:
 
 
 def cmd_redact(args) -> int:
+    from .settings import shown
     from .pii import load_config
     from .redact import redact_files
     from .sources import discover
@@ -601,7 +602,7 @@ def cmd_redact(args) -> int:
 
     def progress(r: dict) -> None:
         if not args.quiet:
-            print(f"{r['uri']}: {r['documents']:,} documents, {r['findings']:,} findings"
+            print(f"{shown(r['uri'])}: {r['documents']:,} documents, {r['findings']:,} findings"
                   + (f" -> {r['file']}" if r["file"] else ""), file=sys.stderr)
 
     t = redact_files(args.inputs, args.out, style=args.style, config=load_config(rules_arg(args)), progress=progress)
@@ -610,9 +611,9 @@ def cmd_redact(args) -> int:
     if t["by_type"]:
         print("  " + ", ".join(f"{k} {v:,}" for k, v in t["by_type"].items()))
     for f in t["failed_shards"]:
-        print(f"  could not read {f['uri']}: {f['reason']}: {f['detail']}")
+        print(f"  could not read {shown(f['uri'])}: {f['reason']}: {f['detail']}")
     for f in t.get("partial_shards", []):
-        print(f"  read only in part {f['uri']}: {f['reason']}: {f['detail']}")
+        print(f"  read only in part {shown(f['uri'])}: {f['reason']}: {f['detail']}")
     if t.get("quarantined"):
         print(f"  {t['quarantined']:,} record(s) could not be read as documents and are not in the output")
     # finished, but some shard could not be read (or only in part): exit 3

@@ -39,8 +39,17 @@ def _load(led, key: str):
     return json.loads(v) if v is not None else None
 
 
+def shown(path: str) -> str:
+    """A recorded (absolute) path as the user would write it: relative to the working folder when inside it."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive
+        return path
+    return path if rel.startswith("..") or "://" in path else rel
+
+
 def _describe(layers: list[str] | None) -> str:
-    return ", ".join(layers) if layers else "the shipped rules only"
+    return ", ".join(shown(p) for p in layers) if layers else "the shipped rules only"
 
 
 def _abs(paths) -> list[str]:
@@ -114,8 +123,8 @@ def settle(led, *, rules=None, policy: str | None = None, agents: list[str] | No
     if code_indexes is not None:
         out.code_indexes = _abs(code_indexes)
         if write and out.code_indexes != (recorded_code or []):
-            out.changes.append(f"code indexes: {', '.join(recorded_code) if recorded_code else 'none'} -> "
-                               f"{', '.join(out.code_indexes) if out.code_indexes else 'none'}")
+            out.changes.append(f"code indexes: {', '.join(map(shown, recorded_code)) if recorded_code else 'none'} -> "
+                               f"{', '.join(map(shown, out.code_indexes)) if out.code_indexes else 'none'}")
     else:
         out.code_indexes = list(recorded_code or [])
         gone = [p for p in out.code_indexes if not Path(p).is_dir()]
