@@ -217,3 +217,19 @@ def test_ctrl_c_stops_the_scan_and_the_next_run_resumes(tmp_path):
     assert sql(tmp_path / "c.duckdb", "SELECT count(*) FROM documents")[0][0] == 12000
     with gzip.open(tmp_path / "s" / "c4-sample.00000-of-00002.json.gz", "rt") as fh:
         assert sum(1 for _ in fh) == 6000
+
+
+def test_a_configured_prefect_api_that_does_not_answer_is_one_line_before_any_work(tiny):
+    import socket
+
+    with socket.socket() as s:  # a port where nothing listens
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = _no_api_env(tiny)
+    env["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
+    r = run_cli(["scan", "s/*.json.gz", "--ledger", "x.duckdb"], cwd=tiny, env=env, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines() == [
+        f"provenance: error: no Prefect API answers at http://127.0.0.1:{port}/api ([Errno 111] Connection refused); "
+        "start one (`prefect server start`) or unset PREFECT_API_URL to run in this process"]
+    assert not (tiny / "x.duckdb").exists()

@@ -132,11 +132,12 @@ def _prefect_env() -> None:
 def _tracked(args) -> str | None:
     """Why this command runs as a Prefect flow (--track, PROVENANCE_TRACK, a configured Prefect API, or
     --cluster); None: in this process, no Prefect (see provenance.runs)."""
-    from .runs import tracking
+    from .runs import check_api, tracking
 
-    if getattr(args, "cluster", None):
-        return "--cluster"
-    return tracking(getattr(args, "track", False))
+    why = "--cluster" if getattr(args, "cluster", None) else tracking(getattr(args, "track", False))
+    if why:
+        check_api()
+    return why
 
 
 def _incomplete(failed: int, partial: int) -> int:

@@ -67,6 +67,24 @@ def tracking(track: bool = False) -> str | None:
     return "a Prefect profile's PREFECT_API_URL" if _profile_api_url() else None
 
 
+def check_api() -> None:
+    """When a Prefect API is configured, make sure it answers before any work (else the flow fails with
+    Prefect's traceback after the ledger was opened): one line naming the URL and the ways out."""
+    import urllib.error
+    import urllib.request
+
+    url = os.environ.get("PREFECT_API_URL") or _profile_api_url()
+    if not url:
+        return  # Prefect's temporary server will be started
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=5) as r:
+            r.read(64)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        why = getattr(exc, "reason", None) or exc
+        raise ProvenanceError(f"no Prefect API answers at {url} ({why}); start one (`prefect server start`) or unset "
+                              f"PREFECT_API_URL to run in this process") from None
+
+
 # -- scanning shards -------------------------------------------------------------------------------------
 
 
