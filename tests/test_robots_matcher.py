@@ -146,6 +146,42 @@ def test_rfc9309_percent_encoding(pattern, url, expected_match):
     assert is_allowed(r"User-agent: *" + "\nDisallow: /\nAllow: " + pattern, "bot", "https://example.com" + url) is expected_match
 
 
+@pytest.mark.parametrize(
+    "pattern,path,expected_match",
+    [
+        # a "%" that starts no escape is the literal "%" octet (RFC 9309 compares octets; Google keeps it)
+        ("/%", "/%E2%80%A6", True),  # mcmaster.com
+        ("/%", "/%25", True),
+        ("/%", "/%zz", True),
+        ("/%", "/x", False),
+        ("/itm/*/%", "/itm/title/%E2%80%A6", True),  # ebay.com
+        ("/itm/*/%", "/itm/title/123", False),
+        ("/coupons/*cached40%$", "/coupons/a-cached40%", True),  # groupon.com
+        ("/coupons/*cached40%$", "/coupons/a-cached40%25", False),
+        ("/g/*/%*", "/g/x/%C3%A9", True),  # adorama.com
+        ("/a%25", "/a%zz", False),  # an escaped "%" is not a stray one (as Google)
+        ("/a%25", "/a%25", True),
+        ("/%", "/%7Efoo", False),  # the unreserved escape is decoded first: "/~foo"
+        ("/%4", "/%4", True),
+        ("/%4", "/%41", False),  # "/A"
+    ],
+)
+def test_stray_percent_is_a_literal_octet(pattern, path, expected_match):
+    body = f"User-agent: *\nAllow: /\nDisallow: {pattern}\n"
+    r = RobotsTxt.parse(body)
+    assert r.allowed("bot", path) is not expected_match
+    assert is_allowed(body, "bot", "https://example.com" + path) is not expected_match
+    al, _ = r.decide_many("bot", pa.array([path, "/other"]))
+    assert al.to_pylist() == [not expected_match, True]
+
+
+def test_is_allowed_exported_from_the_package():
+    import provenance.robots as robots
+
+    assert robots.is_allowed is is_allowed
+    assert not robots.is_allowed("User-agent: *\nDisallow: /%\n", "GPTBot", "https://www.mcmaster.com/%E2%80%A6")
+
+
 def test_rfc9309_reserved_characters_as_written():
     # the RFC's table row "/foo/bar?baz=https://foo.bar": reserved characters match as written (as Google)
     r = RobotsTxt.parse("User-agent: *\nDisallow: /\nAllow: /foo/bar?baz=https://foo.bar\n")
@@ -156,7 +192,8 @@ def test_rfc9309_reserved_characters_as_written():
 def test_normalisation_of_patterns_and_paths():
     assert normalize_path("/path/file-with-a-*.html") == "/path/file-with-a-%2A.html"
     assert normalize_path("/caf%c3%a9") == normalize_path("/café") == "/caf%C3%A9"
-    assert normalize_path("/100%") == "/100%25"
+    assert normalize_path("/100%") == "/100%" and normalize_path("/%zz%4") == "/%zz%4"  # literal "%"
+    assert normalize_path("/%25") == "/%25" and normalize_path("/%ツ") == "/%%E3%83%84"
     assert normalize_path("/a b\"<>") == "/a%20b%22%3C%3E"
     assert normalize_path("/x#frag") == "/x" and normalize_path("") == "/" and normalize_path("a") == "/a"
     r = RobotsTxt.parse("User-agent: *\nDisallow: /caf%c3%a9/*.PDF$\nDisallow: /*$api\nDisallow: /ツ\n")

@@ -66,7 +66,12 @@ Semantics (RFC 9309 + google/robotstxt's documented behaviour)
   not to rely on it), other escapes are kept with upper-case hex (``%2f`` -> ``%2F``; reserved characters
   and their escapes stay distinct: ``/a%3Fb`` is not ``/a?b``), non-ASCII is UTF-8 percent-encoded
   (``/ツ`` -> ``/%E3%83%84``), ASCII that may not appear in a URI (space, ``"``, ``<``, ``{``, controls...)
-  is percent-encoded, and a ``%`` not followed by two hex digits becomes ``%25``. Unlike Google we also
+  is percent-encoded, and a ``%`` not followed by two hex digits is the literal ``%`` octet on both sides
+  (RFC 9309 §2.2.2 compares octets; Google keeps it as written): ``Disallow: /%`` blocks ``/%E2%80%A6``,
+  ``/%25`` and ``/%zz``, and ``Disallow: /itm/*/%`` blocks ``/itm/x/%E2%80%A6`` (ebay.com in the texting_robots files;
+  mcmaster.com, adorama.com, groupon.com and four more of the 4,231 real files have such rules). It is not ``%25``: ``Disallow: /a%25`` (an escaped
+  ``%``) does not block ``/a%zz``, as in Google. An escape of an unreserved character is decoded before
+  that comparison, so ``Disallow: /%`` does not block ``/%7Efoo`` (== ``/~foo``; Google would). Unlike Google we also
   normalise the URL (Google's caller must pass it escaped), so ``http://h/foo/bar/ツ`` matches ``/foo/bar/ツ``.
   The RFC table's second row (a raw ``https://foo.bar`` in a query matching ``https%3A%2F%2Ffoo.bar``)
   needs knowing which reserved characters are data; like Google we compare reserved characters as written.
@@ -149,8 +154,11 @@ _HEX = frozenset("0123456789ABCDEFabcdef")
 # character). Such text needs no work; everything else goes through _normalize.
 _PCHAR = r"A-Za-z0-9\-._~:/?\[\]@!&'()+,;="
 _ESCAPE = r"%(?:[01][0-9A-F]|2[0-9A-CF]|3[A-F]|40|5[B-E]|60|7[B-DF]|[89A-F][0-9A-F])"
-_CLEAN_PATH = re.compile(r"/(?:[%s]|%s)*" % (_PCHAR, _ESCAPE)).fullmatch
-_CLEAN_PATTERN = re.compile(r"(?:[%s*]|%s)*\$?" % (_PCHAR, _ESCAPE)).fullmatch
+# A "%" that does not start an escape is a literal octet and already normalised (Python's re has the
+# lookahead; the RE2 check leaves such paths to Python, which returns them unchanged).
+_STRAY = r"%(?![0-9A-Fa-f]{2})"
+_CLEAN_PATH = re.compile(r"/(?:[%s]|%s|%s)*" % (_PCHAR, _ESCAPE, _STRAY)).fullmatch
+_CLEAN_PATTERN = re.compile(r"(?:[%s*]|%s|%s)*\$?" % (_PCHAR, _ESCAPE, _STRAY)).fullmatch
 _CLEAN_PATH_RE2 = r"^/(?:[%s]|%s)*$" % (_PCHAR, _ESCAPE)
 _TOKEN = re.compile(r"[A-Za-z0-9_-]*")
 _FIELD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_ -]{0,63}").fullmatch
@@ -221,7 +229,7 @@ def _pct(ch: str) -> str:
 def _normalize(s: str, pattern: bool = False) -> str:
     """Percent-normalise (RFC 9309 §2.2.2) a path, or a pattern without its end anchor: escapes of
     unreserved characters decoded, other escapes upper-cased, non-ASCII and characters that may not appear
-    in a URI encoded as UTF-8 octets, a stray "%" as "%25". A literal "*" or "$" is spelled "%2A"/"%24"
+    in a URI encoded as UTF-8 octets, a "%" that starts no escape kept as the literal octet. A literal "*" or "$" is spelled "%2A"/"%24"
     (RFC 9309 §2.2.3: the pattern "/foo-%24" matches the URI "/foo-$"); in a pattern "*" stays the
     wildcard. Idempotent."""
     out = []
@@ -234,7 +242,7 @@ def _normalize(s: str, pattern: bool = False) -> str:
                 out.append(c if c in _UNRESERVED else "%" + s[i + 1 : i + 3].upper())
                 i += 3
                 continue
-            out.append("%25")
+            out.append("%")  # not an escape: the literal "%" octet (RFC 9309 §2.2.2, as Google)
         elif ch in _KEEP:
             out.append(ch)
         elif ch == "*":
