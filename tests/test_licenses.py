@@ -393,3 +393,163 @@ def test_scan_records_licenses_per_document(small_sample, tmp_path, prefect_api)
             assert 0 < found.get(sid, 0) <= n
         else:
             assert found.get(sid) == n, sid
+
+
+# ---------------------------------------------------------------------------------------------- source-available
+
+REDIS_HEADER = """/*
+ * Copyright (c) 2009-Present, Example Ltd.
+ * All rights reserved.
+ *
+ * Licensed under your choice of the Redis Source Available License 2.0
+ * (RSALv2) or the Server Side Public License v1 (SSPLv1).
+ */"""
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (REDIS_HEADER, {"LicenseRef-scancode-rsalv2", "SSPL-1.0"}),
+        ("This project is available under RSALv2 or SSPLv1.", {"LicenseRef-scancode-rsalv2", "SSPL-1.0"}),
+        ("# Licensed under the Server Side Public License, version 1.", {"SSPL-1.0"}),
+        ("Server Side Public License\nVERSION 1, OCTOBER 16, 2018", {"SSPL-1.0"}),
+        ("// Use of this software is governed by the Business Source License\n// included in the file licenses/BSL.txt.",
+         {"BUSL-1.1"}),
+        ("License text copyright (c) 2017 MariaDB Corporation Ab, All Rights Reserved.\n"
+         "Business Source License 1.1", {"BUSL-1.1"}),
+        ("/* Licensed under the Elastic License 2.0; you may not use this file except in compliance with\n"
+         " * the Elastic License 2.0. */", {"Elastic-2.0"}),
+        ("Apache License 2.0 with the Commons Clause", {"Apache-2.0", "LicenseRef-scancode-commons-clause"}),
+        ('"Commons Clause" License Condition v1.0', {"LicenseRef-scancode-commons-clause"}),
+        ("This software is licensed under the PolyForm Noncommercial License 1.0.0.", {"PolyForm-Noncommercial-1.0.0"}),
+        ("# PolyForm Shield License 1.0.0\n\n<https://polyformproject.org/licenses/shield/1.0.0>",
+         {"LicenseRef-scancode-polyform-shield-1.0.0"}),
+        ("Released under the PolyForm Strict License 1.0.0", {"LicenseRef-scancode-polyform-strict-1.0.0"}),
+        ("// SPDX-License-Identifier: Elastic-2.0", {"Elastic-2.0"}),
+    ],
+)
+def test_source_available_notices(text, expected):
+    assert ids(text) == expected
+
+
+def test_source_available_family_in_rules_and_excluded_by_commercial_policy():
+    from provenance.ruleset import load_licenses, load_policies
+
+    fams, _ = load_licenses([REPO / "rules"])
+    for sid in ("SSPL-1.0", "LicenseRef-scancode-rsalv2", "BUSL-1.1", "Elastic-2.0", "LicenseRef-scancode-commons-clause",
+                "PolyForm-Noncommercial-1.0.0", "LicenseRef-scancode-polyform-shield-1.0.0"):
+        assert fams[sid] == "source-available", sid
+    _, pol = load_policies([REPO / "rules"])
+    assert pol["commercial"].licenses["source-available"] == "exclude"
+    assert pol["commercial"].code["source-available"] == "exclude"
+    assert pol["research"].licenses["source-available"] == "review"
+
+
+def test_rsal_or_sspl_page_and_file_excluded_under_commercial_through_a_scan(tmp_path, prefect_api):
+    """A web page and a source file under "RSALv2 or SSPLv1" get family source-available and verdict exclude
+    under the (default) commercial policy; an MIT page beside them stays included."""
+    from provenance.ledger import Ledger
+    from provenance.runs import scan_corpus
+
+    docs = [
+        ("https://db.example/docs/license", "Our database server is free to download. The source code is available "
+         "under RSALv2 or SSPLv1, at your choice. Read the FAQ for what this means for hosting providers."),
+        ("https://code.example/src/server.c", REDIS_HEADER + "\n#include <stdio.h>\nint main(void) { return 0; }\n"),
+        ("https://mit.example/lib", "A small parsing library. Licensed under the MIT License. Contributions welcome."),
+    ]
+    corpus = tmp_path / "c.jsonl.gz"
+    with gzip.open(corpus, "wt") as fh:
+        for i, (url, text) in enumerate(docs):
+            fh.write(json.dumps({"id": f"d{i}", "url": url, "timestamp": "2024-05-01T00:00:00Z", "text": text}) + "\n")
+    ledger = tmp_path / "sa.duckdb"
+    scan_corpus(inputs=[str(corpus)], ledger=str(ledger), quiet=True, rules=[str(REPO / "rules")], policy="commercial")
+    with Ledger(ledger, read_only=True) as led:
+        rows = led.query("SELECT d.url, l.family, v.verdict, v.reasons FROM documents d "
+                         "JOIN document_licenses l USING (shard_id, position) "
+                         "JOIN document_verdicts v USING (shard_id, position)").to_pylist()
+    got = {r["url"]: (r["family"], r["verdict"], r["reasons"]) for r in rows}
+    for url in ("https://db.example/docs/license", "https://code.example/src/server.c"):
+        fam, verdict, reasons = got[url]
+        assert fam == "source-available" and verdict == "exclude", got[url]
+        assert any(r in ("license:LicenseRef-scancode-rsalv2", "license:SSPL-1.0") for r in reasons)
+    assert got["https://mit.example/lib"][0] == "permissive" and got["https://mit.example/lib"][1] == "include"
+
+
+# ---------------------------------------------------------------------------------------------- more licenses
+
+ZLIB = """  This software is provided 'as-is', without any express or implied
+  warranty.  In no event will the authors be held liable for any damages
+  arising from the use of this software.
+
+  Permission is granted to anyone to use this software for any purpose,
+  including commercial applications, and to alter it and redistribute it
+  freely, subject to the following restrictions:"""
+SQLITE = """/*
+** The author disclaims copyright to this source code.  In place of
+** a legal notice, here is a blessing:
+**
+**    May you do good and not evil.
+*/"""
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (ZLIB, {"Zlib"}),
+        ("//  Distributed under the Boost Software License, Version 1.0. (See accompanying\n"
+         "//  file LICENSE_1_0.txt or copy at http://www.boost.org/LICENSE_1_0.txt)", {"BSL-1.0"}),
+        ("Mozilla Public License Version 2.0\n==================================", {"MPL-2.0"}),
+        (" * are made available under the terms of the Eclipse Public License v2.0\n"
+         " * and Eclipse Distribution License v1.0 which accompany this distribution.", {"EPL-2.0"}),
+        (SQLITE, {"blessing"}),
+        ("/* This code is placed in the public domain by its author. */", {"LicenseRef-scancode-public-domain"}),
+        ("# The authors hereby release this file into the public domain.", {"LicenseRef-scancode-public-domain"}),
+        ("This project is dual licensed under MIT or Apache-2.0.", {"MIT", "Apache-2.0"}),
+        ("Licensed under either of\n\n * Apache License, Version 2.0, (LICENSE-APACHE)\n * MIT license (LICENSE-MIT)\n\n"
+         "at your option.", {"Apache-2.0", "MIT"}),
+        # words broken across comment lines
+        ("/* Licensed under the Apache Li-\n * cense, Version 2.0; you may not use this file except in compliance */",
+         {"Apache-2.0"}),
+        ("# you can redistribute it and/or modify it under the terms of the GNU Lesser Gen-\n# eral Public License as "
+         "published by the Free Software Foundation; either version 2.1 of the License, or (at your option) any later version.",
+         {"LGPL-2.1-or-later"}),
+        # old names
+        (" * modify it under the terms of the GNU Library General Public\n * License as published by the Free Software "
+         "Foundation; either\n * version 2 of the License, or (at your option) any later version.", {"LGPL-2.0-or-later"}),
+        ("GNU LIBRARY GENERAL PUBLIC LICENSE\nVersion 2, June 1991", {"LGPL-2.0-only"}),
+        ("Licensed under the Apache License Version 2 (see LICENSE).", {"Apache-2.0"}),
+        ("Released under the Apache v2 license.", {"Apache-2.0"}),
+    ],
+)
+def test_more_licenses_and_notice_forms(text, expected):
+    assert ids(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Many old songs are now in the public domain, the public domain being large.",
+        "The zlib library compresses data; zlib is fast.",
+        "Is the Commons Clause a good idea? Opinions differ on the Business Source model.",
+        "We prefer the Boost libraries and the Elastic stack.",
+        "Hyphen-\nated words in prose about license- \nfree software are not notices.",
+    ],
+)
+def test_more_false_positive_guards(text):
+    assert detect(text) == []
+
+
+def test_invalid_spdx_tag_is_reported_not_passed_through():
+    text = "// SPDX-License-Identifier: BSD 3-Clause\nint x;\n"
+    found = detect(text)
+    tags = [f for f in found if f["kind"] == "spdx-tag"]
+    assert [f["spdx"] for f in tags] == ["LicenseRef-invalid"]
+    assert "BSD 3-Clause" not in {f["spdx"] for f in found}
+    # the value names a known license: that license is reported as a notice and is the document's license
+    assert {f["spdx"] for f in found if f["kind"] == "notice"} == {"BSD-3-Clause"}
+    assert primary_license(found) == "BSD-3-Clause"
+    unknown = detect("# SPDX-License-Identifier: My Own Terms\n")
+    assert [f["spdx"] for f in unknown] == ["LicenseRef-invalid"] and primary_license(unknown) == "LicenseRef-invalid"
+    for ok in ("MIT", "(MIT OR Apache-2.0) AND BSD-3-Clause", "GPL-2.0+", "LicenseRef-scancode-rsalv2",
+               "GPL-2.0-only WITH Linux-syscall-note"):
+        assert [f["spdx"] for f in detect(f"// SPDX-License-Identifier: {ok}\n") if f["kind"] == "spdx-tag"] == [ok]

@@ -28,7 +28,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["LICENSE_TYPE", "FINDING_TYPE", "PREFILTER", "SUPPORTED_IDS", "scan_batch", "detect", "primary_license"]
+__all__ = ["LICENSE_TYPE", "FINDING_TYPE", "PREFILTER", "SUPPORTED_IDS", "INVALID_TAG", "scan_batch", "detect",
+           "primary_license", "valid_spdx_expression"]
 
 FINDING_TYPE = pa.struct(
     [
@@ -48,7 +49,8 @@ EVIDENCE_MAX = 200
 # Prefilter (RE2 syntax, used with ignore_case). Every precise matcher below requires one of these.
 PREFILTER = (
     r"licen[cs]|creative ?commons|spdx|hereby granted|redistribution and use|unencumbered"
-    r"|\bcc[ _-]?(?:by|0)\b|gpl|public ?domain"
+    r"|\bcc[ _-]?(?:by|0)\b|gpl|public ?domain|sspl|rsal|busl|polyform|commons clause|redistribute it freely"
+    r"|good and not evil"
 )
 
 # --------------------------------------------------------------------------------------------------
@@ -106,11 +108,46 @@ def _cc_id(elements: str, version: str, port: str | None) -> tuple[str | None, s
 _SPDX_TAG_RE = re.compile(r"SPDX-License-Identifier\s*:\s*([^\r\n]*)", re.I)
 _TAG_END_RE = re.compile(r"\s*(?:\*/|-->|\*\)|-\}|\"\"\"|''').*$")
 _SPDX_EXPR_OK = re.compile(r"^[A-Za-z0-9().+: -]+$")
+INVALID_TAG = "LicenseRef-invalid"  # an SPDX-License-Identifier whose value is not an SPDX expression
+_SPDX_LEX = re.compile(r"\s*(?:(\()|(\))|(AND|OR|WITH)(?![A-Za-z0-9.+:-])|((?:DocumentRef-[A-Za-z0-9.-]+:)?[A-Za-z0-9][A-Za-z0-9.-]*\+?))",
+                       re.I)
+
+
+def valid_spdx_expression(expr: str) -> bool:
+    """SPDX license-expression syntax: ids (``LicenseRef-*`` included) joined by AND / OR / WITH, with
+    parentheses. Only the syntax is checked: ``BSD 3-Clause`` (two ids side by side) is invalid."""
+    pos, depth, want_id, n = 0, 0, True, 0
+    while pos < len(expr):
+        m = _SPDX_LEX.match(expr, pos)
+        if not m or m.end() == pos:
+            return expr[pos:].strip() == "" and not want_id and depth == 0
+        pos = m.end()
+        if m.group(1):
+            if not want_id:
+                return False
+            depth += 1
+        elif m.group(2):
+            if want_id or depth == 0:
+                return False
+            depth -= 1
+        elif m.group(3):
+            if want_id:
+                return False
+            want_id = True
+        else:
+            if not want_id:
+                return False
+            want_id = False
+            n += 1
+    return n > 0 and not want_id and depth == 0
 
 # --------------------------------------------------------------------------------------------------
 # Normalised token stream for notices: lower-case alphanumeric tokens (a trailing "+" kept).
 
 _TOKEN_RE = re.compile(r"[a-z0-9]+\+?")
+# a word hyphenated at a line end, the next line starting with comment markers / indentation
+_HYPHEN_BREAK_RE = re.compile(r"[a-z]-[ \t]*\r?\n[ \t]*(?:(?://|/\*|\*|#|;+|--|!|%|rem\b)[ \t]*)?[a-z]")
+_HYPHEN_BREAK_AT = re.compile(r"-[ \t]*\r?\n[ \t]*(?:(?://|/\*|\*|#|;+|--|!|%|rem\b)[ \t]*)?(?=[a-z])")
 
 
 class _Norm:
@@ -122,8 +159,35 @@ class _Norm:
     def __init__(self, text: str):
         self.src = text
         self._low = text.lower()
-        self.text = " ".join(_TOKEN_RE.findall(self._low))
         self._tok_starts = None
+        if _HYPHEN_BREAK_RE.search(self._low):
+            self._join_broken_words()
+        else:
+            self.text = " ".join(_TOKEN_RE.findall(self._low))
+
+    def _join_broken_words(self):
+        """A word hyphenated across a line break ("Li-\\n * cense", comment markers and indentation in
+        between) is one token. Rare, so this path tokenises in Python with explicit offsets."""
+        starts, ends, toks = [], [], []
+        prev_join = False
+        for m in _TOKEN_RE.finditer(self._low):
+            tok = m.group(0)
+            if prev_join and toks and tok.isalpha():
+                toks[-1] += tok
+                ends[-1] = m.end()
+            else:
+                starts.append(m.start())
+                ends.append(m.end())
+                toks.append(tok)
+            nxt = _HYPHEN_BREAK_AT.match(self._low, m.end())
+            prev_join = bool(nxt) and tok.isalpha()
+        self.text = " ".join(toks)
+        st = np.asarray(starts, dtype=np.int64)
+        en = np.asarray(ends, dtype=np.int64)
+        ns = np.zeros(len(toks), dtype=np.int64)
+        if len(toks) > 1:
+            ns[1:] = np.cumsum(np.fromiter((len(t) + 1 for t in toks), dtype=np.int64, count=len(toks)))[:-1]
+        self._tok_starts, self._tok_ends, self._norm_starts = st, en, ns
 
     def _index(self):
         """Token offsets of ``_TOKEN_RE`` over the lower-cased text, vectorised (numpy over the code points):
@@ -165,7 +229,7 @@ _FAMILY_MAP = {
     "general": "GPL", "lesser general": "LGPL", "lesser": "LGPL", "library general": "LGPL", "library": "LGPL",
     "affero general": "AGPL", "affero": "AGPL",
 }
-_FAM_VERSIONS = {"GPL": {"2.0", "3.0"}, "LGPL": {"2.1", "3.0"}, "AGPL": {"3.0"}}
+_FAM_VERSIONS = {"GPL": {"2.0", "3.0"}, "LGPL": {"2.0", "2.1", "3.0"}, "AGPL": {"3.0"}}
 
 # "... under the terms of the GNU General Public License as published by the FSF; either version 2 ..."
 _GNU_LONG_RE = re.compile(
@@ -198,16 +262,16 @@ _GNU_SHORT2_RE = re.compile(
 # (id, a literal the pattern needs: checked with a substring test first, pattern)
 _NOTICE_PATTERNS: list[tuple[str, str, re.Pattern]] = [
     # Apache
-    ("Apache-2.0", "apache", re.compile(r"\bapache (?:software )?" + _L + r" (?:version |ver |v )?2 0\b")),
+    ("Apache-2.0", "apache", re.compile(r"\bapache (?:software )?" + _L + r" (?:version |ver |v ?)?2(?: 0)?\b(?! \d)")),
     ("Apache-2.0", "apache", re.compile(r"\b(?:under|licensed|" + _L + r") (?:the )?(?:terms of )?(?:the )?apache (?:v )?2 0(?: " + _L + r")?\b")),
     ("Apache-2.0", "apache", re.compile(r"\bapache org licenses license 2 0\b")),
     ("Apache-2.0", "asl", re.compile(r"\b(?:licen[cs]e|licensed|under) (?:the )?asl (?:v )?2 0\b")),
     # MPL
-    ("MPL-2.0", "mozilla", re.compile(r"\bmozilla public " + _L + r" (?:v |version |ver )?2 0\b")),
+    ("MPL-2.0", "mozilla", re.compile(r"\bmozilla public " + _L + r" (?:v ?|version |ver )?2 0\b")),
     ("MPL-2.0", "mozilla", re.compile(r"\bmozilla org mpl 2 0\b")),
     ("MPL-2.0", "mpl", re.compile(r"\b(?:under|licensed|" + _L + r") (?:the )?(?:terms of )?(?:the )?mpl (?:v )?2 0\b")),
     # EPL
-    ("EPL-2.0", "eclipse", re.compile(r"\beclipse public " + _L + r" (?:v |version |ver )?2 0\b")),
+    ("EPL-2.0", "eclipse", re.compile(r"\beclipse public " + _L + r" (?:v ?|version |ver )?2 0\b")),
     ("EPL-2.0", "eclipse", re.compile(r"\beclipse org legal epl 2 0\b")),
     ("EPL-2.0", "epl", re.compile(r"\b(?:under|licensed|" + _L + r") (?:the )?(?:terms of )?(?:the )?epl (?:v )?2 0\b")),
     # Unlicense
@@ -252,6 +316,115 @@ _NOTICE_PATTERNS: list[tuple[str, str, re.Pattern]] = [
         r"\b(?:under|licensed|" + _L + r")(?: (?:the|terms|of|a)){0,3} "
         r"(?:simplified|2 clause|two clause) bsd " + _L + r"\b")),
     ("BSD-2-Clause", "bsd", re.compile(r"\bbsd 2 clause\b")),
+]
+
+# A licensing lead-in a few filler words before a license name ("licensed under your choice of the ...").
+_LEAD = (
+    r"\b(?:under|licensed|licenced|released|distributed|available|governed by|covered by|subject to|terms of"
+    r"|choice of|licen[cs]e is|licen[cs]ed as)(?: (?:the|a|an|terms|of|your|choice|either|this|is|to|as|under|and"
+    r"|conditions|following|same|its|our))"r"{0,5} "
+)
+
+# Source-available licenses (ids as SPDX has them, else ScanCode's LicenseRef-scancode-* keys).
+RSAL2 = "LicenseRef-scancode-rsalv2"
+_POLYFORM = {
+    "noncommercial": "PolyForm-Noncommercial-1.0.0", "small business": "PolyForm-Small-Business-1.0.0",
+    "shield": "LicenseRef-scancode-polyform-shield-1.0.0", "strict": "LicenseRef-scancode-polyform-strict-1.0.0",
+    "internal use": "LicenseRef-scancode-polyform-internal-use-1.0.0",
+    "free trial": "LicenseRef-scancode-polyform-free-trial-1.0.0",
+    "perimeter": "LicenseRef-scancode-polyform-perimeter-1.0.0",
+    "defensive": "LicenseRef-scancode-polyform-defensive-1.0.0",
+}
+_POLYFORM_RE = re.compile(
+    r"\bpolyform (noncommercial|non commercial|small business|shield|strict|internal use|free trial|perimeter|defensive)"
+    r"(?: " + _L + r"(?: (?:version |v ?)?1 0 0)?\b| 1 0 0\b)"
+    r"|\bpolyformproject org licenses (noncommercial|small business|shield|strict|internal use|free trial|perimeter|defensive)\b"
+)
+_SSPL_SHORT = r"(?:sspl(?:v1| v1| 1 0| 1| version 1)?)"
+_RSAL_SHORT = r"(?:rsal ?v2|rsal 2 0|rsal version 2|rsal 2)"
+
+_NOTICE_PATTERNS += [
+    # SSPL (MongoDB's Server Side Public License; only version 1 exists)
+    ("SSPL-1.0", "server side", re.compile(r"\bserver side public " + _L + r"(?: sspl)?(?: (?:version |v ?)?1(?: 0)?| " + _SSPL_SHORT + r")\b")),
+    ("SSPL-1.0", "server side", re.compile(_LEAD + r"(?:mongodb )?server side public " + _L + r"\b")),
+    ("SSPL-1.0", "sspl", re.compile(_LEAD + _SSPL_SHORT + r"\b")),
+    ("SSPL-1.0", "sspl", re.compile(r"\b(?:sspl 1 0|ssplv1)\b")),
+    ("SSPL-1.0", "sspl", re.compile(r"\b" + _RSAL_SHORT + r" (?:or|and) (?:the )?" + _SSPL_SHORT + r"\b")),
+    ("SSPL-1.0", "mongodb", re.compile(r"\bmongodb com licensing server side public " + _L + r"\b")),
+    # Redis Source Available License 2.0 (RSALv2)
+    ("LicenseRef-scancode-rsalv2", "redis source available", re.compile(
+        r"\bredis source available " + _L + r"(?: agreement)?(?: (?:version |v ?)?2(?: 0)?| " + _RSAL_SHORT + r")\b")),
+    ("LicenseRef-scancode-rsalv2", "rsal", re.compile(_LEAD + _RSAL_SHORT + r"\b")),
+    ("LicenseRef-scancode-rsalv2", "rsal", re.compile(r"\b" + _RSAL_SHORT + r" (?:or|and) (?:the )?" + _SSPL_SHORT + r"\b")),
+    ("LicenseRef-scancode-rsalv2", "rsal", re.compile(r"\b" + _SSPL_SHORT + r" (?:or|and) (?:the )?" + _RSAL_SHORT + r"\b")),
+    # Business Source License 1.1 (MariaDB; HashiCorp, CockroachDB, Sentry ...)
+    ("BUSL-1.1", "business source", re.compile(r"\bbusiness source " + _L + r" (?:version |v ?)?1 1\b")),
+    ("BUSL-1.1", "business source", re.compile(_LEAD + r"business source " + _L + r"\b")),
+    ("BUSL-1.1", "business source", re.compile(r"\bbusiness source " + _L + r" is a trademark of mariadb\b")),
+    ("BUSL-1.1", "busl", re.compile(r"\bbusl 1 1\b|" + _LEAD + r"busl\b")),
+    # Elastic License 2.0
+    ("Elastic-2.0", "elastic", re.compile(r"\belastic " + _L + r" (?:version |v ?)?2(?: 0)?\b(?! \d)")),
+    ("Elastic-2.0", "elastic", re.compile(_LEAD + r"elastic (?:2 0|v2|licen[cs]e v2|elv2)\b|\belastic " + _L + r" elv2\b")),
+    ("Elastic-2.0", "elv2", re.compile(_LEAD + r"elv2\b")),
+    # Commons Clause (a condition added to another license; the other license is reported on its own)
+    ("LicenseRef-scancode-commons-clause", "commons clause", re.compile(
+        r"\bcommons clause " + _L + r" condition\b|\b(?:with|and|plus|including|under|modified by) (?:the )?commons clause\b"
+        r"|\bcommonsclause com\b")),
+    ("LicenseRef-scancode-commons-clause", "grant of rights", re.compile(
+        r"\bthe grant of rights under the " + _L + r" will not include and the " + _L + r" does not grant to you the right to sell\b")),
+    # PolyForm: decided in _scan_polyform
+    # zlib (text and names)
+    ("Zlib", "redistribute it freely", re.compile(
+        r"\bpermission is granted to anyone to use this software for any purpose including commercial applications and to "
+        r"alter it and redistribute it freely\b")),
+    ("Zlib", "zlib", re.compile(_LEAD + r"(?:zlib|zlib libpng) " + _L + r"\b|\bopensource org licenses zlib\b")),
+    # Boost Software License 1.0
+    ("BSL-1.0", "boost", re.compile(r"\bboost software " + _L + r"(?: (?:version |v ?)?1 0)?\b")),
+    ("BSL-1.0", "boost", re.compile(r"\bboost org license 1 0\b")),
+    ("BSL-1.0", "bsl", re.compile(_LEAD + r"bsl (?:v ?)?1 0\b")),
+    ("BSL-1.0", "permission is hereby granted", re.compile(
+        r"\bpermission is hereby granted free of charge to any person or organization obtaining a copy of the software "
+        r"and accompanying documentation covered by this " + _L + r"\b")),
+    # SQLite's blessing in place of a license
+    ("blessing", "good and not evil", re.compile(
+        r"\b(?:in place of a legal notice here is a blessing|may you do good and not evil)\b")),
+    # Public-domain dedications that are not the Unlicense or CC0
+    ("LicenseRef-scancode-public-domain", "public domain", re.compile(
+        r"\b(?:(?:hereby |is |are |been |be |was |were |being )?(?:placed|released|dedicated|put|donated|contributed|"
+        r"committed|given|dedicates?|releases?) (?:it |this (?:file|code|software|work) |them )?(?:in|into|to) the public domain"
+        r"|(?:this|the) (?:file|code|source code|source|software|program|library|header|module|work|script|document"
+        r"|implementation|package|project) (?:is|are) (?:hereby )?(?:in|into) the public domain"
+        r"|(?:is|are) (?:hereby )?(?:placed |released |dedicated )?(?:in|into) the public domain (?:and|as|in|so|worldwide|with)"
+        r"|public domain dedication)\b")),
+    # Apache 1.x, old names
+    ("Apache-1.1", "apache", re.compile(r"\bapache (?:software )?" + _L + r" (?:version |ver |v ?)?1 1\b")),
+    ("Apache-2.0", "apache", re.compile(r"\bapache org licenses licen[cs]e 2 0\b|\bapache 2 0 " + _L + r"\b")),
+    ("Apache-2.0", "apache", re.compile(_LEAD + r"apache (?:v ?2|2)(?: 0)?(?: " + _L + r")?\b(?! \d)")),
+    ("MIT", "mit", re.compile(_LEAD + r"mit\b(?! (?:press|university|institute|media|technology|computer|lab|sloan|csail|news|opencourseware))")),
+]
+
+# Several licenses offered together: "dual licensed under MIT or Apache-2.0", "Licensed under either of
+# Apache License, Version 2.0 or MIT license at your option", "available under your choice of ..."
+_MULTI_RE = re.compile(
+    r"\b(?:(?:dual|multi|double|triple) ?licen[cs]ed|licen[cs]ed (?:under )?(?:either|any) of|(?:under|at) your (?:choice|option) of"
+    r"|choice of (?:the )?(?:following )?licen[cs]es|licen[cs]ed under (?:the )?(?:terms of )?(?:either|both))\b"
+)
+_MULTI_WINDOW = 260
+_MULTI_NAMES: list[tuple[str, re.Pattern]] = [
+    ("MIT", re.compile(r"\b(?:mit|expat)(?: licen[cs]e)?\b(?! (?:press|university|institute|media|technology|computer|lab))")),
+    ("Apache-2.0", re.compile(r"\bapache(?: software)?(?: " + _L + r")?(?: (?:version|v|ver))? ?v?2(?: 0)?\b(?! \d)")),
+    ("BSL-1.0", re.compile(r"\bboost software " + _L + r"(?: (?:version |v ?)?1 0)?\b|\bbsl 1 0\b")),
+    ("Zlib", re.compile(r"\bzlib(?: " + _L + r")?\b")),
+    ("Unlicense", re.compile(r"\bunlicense\b")),
+    ("CC0-1.0", re.compile(r"\bcc0(?: 1 0)?\b")),
+    ("ISC", re.compile(r"\bisc(?: " + _L + r")\b")),
+    ("MPL-2.0", re.compile(r"\bmpl (?:v ?)?2 0\b|\bmozilla public " + _L + r" (?:version |v ?)?2 0\b")),
+    ("BSD-3-Clause", re.compile(r"\bbsd 3 clause\b|\b(?:new|modified|revised|3 clause|three clause) bsd\b")),
+    ("BSD-2-Clause", re.compile(r"\bbsd 2 clause\b|\b(?:simplified|2 clause|two clause) bsd\b")),
+    ("SSPL-1.0", re.compile(r"\b" + _SSPL_SHORT + r"\b|\bserver side public " + _L + r"\b")),
+    ("LicenseRef-scancode-rsalv2", re.compile(r"\b" + _RSAL_SHORT + r"\b|\bredis source available " + _L + r"\b")),
+    ("Elastic-2.0", re.compile(r"\belastic " + _L + r" (?:version |v ?)?2(?: 0)?\b|\belv2\b")),
+    ("BUSL-1.1", re.compile(r"\bbusiness source " + _L + r"\b|\bbusl\b")),
 ]
 
 _BSD_RE = re.compile(
@@ -311,8 +484,6 @@ def _gnu_id(fam: str, v1: str, v2: str | None, later: bool, only: bool) -> str |
     if version == "2.1" and fam == "GPL":
         return None
     if version not in _FAM_VERSIONS[fam]:
-        return None
-    if fam == "LGPL" and version == "2.0":
         return None
     return f"{fam}-{version}-{'or-later' if later and not only else 'only'}"
 
@@ -391,6 +562,27 @@ def _scan_bsd(norm: str, out: list):
         out.append((sid, m.start(), m.end() + (e.end() if e else len(clause_zone)), False))
 
 
+def _scan_polyform(norm: str, out: list):
+    for m in _POLYFORM_RE.finditer(norm):
+        name = (m.group(1) or m.group(2)).replace("non commercial", "noncommercial")
+        out.append((_POLYFORM[name], m.start(), m.end(), False))
+
+
+_MULTI_STOP = re.compile(r"\b(?:copyright|see (?:the )?(?:file|licen[cs]e)|you may not|unless required|this (?:file|program|library) is)\b")
+
+
+def _scan_multi(norm: str, out: list):
+    for m in _MULTI_RE.finditer(norm):
+        win = norm[m.end(): m.end() + _MULTI_WINDOW]
+        stop = _MULTI_STOP.search(win)
+        if stop:
+            win = win[: stop.start()]
+        for sid, rx in _MULTI_NAMES:
+            x = rx.search(win)
+            if x:
+                out.append((sid, m.end() + x.start(), m.end() + x.end(), False))
+
+
 def _emit_cc(m, el: str, out: list) -> None:
     """A CC match (groups 2-3: version, 4: port name) with its elements -> a finding."""
     port = m.group(4)
@@ -451,6 +643,23 @@ for _sid in ("CC0-1.0", *(f"CC-{el}-{v}" for el in ("BY", "BY-SA", "BY-NC", "BY-
                           for v in ("1.0", "2.0", "2.5", "3.0", "4.0")), *_CC_PORTED):
     _add_names(_sid, _sid.replace("-", " ", 1))
 _add_names("CC0-1.0", "CC0", "CC0 1.0", "CC0 1.0 Universal")
+_add_names("LGPL-2.0-only", "LGPL-2.0", "LGPLv2", "LGPL 2.0", "LGPL-2", "LGPL 2", "LGPL2")
+_add_names("LGPL-2.0-or-later", "LGPL-2.0+", "LGPLv2+", "LGPL-2+", "LGPL 2+", "LGPL2+", "LGPL 2.0+")
+_add_names("Zlib", "zlib License", "zlib/libpng", "zlib-libpng", "zlib/libpng License")
+_add_names("BSL-1.0", "Boost", "Boost Software License", "Boost Software License 1.0", "Boost Software License, Version 1.0",
+           "BSL 1.0", "BSL", "Boost License")
+_add_names("Apache-1.1", "Apache 1.1", "Apache License 1.1", "Apache License, Version 1.1")
+_add_names("SSPL-1.0", "SSPL", "SSPLv1", "SSPL 1.0", "SSPL-1", "Server Side Public License", "Server Side Public License v1",
+           "Server Side Public License, Version 1")
+_add_names(RSAL2, "RSALv2", "RSAL-2.0", "RSAL 2.0", "RSAL2", "LicenseRef-RSALv2", "LicenseRef-RSAL-2.0",
+           "Redis Source Available License 2.0", "Redis Source Available License v2")
+_add_names("BUSL-1.1", "BSL-1.1", "BSL 1.1", "BUSL", "BUSL 1.1", "Business Source License", "Business Source License 1.1")
+_add_names("Elastic-2.0", "ELv2", "Elastic License 2.0", "Elastic License v2", "Elastic 2.0", "Elastic License, Version 2.0")
+_add_names("LicenseRef-scancode-commons-clause", "Commons Clause", "Commons-Clause", "LicenseRef-Commons-Clause")
+for _name, _sid in _POLYFORM.items():
+    _add_names(_sid, f"PolyForm {_name}", f"PolyForm {_name} 1.0.0", f"PolyForm-{_name.title().replace(' ', '-')}-1.0.0",
+               f"PolyForm {_name} License 1.0.0")
+_add_names("blessing", "SQLite Blessing")
 def _field_matches(text: str):
     yield from _LICENSE_FIELD_RE.finditer(text)
     if "<license>" in text or "<LICENSE>" in text:
@@ -460,20 +669,25 @@ def _field_matches(text: str):
 _SPLIT_VALUE = re.compile(r"\s+(?:or|and)\s+|\s*/\s*(?![0-9])|\s*\|\s*", re.I)
 
 
+def _names_to_ids(val: str) -> list[str]:
+    """Known license names in a metadata value ("Apache 2.0", "MIT or Apache-2.0"); [] unless all are known."""
+    val = val.strip().strip("()").strip()
+    key = re.sub(r"[\s_]+", " ", val.lower()).strip()
+    if key in _FIELD_NAMES:
+        return [_FIELD_NAMES[key]]
+    parts = [p.strip().strip("()").strip() for p in _SPLIT_VALUE.split(val) if p.strip()]
+    if len(parts) > 1:
+        sids = [_FIELD_NAMES.get(re.sub(r"[\s_]+", " ", p.lower())) for p in parts]
+        if all(sids):
+            return sids
+    return []
+
+
 def _scan_fields(text: str, out: list):
     for m in _field_matches(text):
         val = m.group(1).strip().strip("()").strip()
         key = re.sub(r"[\s_]+", " ", val.lower()).strip()
-        sids = []
-        if key in _FIELD_NAMES:
-            sids = [_FIELD_NAMES[key]]
-        else:
-            parts = [p.strip().strip("()").strip() for p in _SPLIT_VALUE.split(val) if p.strip()]
-            if len(parts) > 1:
-                sids = [_FIELD_NAMES.get(re.sub(r"[\s_]+", " ", p.lower())) for p in parts]
-                if not all(sids):
-                    sids = []
-        for sid in sids:
+        for sid in _names_to_ids(val):
             kind = "cc" if sid.startswith("CC") else "notice"
             f = _finding(sid, kind, None, m.start(), m.end(1), text)
             if sid.endswith("-only") and "only" not in key:
@@ -499,7 +713,15 @@ def _scan_raw(text: str, out: list):
         expr = expr.strip()
         if not expr or not _SPDX_EXPR_OK.match(expr):
             continue
-        out.append(_finding(expr, "spdx-tag", None, m.start(), m.start(1) + len(m.group(1).rstrip()), text))
+        end = m.start(1) + len(m.group(1).rstrip())
+        if valid_spdx_expression(expr):
+            out.append(_finding(expr, "spdx-tag", None, m.start(), end, text))
+            continue
+        # "SPDX-License-Identifier: BSD 3-Clause": not an SPDX expression. Reported as invalid (the raw
+        # value never becomes an id); a value that names a known license also gives that license as a notice.
+        out.append(_finding(INVALID_TAG, "spdx-tag", None, m.start(), end, text))
+        for sid in _names_to_ids(expr):
+            out.append(_finding(sid, "notice", None, m.start(), end, text))
     if "creativecommons" in text or "CreativeCommons" in text or "creativecommons" in text.lower():
         for m in _CC_URL_RE.finditer(text):
             sid, port = _cc_id(m.group(1), m.group(2), m.group(3))
@@ -539,6 +761,10 @@ def detect(text: str | None) -> list[dict]:
         _scan_gnu(norm, hits)
     if "redistribution and use" in norm:
         _scan_bsd(norm, hits)
+    if "polyform" in norm:
+        _scan_polyform(norm, hits)
+    if "licen" in norm or "choice of" in norm:
+        _scan_multi(norm, hits)
     for sid, lit, rx in _NOTICE_PATTERNS:
         if lit not in norm:
             continue
@@ -581,7 +807,8 @@ def _dedupe(found: list[dict]) -> list[dict]:
                 if k["spdx"] == f["spdx"]:
                     dup = True
                     break
-                if f["kind"] == k["kind"] == "notice" and k["start"] <= f["start"] and f["end"] <= k["end"]:
+                if (f["kind"] == k["kind"] == "notice" and k["start"] <= f["start"] and f["end"] <= k["end"]
+                        and k["end"] - k["start"] > f["end"] - f["start"]):
                     dup = True  # contained in a longer notice of another id (e.g. GPL inside its LGPL text)
                     break
         if not dup:
@@ -600,7 +827,8 @@ def primary_license(findings: Iterable[dict] | None) -> str | None:
     for i, f in enumerate(findings):
         if f is None or not f.get("spdx"):
             continue
-        key = (_KIND_RANK.get(f.get("kind"), 3), f.get("start") if f.get("start") is not None else 1 << 62, i)
+        rank = 4 if f["spdx"] == INVALID_TAG else _KIND_RANK.get(f.get("kind"), 3)
+        key = (rank, f.get("start") if f.get("start") is not None else 1 << 62, i)
         if best is None or key < best[0]:
             best = (key, f["spdx"])
     return best[1] if best else None
@@ -665,5 +893,8 @@ SUPPORTED_IDS = frozenset(
         "GPL-2.0-only", "GPL-2.0-or-later", "GPL-3.0-only", "GPL-3.0-or-later", "LGPL-2.1-only", "LGPL-2.1-or-later",
         "LGPL-3.0-only", "LGPL-3.0-or-later", "AGPL-3.0-only", "AGPL-3.0-or-later", "Apache-2.0", "MIT",
         "BSD-2-Clause", "BSD-3-Clause", "MPL-2.0", "ISC", "Unlicense", "curl", "EPL-2.0",
+        "LGPL-2.0-only", "LGPL-2.0-or-later", "Zlib", "BSL-1.0", "Apache-1.1", "blessing", "LicenseRef-scancode-public-domain",
+        # source-available
+        "SSPL-1.0", RSAL2, "BUSL-1.1", "Elastic-2.0", "LicenseRef-scancode-commons-clause", *_POLYFORM.values(),
     }
 )

@@ -376,7 +376,7 @@ def tos_class(clauses: list[TosClause]) -> str | None:
 # -- verdict policy ---------------------------------------------------------------------------------------
 Action = Literal["exclude", "review", "ignore"]
 LICENSE_FAMILIES = ("permissive", "public-domain", "weak-copyleft", "copyleft", "non-commercial",
-                    "no-derivatives", "proprietary", "unknown")
+                    "no-derivatives", "source-available", "proprietary", "unknown")
 
 
 class RobotsRule(BaseModel):
