@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import shared_path
-from provenance.codeindex import DIRECTIVES, KEYWORDS, MATCH_TYPE, build_index, load_index, tokenize
+from provenance.codeindex import DIRECTIVES, KEYWORDS, MATCH_TYPE, build_index, fingerprints, load_index, tokenize
 
 FILES = "licenses_code/licensed_source_files.jsonl.gz"
 C4 = "web_text/c4/c4-sample.00000-of-00001.json.gz"
@@ -269,3 +269,225 @@ def test_unrelated_code_and_prose_not_matched(data, index):
     assert out[-1] == [] and out[-2] == []
     prose = idx.match_batch(pa.array(data["pages"])).to_pylist()
     assert sum(len(x) for x in prose) == 0
+
+
+# --------------------------------------------------------------------------------------------------
+# Code inside Markdown-ish page text, line numbers, licenses of folder sources, numeric tables
+# (small code samples written for these tests)
+
+_C_SAMPLE = """\
+#include <stdlib.h>
+#include "ring.h"
+
+struct ring *ring_new(size_t cap) {
+    struct ring *r = malloc(sizeof *r);
+    if (r == NULL) return NULL;
+    r->buf = calloc(cap, sizeof(int));
+    if (!r->buf) { free(r); return NULL; }
+    r->cap = cap;
+    r->head = r->tail = 0;
+    return r;
+}
+
+int ring_push(struct ring *r, int v) {
+    size_t next = (r->head + 1) % r->cap;
+    if (next == r->tail) return -1;
+    r->buf[r->head] = v;
+    r->head = next;
+    return 0;
+}
+
+int ring_pop(struct ring *r, int *out) {
+    if (r->head == r->tail) return -1;
+    *out = r->buf[r->tail];
+    r->tail = (r->tail + 1) % r->cap;
+    return 0;
+}
+"""
+
+_PY_SAMPLE = """\
+def merge_intervals(spans):
+    spans = sorted(spans, key=lambda s: (s[0], -s[1]))
+    out = []
+    for start, end in spans:
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
+def total_length(spans):
+    return sum(e - s for s, e in merge_intervals(spans))
+"""
+
+_MIT = """MIT License
+
+Copyright (c) 2024 Example Authors
+
+Permission is hereby granted, free of charge, to any person obtaining a copy
+of this software and associated documentation files (the "Software"), to deal
+in the Software without restriction, including without limitation the rights
+to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+copies of the Software, and to permit persons to whom the Software is
+furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+"""
+_APACHE = """Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+"""
+_GPL = ("This program is free software; you can redistribute it and/or modify it under the terms of the GNU General "
+        "Public License as published by the Free Software Foundation; either version 2 of the License, or (at your "
+        "option) any later version.\n")
+
+_PROSE_BEFORE = ("I tried the approach from the docs but it doesn`t work when the buffer is full, and `cap` is\n"
+                 "always zero in the debugger. Here is what I have so far:\n\n")
+_PROSE_AFTER = "\n\nAny idea what I am missing? Thanks in advance, it`s been driving me mad.\n"
+
+
+def _numbered(code: str, style: str, first: int = 7) -> str:
+    return "\n".join(style.format(n=first + i) + ln for i, ln in enumerate(code.split("\n")))
+
+
+_LAYOUTS = {
+    "plain": lambda c, lang: c,
+    "fence+lang": lambda c, lang: f"```{lang}\n{c}\n```",
+    "fence": lambda c, lang: f"```\n{c}\n```",
+    "tilde": lambda c, lang: f"~~~\n{c}\n~~~",
+    "tilde+lang": lambda c, lang: f"~~~ {lang}\n{c}\n~~~",
+    "indented fence": lambda c, lang: "  ```" + lang + "\n" + c + "\n  ```",
+    "numbered dot": lambda c, lang: _numbered(c, "{n}. "),
+    "numbered bar": lambda c, lang: _numbered(c, "{n:>4} | "),
+    "numbered spaces": lambda c, lang: _numbered(c, "  {n}  "),
+    "numbered tab": lambda c, lang: _numbered(c, "{n}\t", first=100),
+    "fenced and numbered": lambda c, lang: "```" + lang + "\n" + _numbered(c, "{n}: ") + "\n```",
+}
+
+
+@pytest.fixture(scope="module")
+def small_index(tmp_path_factory):
+    root = tmp_path_factory.mktemp("small")
+    proj = root / "proj"
+    (proj / "py").mkdir(parents=True)
+    (proj / "ring.c").write_text(_C_SAMPLE)
+    (proj / "py" / "spans.py").write_text(_PY_SAMPLE)
+    (proj / "LICENSE").write_text(_MIT)
+    build_index([str(proj)], root / "idx", name="small")
+    return load_index(root / "idx")
+
+
+@pytest.mark.parametrize("layout", sorted(_LAYOUTS))
+@pytest.mark.parametrize("sample,lang,ref", [(_C_SAMPLE, "c", "proj/ring.c"), (_PY_SAMPLE, "python", "proj/py/spans.py")])
+def test_code_in_page_layouts_is_found(small_index, layout, sample, lang, ref):
+    code = sample.strip("\n")
+    if lang == "c":
+        code = code.split("\n", 3)[3]  # from the first function on (the #include lines are not the point)
+    body = _LAYOUTS[layout](code, lang)
+    page = _PROSE_BEFORE + body + _PROSE_AFTER
+    row = small_index.match_batch(pa.array([page, _PROSE_BEFORE + _PROSE_AFTER])).to_pylist()
+    assert row[1] == []
+    hits = [m for m in row[0] if m["ref"] == ref]
+    assert hits, (layout, row[0])
+    m = hits[0]
+    assert m["license"] == "MIT"  # from the LICENSE file at the source root
+    assert m["containment"] >= 0.9
+    s = len(_PROSE_BEFORE)
+    # the span lies over the pasted block (not the prose around it) and covers most of it
+    assert s <= m["start"] and m["end"] <= s + len(body)
+    assert m["end"] - m["start"] >= 0.8 * len(body) - 40
+
+
+def test_markdown_and_line_numbers_tokenise_like_the_source():
+    src = "int f(int a) {\n  return a + 1;\n}"
+    want = list(tokenize(pa.array([src]))[0])
+    for variant in (
+        "```c\n" + src + "\n```",
+        "~~~\n" + src + "\n~~~",
+        "`" + src.replace("\n", "`\n`") + "`",
+        "1. int f(int a) {\n2.   return a + 1;\n3. }",
+        " 41 | int f(int a) {\n 42 |   return a + 1;\n 43 | }",
+        "  9  int f(int a) {\n 10    return a + 1;\n 11  }",
+    ):
+        assert list(tokenize(pa.array([variant]))[0]) == want, variant
+    assert list(tokenize(pa.array(["it doesn`t\n" + src]))[0]) == [1, 1, 1] + want
+    # numbers that belong to the code stay: a table row, a call argument, a float at a line start
+    assert len(tokenize(pa.array(["1, 2, 3"]))[0]) == 5
+    assert len(tokenize(pa.array(["f(1)\n2.5 * x"]))[0]) == 7
+    # backticks no longer swallow what follows: the code after a stray one is tokenised
+    assert len(tokenize(pa.array(["don`t\nint x = y * 2;"]))[0]) == 2 + 7
+
+
+def test_license_from_header_and_license_files(tmp_path):
+    outer = tmp_path / "outer"
+    proj = outer / "proj"
+    (proj / "vendor" / "deep").mkdir(parents=True)
+    (outer / "LICENSE").write_text(_GPL)  # above the source root: never used
+    (proj / "LICENSE").write_text(_MIT)
+    (proj / "vendor" / "LICENSE.txt").write_text(_APACHE)
+    (proj / "a.c").write_text(_C_SAMPLE)
+    (proj / "b.c").write_text("/* SPDX-License-Identifier: BSD-2-Clause */\n" + _C_SAMPLE)
+    (proj / "c.py").write_text("# " + _GPL.replace("\n", "\n# ") + "\n" + _PY_SAMPLE)
+    (proj / "vendor" / "deep" / "d.c").write_text(_C_SAMPLE.replace("ring", "queue"))
+    other = outer / "other"
+    other.mkdir()
+    (other / "e.py").write_text(_PY_SAMPLE)
+    build_index([str(proj), str(other)], tmp_path / "idx", name="lic")
+    refs = pq.read_table(tmp_path / "idx" / "refs.parquet", columns=["name", "license"]).to_pylist()
+    got = {r["name"]: r["license"] for r in refs}
+    assert got == {
+        "proj/a.c": "MIT",  # the LICENSE at the source root
+        "proj/b.c": "BSD-2-Clause",  # its own SPDX tag
+        "proj/c.py": "GPL-2.0-or-later",  # its own header notice
+        "proj/vendor/deep/d.c": "Apache-2.0",  # the nearest parent's LICENSE.txt
+        "other/e.py": None,  # nothing inside its source; the LICENSE above the source root does not count
+    }
+    # the override still wins
+    build_index([str(proj)], tmp_path / "idx2", name="lic", license="LicenseRef-Internal")
+    lic = pq.read_table(tmp_path / "idx2" / "refs.parquet", columns=["license"]).column("license").to_pylist()
+    assert set(lic) == {"LicenseRef-Internal"}
+
+
+def _table(rng: random.Random, rows: int) -> str:
+    return "\n".join("    { " + ", ".join(rng.choice([str(rng.randint(-999, 999)), hex(rng.randint(0, 65535))])
+                                         for _ in range(rng.randint(3, 7))) + " }," for _ in range(rows))
+
+
+def test_numeric_tables_do_not_match(tmp_path):
+    rng = random.Random(4)
+    table = _table(rng, 60)
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    (ref / "vectors.c").write_text("static const long vectors[][8] = {\n" + table + "\n};\n\n" + _C_SAMPLE)
+    build_index([str(ref)], tmp_path / "idx", name="t")
+    idx = load_index(tmp_path / "idx")
+    # unrelated code carrying the same test vectors (as code, and as a bare table pasted into a page)
+    unrelated = ("#include <stdio.h>\nstatic const long cases[][8] = {\n" + table + "\n};\n\n" + _PY_SAMPLE)
+    page = _PROSE_BEFORE + "```\n" + table + "\n```" + _PROSE_AFTER
+    # a control that must match: the same file's real code
+    control = _PROSE_BEFORE + _C_SAMPLE + _PROSE_AFTER
+    out = idx.match_batch(pa.array([unrelated, page, control])).to_pylist()
+    assert out[0] == [] and out[1] == []
+    assert out[2] and out[2][0]["ref"] == "ref/vectors.c"
+    # the table alone gives no fingerprints at all
+    tok, _, _, tdo = tokenize(pa.array([table]))
+    assert len(tok) > 500 and len(fingerprints(tok, tdo, idx.params)[0]) == 0
+
+
+def test_index_of_another_format_version_asks_for_a_rebuild(tmp_path):
+    from provenance.errors import ProvenanceError
+    from provenance.scanners.codeindex import CodeIndexScanner
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "ring.c").write_text(_C_SAMPLE)
+    build_index([str(tmp_path / "src")], tmp_path / "idx", name="old")
+    meta_f = tmp_path / "idx" / "meta.json"
+    meta = json.loads(meta_f.read_text())
+    meta["format_version"] = 1
+    meta_f.write_text(json.dumps(meta))
+    for call in (lambda: load_index(tmp_path / "idx"), lambda: CodeIndexScanner([str(tmp_path / "idx")]).config_key()):
+        with pytest.raises(ProvenanceError) as e:
+            call()
+        msg = str(e.value)
+        assert "\n" not in msg and "rebuild" in msg and "provenance index build old" in msg

@@ -12,8 +12,16 @@ The text becomes a stream of integer tokens:
   unless the word is in ``KEYWORDS`` (union of C, C++, Java, JavaScript, Go, Rust and Python keywords, case
   sensitive), which keeps its own token;
 * numbers (a digit, then ``[A-Za-z0-9_.]`` and a sign after an exponent) -> ``NUM``;
-* string and char literals ``"..."``, ``'...'`` (backslash escapes; ended by a newline when unterminated),
-  Python triple-quoted strings, and backtick strings -> ``STR``;
+* string and char literals ``"..."``, ``'...'`` (backslash escapes; ended by a newline when unterminated)
+  and Python triple-quoted strings -> ``STR``;
+* Markdown-ish page text: a line that starts (after whitespace) with a fence of 3+ backticks or tildes
+  (with or without an info string: ```` ```python ````, ``~~~``) is dropped; any other backtick (an inline
+  code span, a stray one in prose such as "doesn`t", a JS template literal) only separates tokens, so code
+  in fences and after stray backticks tokenises as in its source file;
+* line numbers copied from code viewers are dropped: at a line start, a decimal number followed by
+  ``". "``, ``": "``, ``"|"``, ``"│"``, the end of the line, or spaces and then anything but ``, ; . :``
+  (``12. x``, ``12 | x``, ``  12  x``, ``12\tx``), repeatedly (so a line that starts with a number in the
+  source drops it on both sides);
 * comments are dropped: ``//`` to end of line, ``/* ... */`` (an unterminated ``/*`` is plain punctuation),
   ``#`` to end of line unless it starts a C preprocessor directive (``#include``, ``#  define`` ...), which
   gives the tokens ``#`` and the directive word;
@@ -27,7 +35,9 @@ Fingerprints
 A k-gram hash over token ids (polynomial, then splitmix64, 63 bits) at every token position; k-grams that
 carry little code (fewer than ``min_code`` code-punctuation tokens among ``( ) { } [ ] ; = < > + - * / % &
 | ^ ! ~ # @ \\`` or fewer than ``min_distinct`` distinct tokens, e.g. prose or runs of ``#include "..."``)
-are skipped on both sides. Winnowing (Schleimer, Wilkerson, Aiken 2003: the rightmost minimum of every
+are skipped on both sides, and so are k-grams with fewer than ``min_words`` words (identifiers, keywords,
+directive names): rows of numbers, strings and punctuation (byte arrays, test vectors, numeric tables)
+are shared by unrelated files and never count. Winnowing (Schleimer, Wilkerson, Aiken 2003: the rightmost minimum of every
 window of ``w`` hashes) selects the fingerprints, so any shared run of ``w + k - 1`` tokens is found.
 Fingerprints present in more than ``max_df`` reference files (idioms, boilerplate) are dropped from the index.
 
@@ -93,11 +103,11 @@ MATCH_FIELD = pa.struct(
 )
 MATCH_TYPE = pa.list_(MATCH_FIELD)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: Markdown fences / backticks / line numbers in the tokenizer, min_words, licenses
 
 # Fingerprinting parameters are fixed at build time (stored in meta.json and reused by the matcher);
 # the thresholds can be changed at load time.
-DEFAULT_PARAMS = {"k": 16, "w": 8, "min_code": 3, "min_distinct": 6, "max_period": 12, "max_df": 20}
+DEFAULT_PARAMS = {"k": 16, "w": 8, "min_code": 3, "min_distinct": 6, "max_period": 12, "min_words": 3, "max_df": 20}
 DEFAULT_THRESHOLDS = {"min_containment": 0.5, "min_tokens": 50, "min_hits": 5, "gap": 48, "max_results": 16}
 
 CODE_EXTENSIONS = frozenset(
@@ -160,6 +170,11 @@ _PUNCT_TOKENS = frozenset(range(33, 127))
 _IS_CODE = np.zeros(VOCAB, dtype=np.bool_)
 for _c in _CODE_PUNCT:
     _IS_CODE[ord(_c)] = True
+# Words (identifiers, keywords, directive names): a k-gram needs min_words of these, so rows of numbers,
+# strings and punctuation (byte arrays, test vectors, numeric tables) are never fingerprinted.
+_IS_WORD = np.zeros(VOCAB, dtype=np.bool_)
+_IS_WORD[TOK_ID] = True
+_IS_WORD[KW_BASE:VOCAB] = True
 
 
 # --------------------------------------------------------------------------------------------------
@@ -238,6 +253,42 @@ def _tokenize(offs, data, kw_h, kw_id, dir_h, dir_id, inc_id, imp_id, tok, tstar
             if x == 0xC2 and j + 1 < end and data[j + 1] == 0xA0:  # U+00A0 no-break space
                 j += 2
                 continue
+            if x == 96 or (x == 126 and line_start):  # ` or ~
+                if line_start:  # a Markdown fence line (``` or ~~~, any info string after it): dropped
+                    k2 = j
+                    while k2 < end and data[k2] == x:
+                        k2 += 1
+                    if k2 - j >= 3:
+                        while k2 < end and data[k2] != 10:
+                            k2 += 1
+                        j = k2
+                        continue
+                if x == 96:  # a backtick (inline code span, stray backtick, JS template) separates, nothing more
+                    j += 1
+                    continue
+            if line_start and x >= 48 and x <= 57:
+                # a line number copied from a code viewer: "12. ", "12: ", "12 | ", "12│", "  12  code"
+                k2 = j
+                while k2 < end and data[k2] >= 48 and data[k2] <= 57:
+                    k2 += 1
+                k3 = k2
+                while k3 < end and (data[k3] == 32 or data[k3] == 9):
+                    k3 += 1
+                strip = -1
+                if k3 >= end or data[k3] == 10 or data[k3] == 13:
+                    strip = k3  # a number alone on its line
+                elif data[k3] == 124:
+                    strip = k3 + 1
+                elif data[k3] == 0xE2 and k3 + 2 < end and data[k3 + 1] == 0x94 and data[k3 + 2] == 0x82:
+                    strip = k3 + 3
+                elif (data[k3] == 46 or data[k3] == 58) and k3 == k2 and (
+                        k3 + 1 >= end or data[k3 + 1] == 32 or data[k3 + 1] == 9 or data[k3 + 1] == 10):
+                    strip = k3 + 1
+                elif k3 > k2 and data[k3] != 44 and data[k3] != 59 and data[k3] != 46 and data[k3] != 58:
+                    strip = k3  # "12  code": a number, spaces, then something that does not continue a row (, ; . :)
+                if strip > 0:
+                    j = strip  # line_start stays True: the rule applies again to what follows
+                    continue
             was_line_start = line_start
             line_start = False
             s = j
@@ -305,8 +356,8 @@ def _tokenize(offs, data, kw_h, kw_id, dir_h, dir_id, inc_id, imp_id, tok, tstar
                 tend[t] = j
                 t += 1
                 continue
-            if x == 34 or x == 39 or x == 96:  # " ' `
-                if j + 2 < end and data[j + 1] == x and data[j + 2] == x and x != 96:  # triple quote
+            if x == 34 or x == 39:  # " '
+                if j + 2 < end and data[j + 1] == x and data[j + 2] == x:  # triple quote
                     k2 = j + 3
                     found = -1
                     while k2 + 2 < end:
@@ -333,7 +384,7 @@ def _tokenize(offs, data, kw_h, kw_id, dir_h, dir_id, inc_id, imp_id, tok, tstar
                     if y == x:
                         k2 += 1
                         break
-                    if y == 10 and x != 96:
+                    if y == 10:
                         break
                     k2 += 1
                 if k2 > end:
@@ -426,8 +477,8 @@ def _mix(z):
 
 
 @numba.njit(cache=True, nogil=True)
-def _fingerprint(tok, tdoc_offs, k, w, min_code, min_distinct, max_period, is_code, vocab, fp_hash, fp_doc, fp_pos,
-                 fp_doc_offs):
+def _fingerprint(tok, tdoc_offs, k, w, min_code, min_distinct, max_period, min_words, is_code, is_word, vocab, fp_hash,
+                 fp_doc, fp_pos, fp_doc_offs):
     """Winnowed k-gram fingerprints of every document: hash (int64 >= 0), document, token position of the
     k-gram's first token. Uninformative k-grams are skipped (hash = MAX, never selected)."""
     MAX = np.int64(0x7FFFFFFFFFFFFFFF)
@@ -464,12 +515,15 @@ def _fingerprint(tok, tdoc_offs, k, w, min_code, min_distinct, max_period, is_co
                     periodic[i0] = True
         h = np.uint64(0)
         ncode = 0
+        nword = 0
         ndist = 0
         for i in range(k):
             x = tok[a + i]
             h = h * B + np.uint64(x)
             if is_code[x]:
                 ncode += 1
+            if is_word[x]:
+                nword += 1
             if counts[x] == 0:
                 ndist += 1
             counts[x] += 1
@@ -480,15 +534,19 @@ def _fingerprint(tok, tdoc_offs, k, w, min_code, min_distinct, max_period, is_co
                 h = (h - np.uint64(xo) * Bk) * B + np.uint64(xn)
                 if is_code[xo]:
                     ncode -= 1
+                if is_word[xo]:
+                    nword -= 1
                 counts[xo] -= 1
                 if counts[xo] == 0:
                     ndist -= 1
                 if is_code[xn]:
                     ncode += 1
+                if is_word[xn]:
+                    nword += 1
                 if counts[xn] == 0:
                     ndist += 1
                 counts[xn] += 1
-            if ncode >= min_code and ndist >= min_distinct and not periodic[i]:
+            if ncode >= min_code and ndist >= min_distinct and nword >= min_words and not periodic[i]:
                 hashes[i] = np.int64(_mix(h) >> np.uint64(1))
             else:
                 hashes[i] = MAX
@@ -582,12 +640,67 @@ def fingerprints(tok, tdoc_offs, params: dict) -> tuple[np.ndarray, np.ndarray, 
     p = np.empty(cap, np.int64)
     fo = np.empty(len(tdoc_offs), np.int64)
     n = _fingerprint(tok, tdoc_offs, int(params["k"]), int(params["w"]), int(params["min_code"]),
-                     int(params["min_distinct"]), int(params["max_period"]), _IS_CODE, VOCAB, h, d, p, fo)
+                     int(params["min_distinct"]), int(params["max_period"]), int(params.get("min_words", 0)), _IS_CODE,
+                     _IS_WORD, VOCAB, h, d, p, fo)
     return h[:n].copy(), d[:n].copy(), p[:n].copy(), fo
 
 
 # --------------------------------------------------------------------------------------------------
 # Building
+
+
+def _is_license_file(name: str) -> bool:
+    u = name.upper()
+    for stem in ("LICENSE", "LICENCE", "COPYING"):
+        if u == stem or (u.startswith(stem) and u[len(stem)] in ".-_"):
+            return True
+    return False
+
+
+class _FolderLicenses:
+    """The license of a folder inside a source: its own LICENSE / LICENCE / COPYING (``.txt``, ``.md``,
+    ``-MIT``, ``_1_0.txt`` ... variants; the first, in name order, whose text the license detector
+    recognises), else its parent's, up to the source root (never above it). Cached per folder."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.cache: dict[Path, str | None] = {}
+
+    def own(self, folder: Path) -> str | None:
+        from .licenses import detect, primary_license
+
+        try:
+            names = sorted(x for x in os.listdir(folder) if _is_license_file(x))
+        except OSError:
+            return None
+        for n in names:
+            f = folder / n
+            if not f.is_file():
+                continue
+            try:
+                text = f.read_bytes()[:1 << 20].decode("utf-8", "replace")
+            except OSError:
+                continue
+            lic = primary_license(detect(text))
+            if lic:
+                return lic
+        return None
+
+    def __call__(self, folder: Path) -> str | None:
+        if folder in self.cache:
+            return self.cache[folder]
+        lic = self.own(folder)
+        if lic is None and folder != self.root and self.root in folder.parents:
+            lic = self(folder.parent)
+        self.cache[folder] = lic
+        return lic
+
+
+def _header_license(text: str) -> str | None:
+    """A file's own license: an SPDX tag or a license notice (header) in its first 8 KB."""
+    from .licenses import detect, primary_license
+
+    return primary_license([f for f in detect(text[:8192]) if f["kind"] in ("spdx-tag", "notice")])
 
 
 def _read_sources(sources: list[str]) -> list[dict]:
@@ -598,6 +711,7 @@ def _read_sources(sources: list[str]) -> list[dict]:
     for src in sources:
         p = Path(src)
         if p.is_dir():
+            folder_license = _FolderLicenses(p)
             for f in sorted(x for x in p.rglob("*") if x.is_file()):
                 if f.suffix.lstrip(".").lower() not in CODE_EXTENSIONS:
                     continue
@@ -606,7 +720,8 @@ def _read_sources(sources: list[str]) -> list[dict]:
                 except UnicodeDecodeError:
                     continue
                 rel = f.relative_to(p).as_posix()
-                out.append({"name": f"{p.name}/{rel}", "path": rel, "text": text, "license": None, "source": str(src)})
+                out.append({"name": f"{p.name}/{rel}", "path": rel, "text": text, "license": None, "source": str(src),
+                            "folder_license": folder_license(f.parent)})
         elif not p.exists():
             raise ProvenanceError(f"{src}: no such file or folder (index sources are folders of code, code files, or "
                                   f"JSON Lines of {{path, content}} records)")
@@ -615,7 +730,8 @@ def _read_sources(sources: list[str]) -> list[dict]:
                 text = p.read_bytes().decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise ProvenanceError(f"{src}: not UTF-8 text") from exc
-            out.append({"name": p.name, "path": p.name, "text": text, "license": None, "source": str(src)})
+            out.append({"name": p.name, "path": p.name, "text": text, "license": None, "source": str(src),
+                        "folder_license": _FolderLicenses(p.parent)(p.parent)})
         else:
             opener = gzip.open if p.name.endswith(".gz") else open
             with opener(p, "rt", encoding="utf-8", errors="strict") as fh:
@@ -638,9 +754,10 @@ def _read_sources(sources: list[str]) -> list[dict]:
                             continue
                         path = str(r.get("path") or "")
                         name = f"{r['repo']}/{path}" if r.get("repo") else path
-                        lic = r.get("file_spdx_identifier") or r.get("repo_declared_license") or r.get("license")
+                        lic = r.get("file_spdx_identifier") or r.get("license")
+                        repo_lic = r.get("repo_declared_license")
                         out.append({"name": name, "path": path, "text": text, "license": lic if isinstance(lic, str) else None,
-                                    "source": str(src)})
+                                    "source": str(src), "folder_license": repo_lic if isinstance(repo_lic, str) else None})
                 except (UnicodeDecodeError, EOFError, OSError) as exc:
                     if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError)):
                         raise
@@ -655,11 +772,12 @@ def build_index(sources: list[str] | str, out_dir, *, name: str, license: str | 
     token_stream: the normalised token ids as little-endian uint16 bytes), ``fingerprints.parquet``
     (fingerprint int64, ref_id int32, position int32 = token offset in the reference; sorted, one row per
     distinct (fingerprint, ref)), ``meta.json`` (name, format, parameters, counts). ``license`` overrides
-    the SPDX id of every file; otherwise a file's own SPDX tag / declared license is used, else an SPDX tag
-    found in its text. Rebuilding the same sources gives byte-identical files.
+    the SPDX id of every file; otherwise a file's license is, in order: its declared SPDX id (JSON Lines
+    ``file_spdx_identifier``), an SPDX tag or license notice in its first 8 KB (``licenses.detect``), its
+    repository's license (a folder source: the LICENSE / LICENCE / COPYING file of its folder or the nearest
+    parent inside the source; JSON Lines: ``repo_declared_license``). Rebuilding the same sources gives
+    byte-identical files.
     """
-    from .licenses import detect, primary_license
-
     if isinstance(sources, (str, os.PathLike)):
         sources = [str(sources)]
     prm = dict(DEFAULT_PARAMS)
@@ -678,7 +796,7 @@ def build_index(sources: list[str] | str, out_dir, *, name: str, license: str | 
         if license:
             r["license"] = license
         elif not r["license"]:
-            r["license"] = primary_license([f for f in detect(r["text"][:8192]) if f["kind"] == "spdx-tag"])
+            r["license"] = _header_license(r["text"]) or r.get("folder_license")
     texts = pa.array([r["text"] for r in recs], pa.large_string())
     tok, _, _, tdo = tokenize(texts)
     h, d, p, _ = fingerprints(tok, tdo, prm)
@@ -913,12 +1031,22 @@ def _undominated(recs: list) -> list:
     return kept
 
 
+def check_meta(out_dir, meta: dict) -> None:
+    """A ``ProvenanceError`` (one line) unless ``meta`` is a code index of this format version."""
+    if not isinstance(meta, dict) or meta.get("format") != "provenance.codeindex":
+        raise ProvenanceError(f"{out_dir} is not a provenance code index")
+    v = meta.get("format_version")
+    if v != FORMAT_VERSION:
+        raise ProvenanceError(
+            f"{out_dir}: code index format version {v}, this version reads {FORMAT_VERSION}: rebuild it with "
+            f"`provenance index build {meta.get('name') or 'NAME'} SOURCES --out {out_dir}`")
+
+
 def load_index(out_dir, **thresholds) -> CodeIndex:
     """Load an index written by ``build_index``; keyword arguments override the default thresholds."""
     out = Path(out_dir)
     meta = json.loads((out / "meta.json").read_text())
-    if meta.get("format") != "provenance.codeindex":
-        raise ValueError(f"{out} is not a provenance code index")
+    check_meta(out, meta)
     refs = pq.read_table(out / "refs.parquet")
     fps = pq.read_table(out / "fingerprints.parquet")
     h = fps.column("fingerprint").to_numpy()

@@ -4,11 +4,12 @@ snippets pasted into pages, with containment, the reference's license and offset
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pyarrow as pa
 
-from ..codeindex import MATCH_TYPE, load_index
+from ..codeindex import MATCH_TYPE, check_meta, load_index
 from . import ScanContext
 
 
@@ -26,7 +27,13 @@ class CodeIndexScanner:
     def config_key(self) -> str:
         h = hashlib.sha256()
         for d in self.dirs:
-            h.update(d.encode() + b"\0" + (Path(d) / "meta.json").read_bytes())
+            raw = (Path(d) / "meta.json").read_bytes()
+            try:
+                meta = json.loads(raw)
+            except ValueError:
+                meta = None
+            check_meta(d, meta)  # an index of another format version: one line telling to rebuild, before any work
+            h.update(d.encode() + b"\0" + raw)
         return h.hexdigest()[:16]
 
     def _load(self):
