@@ -500,7 +500,8 @@ SQLITE = """/*
          "//  file LICENSE_1_0.txt or copy at http://www.boost.org/LICENSE_1_0.txt)", {"BSL-1.0"}),
         ("Mozilla Public License Version 2.0\n==================================", {"MPL-2.0"}),
         (" * are made available under the terms of the Eclipse Public License v2.0\n"
-         " * and Eclipse Distribution License v1.0 which accompany this distribution.", {"EPL-2.0"}),
+         " * and Eclipse Distribution License v1.0 which accompany this distribution.", {"EPL-2.0", "BSD-3-Clause"}),
+        (" * For conditions of distribution and use, see copyright notice in zlib.h", {"Zlib"}),
         (SQLITE, {"blessing"}),
         ("/* This code is placed in the public domain by its author. */", {"LicenseRef-scancode-public-domain"}),
         ("# The authors hereby release this file into the public domain.", {"LicenseRef-scancode-public-domain"}),

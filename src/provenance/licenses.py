@@ -378,6 +378,9 @@ _NOTICE_PATTERNS += [
         r"\bpermission is granted to anyone to use this software for any purpose including commercial applications and to "
         r"alter it and redistribute it freely\b")),
     ("Zlib", "zlib", re.compile(_LEAD + r"(?:zlib|zlib libpng) " + _L + r"\b|\bopensource org licenses zlib\b")),
+    ("Zlib", "zlib", re.compile(r"\bfor conditions of distribution and use see (?:the )?copyright notice in zlib h\b")),
+    # Eclipse Distribution License 1.0 is the 3-clause BSD license (SPDX lists no separate id)
+    ("BSD-3-Clause", "eclipse distribution", re.compile(r"\beclipse distribution " + _L + r" (?:v ?|version )?1 0\b|\beclipse org org documents edl v10\b")),
     # Boost Software License 1.0
     ("BSL-1.0", "boost", re.compile(r"\bboost software " + _L + r"(?: (?:version |v ?)?1 0)?\b")),
     ("BSL-1.0", "boost", re.compile(r"\bboost org license 1 0\b")),
