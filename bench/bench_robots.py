@@ -159,6 +159,7 @@ def main() -> int:
                     if len(examples) < 5 and records[f]["host"] not in {e[0] for e in examples}:
                         examples.append((records[f]["host"], AGENTS[a], paths[f][j], x, y))
         print(f"   answers differing from protego: {diff:,} of {n:,} ({100 * diff / n:.2f}%) in {len(diff_files)} files")
+        print("      (each class of difference, with the side RFC 9309 takes: docs/robots-differences.md)")
         for host, agent, path, x, y in examples:
             print(f"      e.g. {host} {agent} {path[:60]!r}: ours {'allow' if x else 'disallow'}, "
                   f"protego {'allow' if y else 'disallow'}")

@@ -95,6 +95,9 @@ precedence index over the steps. Only paths that need percent-normalisation visi
 
 Departures of protego 0.7 from RFC 9309 / Google (each has a test in tests/test_robots_matcher.py)
 ---------------------------------------------------------------------------------------------------
+``tests/test_robots_differential.py`` checks that every differing answer on the real files falls in one of
+the classes of ``docs/robots-differences.md`` (the same departures, counted).
+
 1. Agent matching by substring: a group ``User-agent: Applebot`` applies to the agent
    ``Applebot-Extended`` (and ``Googlebot`` to ``Googlebot-News``, ``google`` to ``Google-Extended``) in
    protego; RFC/Google: no, those agents fall back to ``*`` (real cases: flightaware.com, gothamist.com,
