@@ -196,3 +196,56 @@ def test_pairs_near_the_threshold_are_settled_on_exact_jaccard(tmp_path, prefect
     assert linked and all(j >= 0.8 for _, _, j in linked)
     above = [p for p in pairs if p[2] >= 0.8]
     assert len(linked) >= 0.9 * len(above)
+
+
+def test_an_edit_chain_splits_and_every_member_reaches_its_representative(tmp_path, prefect_api):
+    """Issue 16: an edit chain (each variant the previous one with more words replaced) used to merge end to
+    end through its links; clusters now keep a member only if it reaches the threshold with the cluster's
+    representative, and the rest cluster again among themselves."""
+    from provenance.dedup import cluster
+    from provenance.minhash import jaccard
+
+    rng = random.Random(16)
+    chain = [_text(rng, 400)]
+    for _ in range(7):  # each link replaces 4 words more (J ~ 0.9 between neighbours, falling along the chain)
+        words = chain[-1].split()
+        for i in rng.sample(range(len(words)), 4):
+            words[i] = f"edit{len(chain)}w{i}"
+        chain.append(" ".join(words))
+    other = _text(rng, 400)
+    docs = [(f"https://chain.example/{i}", t) for i, t in enumerate(chain)] + [("https://other.example/0", other)]
+    j = {(a, b): jaccard(chain[a], chain[b]) for a in range(8) for b in range(8)}
+    assert all(j[(i, i + 1)] >= 0.85 for i in range(7)) and j[(0, 7)] < 0.6  # a chain that crosses the threshold
+    ledger = tmp_path / "chain.duckdb"
+    res = run_cli(["scan", str(_write(tmp_path / "chain.jsonl.gz", docs)), "--ledger", str(ledger), "--top", "0", "--quiet"],
+                  cwd=tmp_path, api_url=prefect_api)
+    assert res.returncode == 0, res.stderr
+    with Ledger(ledger) as led:
+        s = cluster(led, threshold=0.8)
+        rows = led.con.execute("SELECT d.url, g.cluster_id, g.representative, g.similarity, g.similarity_by, g.cluster_size "
+                               "FROM document_duplicates g JOIN documents d USING (shard_id, position)").fetchall()
+        run = led.con.execute("SELECT split_off, split_rounds, duplicates FROM dedup_runs").fetchall()
+    idx = {u: int(u.rsplit("/", 1)[1]) for u, *_ in rows}
+    assert "https://other.example/0" not in idx
+    by_cluster: dict[int, list] = {}
+    for url, cid, rep, sim, by, size in rows:
+        by_cluster.setdefault(cid, []).append((idx[url], rep, sim, by, size))
+    assert len(by_cluster) >= 2  # the chain no longer merges end to end
+    for members in by_cluster.values():
+        reps = [m for m, rep, *_ in members if rep]
+        assert len(reps) == 1 and all(size == len(members) for *_, size in members)
+        r = reps[0]
+        for m, rep, sim, by, _ in members:
+            if rep:
+                assert sim == 1.0 and by is None
+            else:  # recorded and true similarity to the representative both reach the threshold
+                assert sim >= 0.8 and by in ("minhash", "exact") and j[(r, m)] >= 0.8, (r, m, sim, j[(r, m)])
+                if by == "exact":
+                    assert sim == pytest.approx(j[(r, m)])
+    # representative: the first document in URI order (chain.example/0 is position 1 of the only shard)
+    assert min(m for ms in by_cluster.values() for m, *_ in ms) == 0 and any(m == 0 and rep for ms in by_cluster.values() for m, rep, *_ in ms)
+    # whoever left the first cluster is counted, and neighbours with J >= 0.8 mostly stay together
+    assert s["split_off"] == run[0][0] > 0 and s["split_rounds"] == run[0][1] >= 2 and s["duplicates"] == run[0][2]
+    assert s["split_off"] == 8 - len([m for m, *_ in by_cluster[min(by_cluster)]])
+    together = sum(1 for i in range(7) if any({i, i + 1} <= {m for m, *_ in ms} for ms in by_cluster.values()))
+    assert together >= 5

@@ -9,6 +9,12 @@
    column of the sinks); pairs whose estimate is within ``exact_margin`` of the threshold are settled on
    the exact Jaccard of their texts, re-read from the source shards.
 4. Connected components: min-label propagation with pointer jumping, in DuckDB.
+5. Clusters that hold together: a component's representative is its first document (shards in URI
+   order, then position); a member stays only if its similarity to the representative reaches the
+   threshold (signature estimate, settled on the exact Jaccard near the threshold as in 3). The rest are
+   split off and clustered again among themselves, over the verified pairs between them, around new
+   representatives by the same rule, until every cluster holds together (an edit chain no longer merges
+   end to end). Each member's similarity to its representative goes into ``document_duplicates``.
 
 Nothing here holds the corpus's signatures in memory: memory follows the read batch and DuckDB's limit.
 Document keys are ``shard ordinal << 40 | position``.
@@ -123,27 +129,68 @@ def _texts_of(led, keys: set[int], sinks) -> dict[int, str]:
     return out
 
 
-def _exact_check(led, pairs: list[tuple[int, int]], sinks, threshold: float) -> tuple[list[tuple[int, int]], int]:
-    """The pairs whose exact Jaccard (the same shingles as the signatures) is >= threshold."""
+def _exact_jaccard(led, pairs: list[tuple[int, int]], sinks, texts: dict[int, str], sets: dict[int, set],
+                   known: dict[tuple[int, int], float | None]) -> None:
+    """Exact Jaccard (the same shingles as the signatures) of each pair into ``known`` (None when a text
+    cannot be re-read: the pair stays undecided). ``texts``/``sets`` hold what was read for earlier pairs
+    (only documents of pairs near the threshold are ever read)."""
     from .minhash import shingles
 
-    if not pairs:
-        return [], 0
-    texts = _texts_of(led, {k for p in pairs for k in p}, sinks)
-    cache: dict[int, set] = {}
+    todo = [p for p in pairs if p not in known]
+    if not todo:
+        return
+    missing = {k for p in todo for k in p if k not in texts}
+    if missing:
+        got = _texts_of(led, missing, sinks)
+        texts.update(got)
+        for k in missing - set(got):
+            texts[k] = None  # source gone or unreadable: not read again
 
     def sh(k):
-        if k not in cache:
-            cache[k] = set(shingles(texts[k]))
-        return cache[k]
+        if k not in sets:
+            sets[k] = set(shingles(texts[k]))
+        return sets[k]
 
-    keep = []
-    for a, b in pairs:
-        if a in texts and b in texts:
-            sa, sb = sh(a), sh(b)
-            if sa and sb and len(sa & sb) / len(sa | sb) >= threshold:
-                keep.append((a, b))
-    return keep, len(pairs)
+    for a, b in todo:
+        if texts.get(a) is None or texts.get(b) is None:
+            known[(a, b)] = None
+            continue
+        sa, sb = sh(a), sh(b)
+        known[(a, b)] = len(sa & sb) / len(sa | sb) if sa and sb else 0.0
+
+
+def _components(con, edges: str, out: str, max_rounds: int = 200) -> None:
+    """Connected components of the pairs in table ``edges`` (root, key) into table ``out`` (key, label),
+    the label being the smallest key of the component: min-label propagation with pointer jumping."""
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _lab AS
+        SELECT key, min(n) AS label FROM (
+            SELECT root AS key, root AS n FROM {edges} UNION ALL SELECT key, root FROM {edges}
+        ) GROUP BY key""")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _und AS SELECT root AS a, key AS b FROM {edges} UNION ALL SELECT key, root FROM {edges}")
+    for _ in range(max_rounds):
+        con.execute("""
+            CREATE OR REPLACE TEMP TABLE _lab2 AS
+            SELECT l.key, least(l.label, coalesce(min(n.label), l.label)) AS label
+            FROM _lab l LEFT JOIN _und u ON u.a = l.key LEFT JOIN _lab n ON n.key = u.b
+            GROUP BY l.key, l.label""")
+        con.execute("""
+            CREATE OR REPLACE TEMP TABLE _lab2 AS
+            SELECT l.key, coalesce(p.label, l.label) AS label FROM _lab2 l LEFT JOIN _lab2 p ON p.key = l.label""")
+        changed = con.execute("SELECT count(*) FROM _lab2 JOIN _lab USING (key) WHERE _lab2.label <> _lab.label").fetchone()[0]
+        con.execute("CREATE OR REPLACE TEMP TABLE _lab AS SELECT * FROM _lab2")
+        if not changed:
+            break
+    else:
+        raise ProvenanceError(f"connected components did not converge in {max_rounds} rounds")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {out} AS SELECT * FROM _lab")
+    for t in ("_lab", "_lab2", "_und"):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
+
+
+def _est_sql(num_perm: int) -> str:
+    return (f"len(list_filter(list_zip(a.minhash::UINTEGER[], b.minhash::UINTEGER[]), lambda x: x[1] = x[2])) "
+            f"/ {num_perm}")
 
 
 def cluster(led, *, threshold: float = 0.8, num_perm: int = 128, work_dir: str | Path | None = None,
@@ -158,7 +205,12 @@ def cluster(led, *, threshold: float = 0.8, num_perm: int = 128, work_dir: str |
     ``exact_margin`` of the threshold are settled on the exact Jaccard of their texts, re-read from the
     source shards (only those documents are kept in memory). With ``exact_margin=0`` the estimate alone
     decides, at ``threshold - verify_margin`` (the estimate's standard error is ~0.035 at J = 0.8 with
-    128 permutations)."""
+    128 permutations).
+
+    Clusters hold together: the verified pairs' connected components are cut so that every member's
+    similarity to its representative (the cluster's first document: shards in URI order, then position)
+    reaches the threshold, decided as for the pairs; members that do not are clustered again among
+    themselves by the same rule (``split_off`` counts them, ``split_rounds`` the rounds)."""
     from .minhash import lsh_params
 
     if not 0 < threshold <= 1:
@@ -168,7 +220,11 @@ def cluster(led, *, threshold: float = 0.8, num_perm: int = 128, work_dir: str |
     work = Path(work_dir) if work_dir else Path(led.path + ".parts") / "dedup"
     fresh_dir(work)  # made anew: a leftover is removed (a symlink there is removed, never followed)
     con = led.con
-    exact_checked = 0
+    need = int(np.ceil((threshold - verify_margin) * num_perm - 1e-9))
+    texts: dict[int, str | None] = {}  # documents of pairs near the threshold, re-read once
+    sets: dict[int, set] = {}
+    known: dict[tuple[int, int], float | None] = {}  # exact Jaccard of the pairs settled on their texts
+    rounds = 0
     try:
         shards = _shards(led)
         docs, sinks = _write_bands(shards, work / "bands", b, r, num_perm, batch_rows, progress)
@@ -199,85 +255,113 @@ def cluster(led, *, threshold: float = 0.8, num_perm: int = 128, work_dir: str |
             con.execute("DROP TABLE _bk")
             cand = con.execute("SELECT count(*) FROM _cand").fetchone()[0]
         con.execute("CREATE OR REPLACE TEMP TABLE _edges (root BIGINT, key BIGINT)")
+        con.execute("CREATE OR REPLACE TEMP TABLE _sig (key BIGINT, minhash UINTEGER[])")
+
+        def settle(rows: list[tuple[int, int]]) -> list[tuple[int, int, float]]:
+            """(a, b, exact J) of the pairs near the threshold whose exact Jaccard reaches it."""
+            _exact_jaccard(led, rows, sinks, texts, sets, known)
+            return [(a, c, known[(a, c)]) for a, c in rows if known[(a, c)] is not None and known[(a, c)] >= threshold]
+
         if cand:
             con.register("_sinkmap", pa.table({"filename": [p for _, _, p in sinks],
                                                "ord": pa.array([o for o, _, _ in sinks], pa.int64())}))
             files = ", ".join(f"'{_sql_str(p)}'" for _, _, p in sinks)
-            need = int(np.ceil((threshold - verify_margin) * num_perm - 1e-9))
             con.execute(f"""
-                CREATE OR REPLACE TEMP TABLE _sig AS
-                SELECT (m.ord << {KEY_SHIFT}) | s.position AS key, s.minhash
+                INSERT INTO _sig
+                SELECT (m.ord << {KEY_SHIFT}) | s.position AS key, s.minhash::UINTEGER[]
                 FROM read_parquet([{files}], filename = true) s JOIN _sinkmap m ON m.filename = s.filename
                 WHERE ((m.ord << {KEY_SHIFT}) | s.position) IN (SELECT root FROM _cand UNION SELECT key FROM _cand)""")
             con.execute(f"""
                 CREATE OR REPLACE TEMP TABLE _est AS
-                SELECT c.root, c.key,
-                       len(list_filter(list_zip(a.minhash::UINTEGER[], b.minhash::UINTEGER[]), lambda x: x[1] = x[2]))
-                           / {num_perm} AS est
+                SELECT c.root, c.key, {_est_sql(num_perm)} AS est
                 FROM _cand c JOIN _sig a ON a.key = c.root JOIN _sig b ON b.key = c.key""")
             con.unregister("_sinkmap")
-            con.execute("DROP TABLE _sig")
             if exact_margin > 0:
                 # clear on the signatures; near the threshold the estimate (error ~0.035 at 0.8 with 128
                 # permutations) cannot tell, so the texts are re-read and the exact Jaccard decides
                 con.execute(f"INSERT INTO _edges SELECT root, key FROM _est WHERE est >= {threshold + exact_margin}")
                 unsure = con.execute(f"SELECT root, key FROM _est WHERE est >= {threshold - exact_margin} "
                                      f"AND est < {threshold + exact_margin}").fetchall()
-                sure, exact_checked = _exact_check(led, unsure, sinks, threshold)
+                sure = settle(unsure)
                 if sure:
-                    con.register("_sure", pa.table({"root": pa.array([a for a, _ in sure], pa.int64()),
-                                                    "key": pa.array([b for _, b in sure], pa.int64())}))
+                    con.register("_sure", pa.table({"root": pa.array([a for a, _, _ in sure], pa.int64()),
+                                                    "key": pa.array([c for _, c, _ in sure], pa.int64())}))
                     con.execute("INSERT INTO _edges SELECT root, key FROM _sure")
                     con.unregister("_sure")
             else:
                 con.execute(f"INSERT INTO _edges SELECT root, key FROM _est WHERE est * {num_perm} >= {need}")
             con.execute("DROP TABLE _est")
             edges = con.execute("SELECT count(*) FROM _edges").fetchone()[0]
-        # connected components: min-label propagation + pointer jumping
-        con.execute("""
-            CREATE OR REPLACE TEMP TABLE _lab AS
-            SELECT key, min(n) AS label FROM (
-                SELECT root AS key, root AS n FROM _edges UNION ALL SELECT key, root FROM _edges
-            ) GROUP BY key""")
-        con.execute("CREATE OR REPLACE TEMP TABLE _und AS SELECT root AS a, key AS b FROM _edges UNION ALL SELECT key, root FROM _edges")
-        for _ in range(200):
+            # only the signatures of linked documents are needed from here on
+            con.execute("DELETE FROM _sig WHERE key NOT IN (SELECT root FROM _edges UNION SELECT key FROM _edges)")
+        _components(con, "_edges", "_pend")
+        con.execute("CREATE OR REPLACE TEMP TABLE _comp AS SELECT * FROM _pend")
+        # clusters that hold together: each component's representative (its smallest key) keeps the members
+        # whose similarity to it reaches the threshold; the rest are clustered again among themselves
+        con.execute("CREATE OR REPLACE TEMP TABLE _members (key BIGINT, rep BIGINT, similarity DOUBLE, similarity_by VARCHAR)")
+        while con.execute("SELECT count(*) FROM _pend").fetchall()[0][0]:
+            rounds += 1
+            con.execute(f"""
+                CREATE OR REPLACE TEMP TABLE _try AS
+                SELECT p.key, p.label AS rep, {_est_sql(num_perm)} AS est
+                FROM _pend p JOIN _sig a ON a.key = p.label JOIN _sig b ON b.key = p.key
+                WHERE p.key <> p.label""")
+            if exact_margin > 0:
+                con.execute(f"""
+                    CREATE OR REPLACE TEMP TABLE _acc AS
+                    SELECT key, rep, est AS similarity, 'minhash' AS similarity_by FROM _try WHERE est >= {threshold + exact_margin}""")
+                unsure = con.execute(f"SELECT rep, key FROM _try WHERE est >= {threshold - exact_margin} "
+                                     f"AND est < {threshold + exact_margin}").fetchall()
+                sure = settle(unsure)
+                if sure:
+                    con.register("_sure", pa.table({"rep": pa.array([a for a, _, _ in sure], pa.int64()),
+                                                    "key": pa.array([c for _, c, _ in sure], pa.int64()),
+                                                    "j": pa.array([j for _, _, j in sure], pa.float64())}))
+                    con.execute("INSERT INTO _acc SELECT key, rep, j, 'exact' FROM _sure")
+                    con.unregister("_sure")
+            else:
+                con.execute(f"""
+                    CREATE OR REPLACE TEMP TABLE _acc AS
+                    SELECT key, rep, est AS similarity, 'minhash' AS similarity_by FROM _try WHERE est * {num_perm} >= {need}""")
+            con.execute("INSERT INTO _members SELECT key, rep, similarity, similarity_by FROM _acc")
+            con.execute("INSERT INTO _members SELECT DISTINCT rep, rep, 1.0, NULL FROM _acc")
             con.execute("""
-                CREATE OR REPLACE TEMP TABLE _lab2 AS
-                SELECT l.key, least(l.label, coalesce(min(n.label), l.label)) AS label
-                FROM _lab l LEFT JOIN _und u ON u.a = l.key LEFT JOIN _lab n ON n.key = u.b
-                GROUP BY l.key, l.label""")
+                CREATE OR REPLACE TEMP TABLE _rest AS
+                SELECT key FROM _pend WHERE key <> label AND key NOT IN (SELECT key FROM _acc)""")
             con.execute("""
-                CREATE OR REPLACE TEMP TABLE _lab2 AS
-                SELECT l.key, coalesce(p.label, l.label) AS label FROM _lab2 l LEFT JOIN _lab2 p ON p.key = l.label""")
-            changed = con.execute("SELECT count(*) FROM _lab2 JOIN _lab USING (key) WHERE _lab2.label <> _lab.label").fetchone()[0]
-            con.execute("CREATE OR REPLACE TEMP TABLE _lab AS SELECT * FROM _lab2")
-            if not changed:
-                break
-        else:
-            raise ProvenanceError("connected components did not converge in 200 rounds")
+                CREATE OR REPLACE TEMP TABLE _redges AS
+                SELECT root, key FROM _edges
+                WHERE root IN (SELECT key FROM _rest) AND key IN (SELECT key FROM _rest)""")
+            _components(con, "_redges", "_pend")
+        # documents whose cluster is not their component's (another cluster or none)
+        split_off = con.execute("SELECT count(*) FROM _comp c LEFT JOIN _members m USING (key) "
+                                "WHERE m.rep IS DISTINCT FROM c.label").fetchall()[0][0]
         con.register("_ordmap", pa.table({"ord": pa.array([o for o, _, _ in sinks], pa.int64()),
                                           "shard_id": [s for _, s, _ in sinks]}))
         with led.transaction():
             con.execute("DELETE FROM document_duplicates")
             con.execute(f"""
-                INSERT INTO document_duplicates
-                SELECT m.shard_id, l.key & ((1::BIGINT << {KEY_SHIFT}) - 1) AS position, l.label,
-                       count(*) OVER (PARTITION BY l.label), l.key = l.label
-                FROM _lab l JOIN _ordmap m ON m.ord = l.key >> {KEY_SHIFT}""")
+                INSERT INTO document_duplicates (shard_id, position, cluster_id, cluster_size, representative, similarity, similarity_by)
+                SELECT m.shard_id, l.key & ((1::BIGINT << {KEY_SHIFT}) - 1) AS position, l.rep,
+                       count(*) OVER (PARTITION BY l.rep), l.key = l.rep, l.similarity, l.similarity_by
+                FROM _members l JOIN _ordmap m ON m.ord = l.key >> {KEY_SHIFT}""")
             clusters, in_clusters = con.execute(
                 "SELECT count(DISTINCT cluster_id), count(*) FROM document_duplicates").fetchone()
             seconds = time.perf_counter() - t0
-            con.execute("INSERT INTO dedup_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            con.execute("INSERT INTO dedup_runs (run_at, threshold, num_perm, bands, band_rows, documents, candidate_pairs, "
+                        "verified_pairs, clusters, duplicates, seconds, split_off, split_rounds) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [datetime.now(timezone.utc), threshold, num_perm, b, r, docs, cand, edges, clusters,
-                         in_clusters - clusters, seconds])
+                         in_clusters - clusters, seconds, split_off, rounds])
         con.unregister("_ordmap")
-        for t in ("_cand", "_edges", "_lab", "_lab2", "_und"):
+        for t in ("_cand", "_edges", "_sig", "_pend", "_comp", "_members", "_try", "_acc", "_rest", "_redges"):
             con.execute(f"DROP TABLE IF EXISTS {t}")
     finally:
         con.execute("RESET memory_limit")
         shutil.rmtree(work, ignore_errors=True)
+    exact_checked = len(known)
     return {"documents": docs, "bands": b, "rows": r, "candidate_pairs": cand, "verified_pairs": edges,
-            "exact_checked_pairs": exact_checked,
+            "exact_checked_pairs": exact_checked, "split_off": split_off, "split_rounds": rounds,
             "clusters": clusters, "in_clusters": in_clusters, "duplicates": in_clusters - clusters,
             "seconds": seconds, "shards": len(sinks)}
 
