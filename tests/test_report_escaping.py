@@ -125,6 +125,17 @@ def _build(root: Path, v: dict, prefect_api) -> dict:
                      " ".join(f"term{(i * 7 + k) % 31}" for k in range(80))) for i in range(3)))
     ledger = root / "ledger.duckdb"
     scan_corpus(inputs=[str(folder)], ledger=str(ledger), quiet=True)
+    import duckdb
+
+    # the readers store a language only as a BCP 47 tag (provenance.lang): plant the hostile values as written
+    con = duckdb.connect(str(ledger))
+    try:
+        for i in range(40):
+            con.execute("UPDATE documents SET language = ? WHERE position = ? AND url LIKE 'https://site%'",
+                        [v["languages"][i % 4] if i % 5 else None, i + 1])  # JSONL: 1-based line
+        con.execute("UPDATE documents SET language = ? WHERE url LIKE 'https://warc%'", [v["warc_language"]])
+    finally:
+        con.close()
     before = root / ("before `x` | <b>y.duckdb" if v is HOSTILE else "before.duckdb")
     shutil.copy(ledger, before)
 

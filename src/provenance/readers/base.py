@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 
 from .. import errors
 from ..schema import CORE, SOURCE_OPTIONAL, TS
+from ..lang import normalize_array as normalize_language
 
 DEFAULT_MAX_DOC_BYTES = 16 * 1024 * 1024
 DEFAULT_BATCH_BYTES = 8 * 1024 * 1024
@@ -320,6 +321,8 @@ def finalize(
     for f in SOURCE_OPTIONAL:
         a = optional.get(f.name)
         cols[f.name] = sel(_as_string(a, n)) if a is not None else pa.nulls(n_good, f.type)
+    if optional.get("language") is not None:  # one code system for every source (provenance.lang)
+        cols["language"] = normalize_language(cols["language"])
     schema = pa.schema(list(CORE) + list(SOURCE_OPTIONAL))
     return pa.RecordBatch.from_arrays([cols[f.name] for f in schema], schema=schema), quarantine
 

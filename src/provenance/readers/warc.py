@@ -37,6 +37,7 @@ from .. import errors
 from ..errors import ShardError
 from ..sources import Shard, open_binary
 from .base import ReadChunk, ReadOptions, finalize, quarantine_record
+from ..lang import html_language
 from .stream import SalvageStream
 
 _TEXTUAL = ("text/html", "application/xhtml+xml", "text/plain", "application/xml", "text/xml")
@@ -546,7 +547,8 @@ def _record_row(kind: str, h: dict[str, bytes], block: bytes, pos: int, acc: _Ro
         raise _Bad(errors.TOO_LARGE, f"HTML with more than {MAX_TAGS:,} tags")
     text = _html_text(html) if markup else html
     acc.add(position=pos, doc_id=rid, url=url, text=text, crawl_date=date,
-            language=headers.get("content-language"),
+            # Content-Language, else what the page declares (<html lang>, <meta http-equiv>); normalised in finalize
+            language=headers.get("content-language") or (html_language(html) if markup else None),
             http_headers=orjson.dumps(headers).decode(), html=html if options.keep_html else None)
 
 
