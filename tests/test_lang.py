@@ -119,3 +119,15 @@ def test_fast_path_codes_are_their_own_normal_form():
     assert len(codes) > 150
     assert [c for c in codes if normalize_tag(c) != c] == []
     assert normalize_tag("tl") == "fil" and normalize_array(pa.array(["tl", "en"])).to_pylist() == ["fil", "en"]
+
+
+def test_real_warc_pages_without_the_header_take_html_lang(shared):
+    # these CC-MAIN-2020-34 responses send no Content-Language: the tags come from <html lang="zh-CN"> / "nl"
+    path = shared_path("web_text/warc/cc-main-2020-34_resiliparse_sample.warc.gz")
+    shards = discover([str(path)])
+    rows = []
+    for ch in read_shard(shards[0], ReadOptions()):
+        if ch.batch is not None:
+            rows += ch.batch.select(["language", "http_headers"]).to_pylist()
+    from_html = [r["language"] for r in rows if r["language"] and "content-language" not in json.loads(r["http_headers"])]
+    assert "zh-CN" in from_html and "nl" in from_html
