@@ -33,6 +33,8 @@ import collections
 import gzip
 import json
 import os
+import random
+import string
 import sys
 from pathlib import Path
 
@@ -250,11 +252,289 @@ def throughput(texts: list[str], target_mb: float, cfg) -> dict:
     return out
 
 
+# -- injected set: real values formats inserted into real pages and real config files --------------------
+#
+# Built at bench time from a seed (nothing stored): host texts are the real C4 pages and real config files
+# read from fetched repositories (``--config-repo GITDIR``, a bare git directory such as
+# /work/.mirror/docker+awesome-compose/repo; files named .env*, *compose*.y*ml, serverless.yml, *.php,
+# *.xml, *.properties, *.ini). Each host gets one inserted snippet at a line boundary: a value in a
+# real-world format (labelled: type and span) or a look-alike that is no PII (labelled: nothing).
+# Scoring looks at findings overlapping the inserted snippet only (what else a config file carries is not
+# labelled); the untouched C4 pages are scored on their own labels (section 3).
+
+_B64A = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_AWS_ID_A = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+
+
+def _rs(r, alphabet, n):
+    return "".join(r.choice(alphabet) for _ in range(n))
+
+
+def _pw(r):
+    """A password as people pick them: words with digits and symbols, digits only, with $ % & #."""
+    k = r.randrange(6)
+    words = ["Summer", "dragon", "Winter", "monkey", "Falcon", "orange", "Tiger", "castle", "Blue", "river"]
+    if k == 0:
+        return r.choice(words) + str(r.randrange(10, 9999)) + r.choice("!#$%&*@")
+    if k == 1:
+        return str(r.randrange(10 ** 5, 10 ** 9))
+    if k == 2:
+        return _rs(r, string.ascii_letters + string.digits, r.randrange(10, 20))
+    if k == 3:
+        return r.choice(words).lower() + r.choice("$%&") + _rs(r, string.ascii_lowercase + string.digits, 5)
+    if k == 4:
+        return _rs(r, string.ascii_letters + string.digits + "!#%&*+-=?^_~", r.randrange(12, 24))
+    return r.choice(words) + "-" + r.choice(words).lower() + "-" + str(r.randrange(10, 99))
+
+
+def _ssn(r):
+    while True:
+        a, g, s = r.randrange(1, 900), r.randrange(1, 100), r.randrange(1, 10000)
+        if a != 666:
+            return f"{a:03d}-{g:02d}-{s:04d}"
+
+
+def _luhn_bad_card(r):
+    while True:
+        d = r.choice("3456") + "".join(str(r.randrange(10)) for _ in range(15))
+        if not pii.luhn_ok(d):
+            return "-".join(d[i:i + 4] for i in range(0, 16, 4)) if r.random() < 0.5 else " ".join(
+                d[i:i + 4] for i in range(0, 16, 4))
+
+
+def _snippets(r, host_kind: str):
+    """(text, [(type, start, end)]) pairs: one positive (or look-alike) per call, in a format of the kind."""
+    u = r.choice(["jsmith", "admin", "deploy", "maria", "ops", "backup"])
+    host = r.choice(["db.internal.acme-corp.net", "10.1.4.22", "mysql.prod.shopwise.io", "pg-01.eu.datalake.org"])
+    out = []
+
+    def lab(prefix, value, typ, suffix=""):
+        out.append((prefix + value + suffix, [(typ, len(prefix), len(prefix) + len(value))]))
+
+    sk = _rs(r, _B64A, 40)
+    while not (any(c.isupper() for c in sk) and any(c.islower() for c in sk) and any(c.isdigit() for c in sk)):
+        sk = _rs(r, _B64A, 40)
+    akid = r.choice(["AKIA", "ASIA"]) + _rs(r, _AWS_ID_A, 16)
+    pw = _pw(r)
+    # AWS secret keys in the formats they are written in
+    aws = [
+        ("AWS_SECRET_ACCESS_KEY=", "\n"), ("export AWS_SECRET_ACCESS_KEY=", "\n"), ('"SecretAccessKey": "', '",'),
+        ("    secretAccessKey: ", "\n"), ("Secret access key: ", "\n"), ("aws_secret_access_key = ", "\n"),
+        ("AWS_SECRET_ACCESS_KEY: ", "\n"), ("      - AWS_SECRET_ACCESS_KEY=", "\n"),
+    ]
+    p, s_ = r.choice(aws)
+    lab(p, sk, "AWS_SECRET_KEY", s_)
+    lab(r.choice(["AWS_ACCESS_KEY_ID=", '"AccessKeyId": "', "Access key ID: ", "    accessKeyId: "]), akid, "AWS_ACCESS_KEY", "\n")
+    # passwords
+    pws = [
+        ("DB_PASSWORD=", "\n"), ("export MYSQL_PASSWORD=", "\n"), ("      POSTGRES_PASSWORD: ", "\n"),
+        ("define('DB_PASSWORD', '", "');\n"), ("<password>", "</password>\n"), (f"Username: {u}\nPassword: ", "\n"),
+        (f"Your account has been created. Username: {u} Password: ", " (please change it after logging in).\n"),
+        (f"mysql -u {u} -p", " shop_db < dump.sql\n"), (f"mysqldump --user={u} --password=", " shop > shop.sql\n"),
+        (f"curl -u {u}:", " https://api.example-shop.io/v1/orders\n"), ('  "password": "', '",\n'),
+        (f"DATABASE_URL=postgres://{u}:", f"@{host}:5432/app\n"), (f"smtp_url = smtp://{u}:", "@mail.acme-corp.net:587\n"),
+        ("spring.datasource.password=", "\n"), ("$db_pass = '", "';\n"),
+    ]
+    p, s_ = r.choice(pws)
+    if "://" in p or p.startswith("curl"):
+        pw = pw.replace("@", "").replace("/", "").replace(":", "") or "Summer2024x"
+    lab(p, pw, "PASSWORD", s_)
+    ssn_v = _ssn(r)
+    lab(r.choice(["SSN: ", "Social Security Number: ", "social security no. ", "Employee SSN ", "SSN#: "]), ssn_v, "US_SSN", "\n")
+    # phones in German slash style and national formats with labels
+    ph = r.choice([
+        f"0{r.randrange(30, 99)}/{r.randrange(10 ** 6, 10 ** 7)}",
+        f"0 {r.randrange(30, 99)} / {r.randrange(10, 99)} {r.randrange(10, 99)} {r.randrange(10, 99)}",
+        f"0{r.randrange(150, 179)} {r.randrange(10 ** 6, 10 ** 7)}",
+        f"06 {r.randrange(1000, 9999)} {r.randrange(1000, 9999)}",  # IT/FR style
+        f"0{r.randrange(2, 9)}-{r.randrange(1000, 9999)}-{r.randrange(1000, 9999)}",  # JP
+        f"{r.randrange(21, 89)} {r.randrange(100, 999)} {r.randrange(10, 99)} {r.randrange(10, 99)}",  # PL/ES
+        f"0{r.randrange(2, 9)}-{r.randrange(100, 999)} {r.randrange(100, 999)} {r.randrange(10, 99)}",  # SE
+    ])
+    lab(r.choice(["Tel. ", "Tel: ", "M: ", "Telefax: ", "Fax ", "Mobil: ", "Tel.: ", "T: "]), ph, "PHONE", "\n")
+    # e-mail with an IDN domain (Unicode or punycode)
+    dom = r.choice(["bücher.de", "müller-bau.at", "xn--bcher-kva.de", "café-lumière.fr", "xn--mller-kva.ch"])
+    lab(r.choice(["Kontakt: ", "E-Mail: ", "Write to "]), f"{u}@{dom}", "EMAIL", "\n")
+    # look-alikes (no label): catalogue numbers, versions, card-like references, placeholders
+    neg = [
+        f"SKU {_ssn(r)}\n", f"Part No. {_ssn(r)} in stock\n", f"Item {_ssn(r)}, qty 2\n", f"Order #{_ssn(r)}\n",
+        f"Model {_ssn(r)} replaces the old one.\n", f"Cat. No. {_ssn(r)}\n",
+        f"Upgrading to version {r.randrange(40, 200)}.{r.randrange(0, 20)}.{r.randrange(100, 255)}.{r.randrange(10, 255)} fixed it.\n",
+        f"Firmware v {r.randrange(40, 200)}.{r.randrange(0, 20)}.{r.randrange(100, 255)}.{r.randrange(10, 255)}\n",
+        f"Version: {r.randrange(40, 200)}.{r.randrange(0, 20)}.{r.randrange(100, 255)}.{r.randrange(10, 255)}\n",
+        f"The reference printed on the receipt was {_luhn_bad_card(r)}.\n",
+        "AWS_ACCESS_KEY_ID=AKIAXXXXXXXXXXXXXXXX\n", "aws_access_key_id = AKIAIOSFODNN7EXAMPLE\n",
+        "AWS_SECRET_ACCESS_KEY=your-secret-key-here\n", "DB_PASSWORD=your-password-here\n", "password: ********\n",
+        "DB_PASSWORD=${DB_PASSWORD}\n", "mysql -u root -p shop_db\n", "secretAccessKey: ${env:AWS_SECRET_ACCESS_KEY}\n",
+    ]
+    out.append((r.choice(neg), []))
+    return out
+
+
+def _config_files(gitdirs: list[str], limit: int = 400) -> list[str]:
+    import re as _re
+    import subprocess
+    pat = _re.compile(r"(?:^|/)(?:\.env[\w.-]*|[\w.-]*compose[\w.-]*\.ya?ml|serverless\.ya?ml|[\w.-]+\.(?:php|xml|properties|ini|conf))$")
+    texts = []
+    for g in gitdirs:
+        names = subprocess.run(["git", "--git-dir", g, "ls-tree", "-r", "--name-only", "HEAD"], capture_output=True,
+                               text=True, check=True).stdout.splitlines()
+        for n in sorted(x for x in names if pat.search(x)):
+            if len(texts) >= limit:
+                break
+            b = subprocess.run(["git", "--git-dir", g, "show", f"HEAD:{n}"], capture_output=True).stdout
+            if b and len(b) < 200_000 and b"\0" not in b:
+                texts.append(b.decode("utf-8", "replace"))
+    return texts
+
+
+def build_injected(docs: list[dict], configs: list[str], seed: int, per_host: int = 1):
+    """[(text, gold spans, (start, end) of the inserted snippet)] over the C4 pages and the config files."""
+    r = random.Random(seed)
+    cases = []
+    hosts = [("c4", d["text"]) for d in docs] + [("config", t) for t in configs]
+    for round_ in range(per_host):
+        for kind, text in hosts:
+            for snip, gold in _snippets(r, kind):
+                cuts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"] + [len(text)]
+                at = r.choice(cuts)
+                pre = text[:at] if (at == 0 or text[at - 1] == "\n") else text[:at] + "\n"
+                new = pre + snip + text[at:]
+                cases.append((new, [(t, len(pre) + s, len(pre) + e) for t, s, e in gold], (len(pre), len(pre) + len(snip))))
+    return cases
+
+
+def score_injected(cases, detect_fn, types=None) -> Score:
+    sc = Score()
+    for text, gold, (a, b) in cases:
+        pred = [(t, s, e) for t, s, e in detect_fn(text) if s < b and a < e and (types is None or t in types)]
+        sc.add(text, [g for g in gold if types is None or g[0] in types], pred)
+    return sc
+
+
+def load_previous_pii(rev: str | None):
+    """The pii.py of an earlier commit, imported as a module of its own (the anchor "before")."""
+    import importlib.util
+    import subprocess
+    import tempfile
+    if rev is None:
+        dirty = subprocess.run(["git", "-C", str(REPO), "diff", "--quiet", "HEAD", "--", "src/provenance/pii.py"]).returncode
+        if dirty:
+            rev = "HEAD"
+        else:
+            last = subprocess.run(["git", "-C", str(REPO), "rev-list", "-n", "1", "HEAD", "--", "src/provenance/pii.py"],
+                                  capture_output=True, text=True, check=True).stdout.strip()
+            rev = last + "~1"
+    src = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:src/provenance/pii.py"], capture_output=True, text=True)
+    if src.returncode:
+        return None, rev
+    tmp = Path(tempfile.mkdtemp()) / "pii_previous.py"
+    tmp.write_text(src.stdout)
+    spec = importlib.util.spec_from_file_location("provenance._pii_previous", tmp)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # pydantic resolves the module's annotations through it
+    spec.loader.exec_module(mod)
+    return mod, rev
+
+
+def detect_secrets_fn():
+    """detect-secrets (Yelp) as an anchor for the secret types: its findings mapped to our types by the
+    value's shape (AKIA/ASIA id, 40-character secret key, anything else from a keyword / URL: PASSWORD)."""
+    try:
+        from detect_secrets import SecretsCollection
+        from detect_secrets.settings import default_settings
+    except ImportError:
+        return None
+    import re as _re
+    import tempfile
+    tmpdir = Path(tempfile.mkdtemp())
+
+    def run(text: str):
+        f = tmpdir / "doc.txt"
+        f.write_text(text, encoding="utf-8")
+        sc = SecretsCollection()
+        with default_settings():
+            sc.scan_file(str(f))
+        lines = text.split("\n")
+        starts = [0]
+        for ln in lines:
+            starts.append(starts[-1] + len(ln) + 1)
+        out = []
+        for _, secrets in sc.data.items():
+            for s in secrets:
+                v = s.secret_value or ""
+                if not v or s.line_number - 1 >= len(lines):
+                    continue
+                i = lines[s.line_number - 1].find(v)
+                if i < 0:
+                    continue
+                a = starts[s.line_number - 1] + i
+                if _re.fullmatch(r"(?:AKIA|ASIA)[A-Z0-9]{16}", v):
+                    t = "AWS_ACCESS_KEY"
+                elif _re.fullmatch(r"[A-Za-z0-9/+]{40}", v):
+                    t = "AWS_SECRET_KEY"
+                elif s.type == "Private Key":
+                    t = "PRIVATE_KEY"
+                elif s.type == "JSON Web Token":
+                    t = "JWT"
+                else:
+                    t = "PASSWORD"
+                out.append((t, a, a + len(v)))
+        return sorted(set(out))  # one value reported by two plugins counts once
+
+    return run
+
+
+def overall(sc: Score, types) -> tuple[float, float, float]:
+    tp = sum(sc.tp[t] for t in types)
+    fp = sum(sc.fp[t] for t in types)
+    fn = sum(sc.fn[t] for t in types)
+    p = tp / (tp + fp) if tp + fp else 1.0
+    rc = tp / (tp + fn) if tp + fn else 1.0
+    return p, rc, (2 * p * rc / (p + rc) if p + rc else 0.0)
+
+
+INJ_TYPES = ["AWS_SECRET_KEY", "AWS_ACCESS_KEY", "PASSWORD", "US_SSN", "PHONE", "EMAIL", "IP_ADDRESS", "CREDIT_CARD"]
+SECRET_TYPES = ["AWS_SECRET_KEY", "AWS_ACCESS_KEY", "PASSWORD"]
+
+
+def eval_injected_all(cfg, docs, args) -> None:
+    configs = _config_files(args.config_repo) if args.config_repo else []
+    cases = build_injected(docs, configs, args.seed)
+    n_lab = sum(len(g) for _, g, _ in cases)
+    print(f"\n== injected set (seed {args.seed}): {len(cases)} snippets in {len(docs)} real C4 pages and "
+          f"{len(configs)} real config files ({', '.join(Path(g).parent.name for g in args.config_repo) or 'none'}); "
+          f"{n_lab} labelled values, {len(cases) - n_lab} look-alikes; findings scored inside the snippet only")
+    runs = [("provenance.pii (this checkout)", lambda t: preds(t, cfg), INJ_TYPES)]
+    prev, rev = (None, None) if args.no_anchors else load_previous_pii(args.baseline)
+    if prev is not None:
+        pcfg = prev.load_config()
+        runs.append((f"previous pii.py ({rev})", lambda t: [(f.type, f.start, f.end) for f in prev.detect(t, pcfg)], INJ_TYPES))
+    ds = None if args.no_anchors else detect_secrets_fn()
+    if ds is not None:
+        runs.append(("detect-secrets 1.5 (anchor; secret types only)", ds, SECRET_TYPES))
+    elif not args.no_anchors:
+        print("  detect-secrets: not measured (pip install detect-secrets)")
+    for title, fn, types in runs:
+        sc = score_injected(cases, fn, types)
+        print_score(title, sc, args.examples, types=types + [t for t in pii.TYPES if sc.fp[t] and t not in types])
+        p, r, f1 = overall(sc, types)
+        ps, rs, f1s = overall(sc, SECRET_TYPES)
+        print(f"  overall: precision {p:.3f} recall {r:.3f} F1 {f1:.3f}; secret types F1 {f1s:.3f}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--mb", type=float, default=50.0)
     ap.add_argument("--examples", action="store_true")
     ap.add_argument("--no-speed", action="store_true")
+    ap.add_argument("--config-repo", action="append", default=[], metavar="GITDIR",
+                    help="a fetched repository's git directory whose config files (.env, compose, serverless.yml, "
+                         "PHP, XML, ...) host injected values too (repeatable)")
+    ap.add_argument("--seed", type=int, default=16)
+    ap.add_argument("--baseline", default=None, help="git revision of the previous pii.py (default: before the last change)")
+    ap.add_argument("--only-injected", action="store_true", help="only the injected set (section 5)")
+    ap.add_argument("--no-anchors", action="store_true", help="injected set: this checkout only")
     args = ap.parse_args()
     if not SHARED.exists():
         print(f"needs {SHARED} (shared data); nothing to measure")
@@ -263,6 +543,9 @@ def main() -> int:
     cfg = pii.load_config()
     print(f"config: {len(cfg.detectors)} detectors, ip_public_only={cfg.ip_public_only}, phone_regions={list(cfg.phone_regions)}")
 
+    if args.only_injected:
+        eval_injected_all(cfg, load_c4(), args)
+        return 0
     sc, excl = eval_presidio(cfg, public_only=True)
     print_score(f"presidio-research generated_large (synthetic, 2109 sentences; {excl} private IP excluded)", sc,
                 args.examples, types=list(PRESIDIO_MAP.values()))
@@ -281,6 +564,8 @@ def main() -> int:
     sc_c4 = eval_c4(cfg, docs)
     types = ["EMAIL", "PHONE", "IP_ADDRESS"] + [t for t in pii.TYPES if t not in ("EMAIL", "PHONE", "IP_ADDRESS") and sc_c4.fp[t]]
     print_score("C4 sample, our labels (1000 real documents, all types complete)", sc_c4, args.examples, types=types)
+
+    eval_injected_all(cfg, docs, args)
 
     sents = wnut_sentences()
     found = collections.Counter()

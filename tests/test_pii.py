@@ -103,6 +103,8 @@ PRIVATE_KEY = f"-----BEGIN RSA PRIVATE KEY-----\n{KEY_BODY}\n-----END RSA PRIVAT
         ('password = "s3cr3t-Pa55"', [("PASSWORD", "s3cr3t-Pa55")]),
         ("DB_PASSWORD=hunter2!x\n", [("PASSWORD", "hunter2!x")]),
         ('{"passwd": "Tr0ub4dor&3"}', [("PASSWORD", "Tr0ub4dor&3")]),
+        # URL credentials: the password, never an e-mail address
+        ("https://user:hunter2@files.corp.com/x", [("PASSWORD", "hunter2")]),
     ],
 )
 def test_detects(text, expected):
@@ -114,7 +116,7 @@ def test_detects(text, expected):
     [
         # e-mail look-alikes
         "retina image logo@2x.png", "write to user@example.com", "follow @handle on Twitter",
-        "https://user:hunter2@files.corp.com/x", "git clone git@github.com:org/repo.git",
+        "git clone git@github.com:org/repo.git",
         # phone look-alikes: dates, ISBNs, versions, prices, amounts, plain numbers, codes
         "Published 2019-04-23, revised 23/04/2019 and 24.04.2019.", "ISBN 978-0-306-40615-7", "ISBN 0-306-40615-2",
         "Windows version 10.0.19041.1 and v1.2.3", "price $1,234,567.89 or € 2 500 000",
@@ -432,3 +434,142 @@ def test_dolma_email_fixtures():
         gold = [("EMAIL", s, e) for s, e, score in (a.get("email", []) if isinstance(a, dict) else []) if score >= 0.5]
         pairs.append((gold, [(f.type, f.start, f.end) for f in pii.detect(d["text"]) if f.type == "EMAIL"]))
     assert _score(pairs)["EMAIL"] == (1.0, 1.0)
+
+
+# ---- issue 16: secrets and PII in the formats they are written in ---------------------------------------
+
+_SK = "Hq3zP9vLk2Mn8Rt5Wx7Yb1Cd4Ef6Gh0Jk/Lm+Np2"  # 40 base64 characters, as an AWS secret access key
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"AWS_SECRET_ACCESS_KEY={_SK}\n",
+        f"export AWS_SECRET_ACCESS_KEY={_SK}\n",
+        f'{{"Credentials": {{"AccessKeyId": "ASIAJ3KQ7XNB2MPLWQ5E", "SecretAccessKey": "{_SK}"}}}}',
+        f"provider:\n  environment:\n    secretAccessKey: {_SK}\n",
+        f"Access key ID: ASIAJ3KQ7XNB2MPLWQ5E\nSecret access key: {_SK}\n",
+    ],
+)
+def test_aws_secret_keys_after_their_labels(text):
+    assert ("AWS_SECRET_KEY", _SK) in found(text)
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("DATABASE_URL=postgres://admin:S3cr3tPw9@db.internal.net:5432/app", "S3cr3tPw9"),
+        ("smtp://mailer:%Aw9aV^O8Q@mail.acme-corp.net:587", "%Aw9aV^O8Q"),
+        ("define('DB_PASSWORD', 'k8#Lm2pQ');", "k8#Lm2pQ"),
+        ("<password>Tr0ub4dor7</password>", "Tr0ub4dor7"),
+        ("Username: jsmith Password: Tr0ub4dor7 (please change it)", "Tr0ub4dor7"),
+        ("mysql -u root -pS3cretPw9 shop_db < dump.sql", "S3cretPw9"),
+        ("mysqldump --user=backup --password=S3cretPw9 shop > shop.sql", "S3cretPw9"),
+        ("curl -u alice:S3cretPw9 https://api.host.com/v1", "S3cretPw9"),
+        ("password=73918264\n", "73918264"),
+        ("<password>376375418</password> call 0171 2345678", "376375418"),
+        ("DB_PASSWORD=ab&cd9xyz\n", "ab&cd9xyz"),
+        ("DB_PASSWORD=ab$cd9xyz\n", "ab$cd9xyz"),
+        ("DB_PASSWORD=ab%cd9xyz\n", "ab%cd9xyz"),
+        ("POSTGRES_PASSWORD: mnEFxkagOk\n", "mnEFxkagOk"),
+    ],
+)
+def test_passwords_in_urls_configs_prose_and_command_lines(text, value):
+    assert ("PASSWORD", value) in found(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "mysql -u root -p shop_db", "mysql -h db -P 3306 -u root", "DB_PASSWORD=${DB_PASSWORD}",
+        "postgres://${DB_USER}:${DB_PASS}@db/app", "define('DB_PASSWORD', 'password_here');",
+        "<password>********</password>", "password: getURLForKey", "password: userName",
+        "https://example.org/login?user=x&password=&next=/",
+    ],
+)
+def test_password_look_alikes(text):
+    assert [t for t, _ in found(text) if t == "PASSWORD"] == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["SKU 431-22-0918", "Part No. 431-22-0918 in stock", "Item 431-22-0918, qty 2", "Order #431-22-0918",
+     "Model 431-22-0918 replaces the old one.", "Cat. No. 067-62-0470"],
+)
+def test_catalogue_numbers_are_not_ssns(text):
+    assert found(text) == []
+
+
+@pytest.mark.parametrize(
+    "text", ["SSN: 431-22-0918", "SSN#: 099-30-6133", "Social Security Number: 431-22-0918", "SKU list; SSN 431-22-0918"]
+)
+def test_ssn_labels_win_over_catalogue_labels(text):
+    assert [t for t, _ in found(text)] == ["US_SSN"]
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("Tel. 030/1234567", "030/1234567"), ("Tel.: 0 30 / 12 34 56", "0 30 / 12 34 56"),
+        ("Telefax: 040 / 123 456", "040 / 123 456"), ("M: 0171/2345678", "0171/2345678"),
+        ("Mobil: 0612345678", "0612345678"), ("Tel. 06 1234 5678", "06 1234 5678"),
+        ("Tel. 03-1234-5678", "03-1234-5678"), ("Fax 22 123 45 67", "22 123 45 67"), ("T: 08-123 456 78", "08-123 456 78"),
+    ],
+)
+def test_phones_german_slash_style_and_labelled_national_formats(text, value):
+    assert found(text) == [("PHONE", value)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The reference printed on the receipt was 5145-0610-6727-2707.", "was 4532 0610 6727 2707.",
+        "IBAN DE89 3704 0044 0532 0130 01",  # a bad check digit: no IBAN, and no phone in it either
+        "12/05/2020 and 2019/2020", "https://host.org/0301/2345678",
+    ],
+)
+def test_no_phone_inside_card_or_iban_like_runs(text):
+    assert found(text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["version 52.14.130.12", "Version: 52.14.130.12", "version is 52.14.130.12", "firmware version number 52.14.130.12",
+     "Chrome/52.14.130.12 Safari", "build number: 52.14.130.12", "Upgrading to v52.14.130.12 fixed it"],
+)
+def test_four_part_versions_are_not_ip_addresses(text):
+    assert found(text) == []
+
+
+def test_an_address_after_a_server_word_is_still_found():
+    assert found("server 52.14.130.12") == [("IP_ADDRESS", "52.14.130.12")]
+
+
+@pytest.mark.parametrize("addr", ["user@bücher.de", "user@xn--bcher-kva.de", "info@müller-bau.at"])
+def test_idn_email_domains(addr):
+    assert found(f"Kontakt: {addr} (Mo-Fr)") == [("EMAIL", addr)]
+
+
+def test_idn_and_punycode_spellings_hash_alike():
+    assert pii.hash_value("EMAIL", "User@Bücher.de", b"k") == pii.hash_value("EMAIL", "user@xn--bcher-kva.de", b"k")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["key AKIAXXXXXXXXXXXXXXXX", "aws_access_key_id = AKIAIOSFODNN7EXAMPLE", "AWS_SECRET_ACCESS_KEY=your-secret-key-here",
+     "password = your-key-here", "password: ********", "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"],
+)
+def test_placeholder_keys_are_not_secrets(text):
+    assert found(text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Tel. 030/1234567", "0 30 / 12 34 56 ist unsere Nummer", "M: 0171/2345678", "user@bücher.de",
+     "SecretAccessKey: " + _SK, "define('DB_PASSWORD', 'k8#Lm2pQ');", "<password>Tr0ub4dor7</password>",
+     "postgres://admin:S3cr3tPw9@db.internal.net/app", "mysql -u root -pS3cretPw9 db", "curl -u alice:S3cretPw9 https://a.io/"],
+)
+def test_the_prefilter_selects_every_new_form(text):
+    """scan_batch reads only the rows its RE2 prefilter selects: each new form must be among them."""
+    assert found(text), text
+    assert len(pii.candidate_rows(pa.array([text]), CFG)) == 1

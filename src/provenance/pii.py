@@ -3,23 +3,29 @@
 Detectors (the type name is also the redaction placeholder, ``<EMAIL>``):
 
 ==================  ================================================================================
-EMAIL               RFC 5322-ish local part @ host name whose TLD is on the Public Suffix List;
-                    RFC 2606 names (example.com, .test, .invalid, ...) and URL credentials skipped
+EMAIL               RFC 5322-ish local part @ host name (ASCII, punycode or IDN: user@bücher.de) whose
+                    TLD is on the Public Suffix List; RFC 2606 names (example.com, .test, ...) and URL
+                    credentials skipped
 PHONE               ``+CC`` and ``00``/``011`` international numbers (country code checked against
                     the E.164 table), NANP ``(NXX) NXX-XXXX``, trunk-``0`` national numbers of the
-                    configured ``phone_regions``; any other digit groups only next to a phone word
-                    ("call", "tel", "fax", "mobile", ...). Dates, year ranges, ISBNs, versions,
+                    configured ``phone_regions`` (German ``030/1234567``, ``0 30 / 12 34 56`` too); any
+                    other digit groups only next to a phone word or label ("call", "Tel.", "Telefax",
+                    "Mobil", "M:", ...). No part of a card-like or IBAN-like run. Dates, year ranges, ISBNs, versions,
                     prices, amounts with units, postal codes, byte dumps, number lists and
                     numbers after "Order No."/"#"/"ISBN"/... are not phones.
 IP_ADDRESS          IPv4 and IPv6 validated with ``ipaddress``; public (``is_global``) only by default;
-                    dotted versions (``zlib 1.2.5.2``, ``image:15.6.1.143``) are not addresses
+                    dotted versions (``zlib 1.2.5.2``, ``image:15.6.1.143``, ``version: 52.14.130.12``,
+                    ``Chrome/52.14.130.12``) are not addresses
 CREDIT_CARD         13-19 digits, as written on cards (contiguous or 4-4-4-4 / 4-6-5 groups), Luhn,
                     and a known IIN prefix with a length that brand issues
 IBAN                country length table (ISO 13616 registry) and mod-97 check digits
 US_SSN              valid area (not 000, 666, 9xx) / group (not 00) / serial (not 0000); written
-                    AAA-GG-SSSS, or with spaces / no separator next to "SSN" / "social security"
-AWS_ACCESS_KEY      AKIA/ASIA + 16
-AWS_SECRET_KEY      40 base64 characters within 120 characters after "aws"
+                    AAA-GG-SSSS, or with spaces / no separator next to "SSN" / "social security"; not
+                    after a catalogue label (SKU, Part, Item, Order, Model, Cat. No., ...) unless an
+                    SSN label stands nearer
+AWS_ACCESS_KEY      AKIA/ASIA + 16 (not AKIAXXXX..., not ...EXAMPLE)
+AWS_SECRET_KEY      40 base64 characters right after a "secret access key" label (AWS_SECRET_ACCESS_KEY=,
+                    "SecretAccessKey":, secretAccessKey:, Secret access key:) or within 120 after "aws"
 GITHUB_TOKEN        ghp_/gho_/ghs_/ghu_/ghr_ + 36+, github_pat_ + 50+
 GITLAB_TOKEN        glpat- + 20+
 SLACK_TOKEN         xox[abpors]-...
@@ -28,7 +34,9 @@ GOOGLE_API_KEY      AIza + 35
 PRIVATE_KEY         a whole -----BEGIN ... PRIVATE KEY----- block with a real base64 body
 JWT                 three base64url parts whose header decodes to a JSON object with "alg"
 PASSWORD            the value of ``password = "..."`` / ``passwd: ...`` / ``"db_pass": "..."``
-                    assignments, when it is not a placeholder, a variable or a prose word
+                    assignments and "Password: ..." in prose, URL credentials (``scheme://user:pw@host``),
+                    PHP ``define('DB_PASSWORD', '...')``, XML ``<password>...</password>``, ``mysql -p...``
+                    and ``curl -u user:pw``, when it is not a placeholder, a variable or a prose word
 ==================  ================================================================================
 
 API: :func:`load_config` (``rules/pii.yaml``, layered), :func:`detect` (one string),
@@ -336,6 +344,16 @@ def _tlds() -> frozenset[str]:
     return frozenset(out)
 
 
+def _tld_ascii(label: str) -> str:
+    """A top-level label as the Public Suffix List spells it: lower case, IDN labels in punycode."""
+    if label.isascii():
+        return label.lower()
+    try:
+        return label.lower().encode("idna").decode("ascii")
+    except UnicodeError:
+        return ""
+
+
 _RESERVED_DOMAINS = ("example.com", "example.org", "example.net")
 _RESERVED_SUFFIXES = tuple("." + d for d in _RESERVED_DOMAINS)
 _RESERVED_TLDS = {"example", "test", "invalid", "localhost", "local"}
@@ -347,7 +365,7 @@ _RESERVED_TLDS = {"example", "test", "invalid", "localhost", "local"}
 _PHONE_WORDS = (
     r"phones?|telephones?|tel|t[eé]l[eé]phone|telefon[eo]?|tlf|ph|mob|mobile|cell|cellphone|fax|"
     r"call|calling|dial|dialing|dialling|sms|whatsapp|hotline|helpline|contact|reach|"
-    r"toll[ -]free|freephone"
+    r"toll[ -]free|freephone|telefax|mobil|handy|fon|tfn|tlf"
 )
 _PHONE_LABELS = r"office|fax|mobile|cell|tel|phone|landline"
 
@@ -355,13 +373,13 @@ _PHONE_LABELS = r"office|fax|mobile|cell|tel|phone|landline"
 def _prefilter_parts(cfg: PiiConfig) -> dict[str, str]:
     w = cfg.phone_context_chars
     return {
-        "EMAIL": r"[A-Za-z0-9_%+'-]@[A-Za-z0-9]",
+        "EMAIL": r"[A-Za-z0-9_%+'-]@(?:[A-Za-z0-9]|[^\x00-\x7f])",
         "PHONE": (
             r"\+ ?\(?\d|\(0\)|\b0(?:0[ .-]{0,3}[1-9]|11)"
             r"|\d{3}\)?[ .-]{0,3}\d{3}[ .-]{1,3}\d{4}"
-            r"|\(0\d|\b0[1-9]\d{0,3}(?:\)?(?:[ ]?[-.][ ]?|[ ])\(?|\()\d\d"
+            r"|\(0\d|\b0[1-9]\d{0,3}(?:\)?(?:[ ]?[-./][ ]?|[ ])\(?|\()\d\d|\b0 [1-9]\d{1,4} ?/ ?\d"
             r"|\b1[38]00[ .-]|(?:\b|1)8(?:00|33|44|55|66|77|88)\)?[ .-]?[0-9-]{0,4}[A-Z]"
-            + (rf"|(?i:\b(?:{_PHONE_WORDS})\b)[\x00-\x2f\x3a-\x7f]{{0,{w}}}\d" if w else "")
+            + (rf"|(?i:\b(?:{_PHONE_WORDS})\b)[\x00-\x2f\x3a-\x7f]{{0,{w}}}\d|\b[MTFPmtfp]:[ \t]{{0,3}}[+(\d]" if w else "")
             + rf"|\d\)?[ ,;.-]{{0,3}}\(?(?i:{_PHONE_LABELS})\b"
         ),
         "IP_ADDRESS": (r"\d\.\d{1,3}\.\d{1,3}\.\d|[0-9A-Fa-f]:[0-9A-Fa-f]{1,4}:|:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]"
@@ -370,7 +388,7 @@ def _prefilter_parts(cfg: PiiConfig) -> dict[str, str]:
         "IBAN": rf"\b(?i:{'|'.join(sorted(_IBAN_LEN))})\d\d(?: ?[A-Za-z0-9]){{4}}",
         "US_SSN": r"\d{3}-\d{2}-\d{4}|(?i:ssn|ss#|social security|soc\.? ?sec)",
         "AWS_ACCESS_KEY": r"AKIA|ASIA",
-        "AWS_SECRET_KEY": r"(?i:\baws|_aws)",
+        "AWS_SECRET_KEY": r"(?i:\baws|_aws|secret[ _-]?access[ _-]?key)",
         "GITHUB_TOKEN": r"gh[pousr]_|github_pat_",
         "GITLAB_TOKEN": r"glpat-",
         "SLACK_TOKEN": r"xox[abpors]-",
@@ -378,7 +396,10 @@ def _prefilter_parts(cfg: PiiConfig) -> dict[str, str]:
         "GOOGLE_API_KEY": r"AIza",
         "PRIVATE_KEY": r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY",
         "JWT": r"eyJ[A-Za-z0-9_-]+\.",
-        "PASSWORD": r"(?i:(?:pass(?:w(?:or)?[dt]|phrase)?|pwd|secret(?:_?key)?)[\"']?[ \t]*[:=])",
+        "PASSWORD": (r"(?i:(?:pass(?:w(?:or)?[dt]|phrase)?|pwd|secret(?:_?key)?)[\"']?[ \t]*[:=])"
+                     r"|://[^\s:/@'\"<>]{1,64}:[^\s/@'\"<>]{1,128}@"
+                     r"|(?i:pass(?:w(?:or)?[dt])?\w*(?:['\"][ \t]*,|>))"
+                     r"|(?i:\bmysql\w*\b[^\n]{0,100}[ \t]-p[^\s-]|\bcurl\b[^\n]{0,200}[ \t](?:-u|--user)[ \t])"),
     }
 
 
@@ -394,7 +415,8 @@ def prefilter_pattern(config: PiiConfig = _DEFAULT) -> str:
 # ==================================================================================================
 
 _LOCAL_CHARS = frozenset(string.ascii_letters + string.digits + "._%+-'")
-_DOMAIN_RE = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9-])")
+# host names: ASCII (punycode included) or internationalised (IDN) labels, e.g. bücher.de
+_DOMAIN_RE = re.compile(r"(?:[^\W_](?:[^\W_]|-){0,62}\.)+(?:[A-Za-z]{2,24}(?![A-Za-z0-9-])|[^\W\d_]{2,24}(?![\w-]))")
 _URL_AUTH_RE = re.compile(r"//[^\s/@]*\Z")
 
 
@@ -418,8 +440,11 @@ def _emails(t: str, cfg: PiiConfig, out: list) -> None:
             p = nxt
             continue
         labels = m.group().split(".")
-        while len(labels) >= 2 and labels[-1].lower() not in tlds:  # "a@b.com.Thanks" -> b.com
+        while len(labels) >= 2 and _tld_ascii(labels[-1]) not in tlds:  # "a@b.com.Thanks" -> b.com
             labels.pop()
+        if any(len(x) > 63 or x.startswith("-") or x.endswith("-") for x in labels):
+            p = nxt
+            continue
         if len(labels) < 2:
             p = nxt
             continue
@@ -444,9 +469,9 @@ def _emails(t: str, cfg: PiiConfig, out: list) -> None:
 
 # where a number may start (a charset first, so sre skips quickly; the width-2 lookbehind checks the
 # character before the first one), then the run itself, matched from there
-_PHONE_START = re.compile(r"[+(\d](?<![\w@$€£¥+.#/\\-][+(\d])(?=(?:[ ().-]{0,3}\d){5})")
+_PHONE_START = re.compile(r"[+(\d](?<![\w@$€£¥+.#/\\-][+(\d])(?=(?:[ ()./-]{0,3}\d){5})")
 _PHONE_BODY = re.compile(
-    r"(?>(?:\+[ ]?)?(?:\(\d{1,5}\)|\d{1,15}+)(?:(?:[ ]?[-.][ ]?|[ ])?(?:\(\d{1,5}\)|\d{1,15}+)){0,7}"
+    r"(?>(?:\+[ ]?)?(?:\(\d{1,5}\)|\d{1,15}+)(?:(?:[ ]?[-.][ ]?|[ ]|/|[ ]/[ ])?(?:\(\d{1,5}\)|\d{1,15}+)){0,7}"
     r"(?:[ ]?(?:x|ext\.?|extn\.?|extension)[ ]?\d{1,6}+)?)"
     r"(?![\w@])"
 )
@@ -465,6 +490,7 @@ _CONTEXT_RE = re.compile(rf"(?i)\b(?:{_PHONE_WORDS})\b")
 _LABEL_AFTER_RE = re.compile(rf"[ ,;.-]{{0,3}}\(?(?i:{_PHONE_LABELS})\b")
 _STRONG_NEG_RE = re.compile(
     r"(?i)\b(?:isbn|issn|oclc|docket|patent|order|invoice|account|acct|case|reference|serial|sku|model|part|item|"
+    r"cat|catalog|catalogue|style|"
     r"job|ticket|tracking|abn|acn|acnc|vat|ein|tin|iva|gst|registration|licen[cs]e|permit|receipt|transaction|"
     r"company|charity|reg)\b[^\n]{0,12}\Z"
 )
@@ -586,6 +612,15 @@ def _phone_accept(t: str, gs: list[_Group], seps: list[str], plus: bool, first: 
         return sp is not None and _nsn_ok(*sp) and nd >= 8
     if nd < 6 or nd > 15 or _bad_shape(gs, seps):
         return False
+    slash = [i for i, x in enumerate(seps) if "/" in x]
+    if slash:
+        # German style "030/1234567", "0 30 / 12 34 56": one slash, after a trunk-0 area code of 2-5 digits
+        head = "".join(g.digits for g in gs[: slash[0] + 1])
+        if len(slash) > 1 or any(g.paren for g in gs) or not (2 <= len(head) <= 5 and head[0] == "0" and head[1] != "0"):
+            return False
+        if slash[0] > 1 or (slash[0] == 1 and gs[0].digits != "0"):
+            return False
+        return True if nd in _region_rules(cfg.phone_regions)[1] else None
     # 00 / 011 international prefix
     if first and len(gs) >= 2 and len(gs[0].digits) >= 2 and digits.startswith(("00", "011")) and not digits.startswith("000"):
         rest = digits[3:] if digits.startswith("011") else digits[2:]
@@ -616,10 +651,29 @@ def _phone_accept(t: str, gs: list[_Group], seps: list[str], plus: bool, first: 
     return False
 
 
+def _card_or_iban_like(t: str, s: int, gs: list[_Group], seps: list[str]) -> bool:
+    """A run of digit groups written like a card number (4-4-4-4, 4-6-5; 13-19 digits, not starting with 0)
+    or the digits of an IBAN after its "DE89 " head: no part of it is a phone number ("5145-0610-6727-2707",
+    a card-shaped reference that fails Luhn, would otherwise give the national number 0610-6727-2707)."""
+    d = "".join(g.digits for g in gs)
+    if (
+        len(gs) >= 3 and 13 <= len(d) <= 19 and d[0] != "0" and len(set(seps)) == 1 and seps[0] in (" ", "-")
+        and _card_layout_ok([len(g.digits) for g in gs]) and not any(g.paren for g in gs)
+    ):
+        return True
+    return _IBAN_HEAD_RE.search(t, max(0, s - 40), s) is not None
+
+
+_IBAN_HEAD_RE = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d\d(?: [A-Z0-9]{4})*[ ]\Z")
+_LETTER_LABEL_RE = re.compile(r"(?:^|(?<=[\s|,;(]))[MTFPmtfp]:[ \t]{0,3}\Z")
+
+
 def _context_before(t: str, s: int, w: int) -> bool:
     """A phone word ends within ``w`` characters before ``s`` with only ASCII between it and ``s``
     (the prefilter's window is ASCII, which keeps RE2's automaton small)."""
     lo = max(0, s - w)
+    if _LETTER_LABEL_RE.search(t, max(0, s - 6), s):  # "M: 0171 2345678", "T: ...", "F: ..." (vCard style)
+        return True
     for m in reversed(list(_WORD_RE.finditer(t, lo, s))):
         word = m.group().lower()
         if word in _PHONE_WORD_SET or (word in ("free", "phone") and _CONTEXT_RE.search(t, lo, m.end())):
@@ -682,6 +736,8 @@ def _phones(t: str, cfg: PiiConfig, out: list) -> None:
                 continue
         if not plus and _bad_shape(gs, seps):  # a date or amount: no part of it is a phone either
             continue
+        if not plus and _card_or_iban_like(t, s, gs, seps):  # no part of a card-like reference or IBAN
+            continue
         done = False
         n = len(gs)
         # longest run of groups first, earliest start first
@@ -725,8 +781,10 @@ def _phones(t: str, cfg: PiiConfig, out: list) -> None:
 # ---- IP addresses --------------------------------------------------------------------------------------
 
 _IPV4_RE = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
-_IPV4_NEG_RE = re.compile(r"(?i)(?:\b(?:v|ver|version|build|release|firmware|rev|revision|section|sec|chapter|"
-                          r"fig|figure|table|step|rule|item|no|art|article|§)\.?|§)[ \t]*\Z")
+_IPV4_NEG_RE = re.compile(r"(?i)(?:(?:\b(?:v|ver|version|build|release|firmware|rev|revision|section|sec|chapter|"
+                          r"fig|figure|table|step|rule|item|no|art|article|§)\.?|§)"
+                          r"(?:[ \t]*(?:[:=#]|\b(?:is|was|to|of|number|no\.?|nr\.?)\b))*[ \t]*"
+                          r"|[A-Za-z][\w-]*/)\Z")  # "version: 52.14.130.12", "Chrome/52.14.130.12"
 _IP_WORD_RE = re.compile(r"(?i)\b(?:ip|ips|ipv4|address|addr|host|server|dns|ping|gateway|router|resolver|"
                          r"proxy|connect(?:ed|ing)?|from|via|nameserver)\b")
 _HEXCOLON = frozenset("0123456789abcdefABCDEF:")
@@ -757,7 +815,7 @@ def _ips(t: str, cfg: PiiConfig, out: list) -> None:
             parts = v.split(".")
             if any(len(p) > 1 and p[0] == "0" for p in parts) or any(int(p) > 255 for p in parts):
                 continue
-            if _IPV4_NEG_RE.search(t, max(0, m.start() - 12), m.start()):
+            if _IPV4_NEG_RE.search(t, max(0, m.start() - 32), m.start()):
                 continue
             s4 = m.start()
             if s4 >= 2 and t[s4 - 1] == ":" and t[s4 - 2].isalnum() and not _IP_WORD_RE.search(t, max(0, s4 - 12), s4):
@@ -854,6 +912,12 @@ def _ibans(t: str, cfg: PiiConfig, out: list) -> None:
 
 _SSN_RE = re.compile(r"(?<![\w-])(\d{3})([- ]?)(\d{2})\2(\d{4})(?![\w-])")
 _SSN_CTX_RE = re.compile(r"(?i)\b(?:ssn|ss#|social security|soc\.? ?sec)")
+# a catalogue label shortly before an SSN-shaped number: SKU 431-22-0918, Part No. ..., Order #...
+_SSN_NEG_RE = re.compile(
+    r"(?i)(?:\b(?:sku|part|parts|item|order|model|cat|catalog|catalogue|product|prod|ref|reference|invoice|serial|"
+    r"s/n|p/n|po|lot|batch|ticket|case|tracking|style|upc|ean|article|art|stock|mfr|mpn|asin|isbn|doc|document|"
+    r"file|claim|policy|account|acct|phone|tel|fax|call)\b)[^\n]{0,16}\Z"
+)
 
 
 def _ssns(t: str, cfg: PiiConfig, out: list) -> None:
@@ -861,16 +925,26 @@ def _ssns(t: str, cfg: PiiConfig, out: list) -> None:
         area, sep, group, serial = m.groups()
         if not _ssn_ok(area, group, serial):
             continue
-        if sep != "-" and not _SSN_CTX_RE.search(t, max(0, m.start() - 40), m.start()):
+        ctx = None
+        for ctx in _SSN_CTX_RE.finditer(t, max(0, m.start() - 40), m.start()):
+            pass
+        if sep != "-" and ctx is None:
             continue
+        neg = _SSN_NEG_RE.search(t, max(0, m.start() - 30), m.start())
+        if neg is not None and (ctx is None or neg.start() > ctx.start()):
+            continue  # the nearer label says catalogue number, not SSN
         out.append(Finding("US_SSN", m.start(), m.end(), m.group()))
 
 
 # ---- secrets -------------------------------------------------------------------------------------------
 
 _AWS_ID_RE = re.compile(r"(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])")
-_AWS_SECRET_RE = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
+_AWS_SECRET_RE = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
+# the key's own label right before it: AWS_SECRET_ACCESS_KEY=..., "SecretAccessKey": "...",
+# secretAccessKey: ..., "Secret access key: ..." (the console's download), aws_secret_access_key = ...
+_AWS_SECRET_LABEL_RE = re.compile(r"(?i)secret[ _-]?access[ _-]?key[\"']?[ \t]*(?:=>|:=|[:=]|,)?[ \t]*[\"']?\Z")
 _AWS_WORD_RE = re.compile(r"(?i)(?<![a-z0-9])aws")
+_AWS_SECRET_LABEL_HINT_RE = re.compile(r"(?i)secret[ _-]?access[ _-]?key")
 _GITHUB_RE = re.compile(r"(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{50,250})(?![A-Za-z0-9_])")
 _GITLAB_RE = re.compile(r"(?<![\w-])glpat-[0-9A-Za-z_-]{20,}(?:\.[0-9A-Za-z_-]+)*(?![\w-])")
 _SLACK_RE = re.compile(r"(?<![\w-])xox[abpors]-[0-9A-Za-z]+(?:-[0-9A-Za-z]+)+(?![\w-])")
@@ -889,14 +963,17 @@ def _random_enough(s: str) -> bool:
 def _secrets(t: str, det: frozenset, out: list) -> None:
     if "AWS_ACCESS_KEY" in det and ("AKIA" in t or "ASIA" in t):
         for m in _AWS_ID_RE.finditer(t):
-            if not m.group().endswith("EXAMPLE"):
+            if not m.group().endswith("EXAMPLE") and _random_enough(m.group()[4:]):
                 out.append(Finding("AWS_ACCESS_KEY", m.start(), m.end(), m.group()))
-    if "AWS_SECRET_KEY" in det and _AWS_WORD_RE.search(t):
+    if "AWS_SECRET_KEY" in det and (_AWS_WORD_RE.search(t) or _AWS_SECRET_LABEL_HINT_RE.search(t)):
         for m in _AWS_SECRET_RE.finditer(t):
             v = m.group()
             if not (re.search(r"[A-Z]", v) and re.search(r"[a-z]", v) and re.search(r"[0-9/+]", v)):
                 continue
-            if "EXAMPLE" in v or not _AWS_WORD_RE.search(t, max(0, m.start() - 120), m.start()):
+            if "EXAMPLE" in v or not _random_enough(v):
+                continue
+            if not (_AWS_SECRET_LABEL_RE.search(t, max(0, m.start() - 40), m.start())
+                    or _AWS_WORD_RE.search(t, max(0, m.start() - 120), m.start())):
                 continue
             out.append(Finding("AWS_SECRET_KEY", m.start(), m.end(), v))
     if "GITHUB_TOKEN" in det and ("github_pat_" in t or any(p in t for p in ("ghp_", "gho_", "ghs_", "ghu_", "ghr_"))):
@@ -958,7 +1035,11 @@ def _secrets(t: str, det: frozenset, out: list) -> None:
 
 _PW_KEY_RE = re.compile(r"(?i)(?:pass(?:w(?:or)?[dt]|phrase)?|pwd|secret(?:_?key)?)[\"']?[ \t]*(?::=|=>|=|:)[ \t]*")
 _PW_VALUE_RE = re.compile(r"(?:([\"'`])([^\"'`\r\n]{1,200})\1|([^\s\"'`,;&)}\]<>]{1,200}))")
+# outside a query string "&" belongs to the value (DB_PASSWORD=ab&cd9)
+_PW_VALUE_AMP_RE = re.compile(r"(?:([\"'`])([^\"'`\r\n]{1,200})\1|([^\s\"'`,;)}\]<>]{1,200}))")
 _PW_LINE_END_RE = re.compile(r"[.!?]*[ \t]*(?:[;,&]|#|//|\r?\n|\Z)")
+# after an unquoted value, a space and then a word: "Password: Tr0ub4dor7 and then", "--password=x mydb"
+_PW_WORD_AFTER_RE = re.compile(r"[ \t]+(?:[^\W\d]|\((?=[^\W\d])|--?\w|\d+\b(?![ \t]*[-+*/%<>=]))")
 _KEY_CHARS = frozenset(string.ascii_letters + string.digits + "_.-")
 _PW_STOP = {
     "password", "passwd", "passwort", "pass", "secret", "changeme", "yourpassword", "mypassword", "none", "null",
@@ -966,11 +1047,51 @@ _PW_STOP = {
     "removed", "placeholder", "default", "empty", "varchar", "text", "secretkey", "notset", "unset", "blank",
 }
 _PW_PLACEHOLDER_RE = re.compile(
-    r"(?i)^(?:<.*>|\{\{.*\}\}|\$\{.*\}|\$\(.*\)|\$[A-Za-z_]\w*|%\(?\w*\)?s|\{\w*\}|[*x•●·.#?_-]+|\[.*\])$"
+    r"(?i)^(?:<.*>|\{\{.*\}\}|\$\{.*\}|\$\(.*\)|\$[A-Za-z_]\w*|%\(?\w*\)?s|%\w+%|\{\w*\}|[*x•●·.#?_-]+|\[.*\])$"
     r"|^(?:your|my|the|enter|insert|some|example|sample|dummy|fake|placeholder|replace|type|new|old|generate|"
     r"change|put|set|use|add)[ _-]"
-    r"|pass(?:word|wd)|secret|xxx|\.\.\.|…\Z"
+    r"|pass(?:word|wd)|secret|xxx|\*{3}|\.\.\.|…\Z|[ _-]here\Z|\$\{|\$\(|%\(|\{\{"
 )
+# passwords written in other shapes than "key = value"
+_PW_URL_RE = re.compile(r"(?i)\b[a-z][a-z0-9+.-]{1,20}://[^\s:/@'\"<>]{1,64}:([^\s/@'\"<>]{1,128})@(?=[\w\[])")
+_PW_DEFINE_RE = re.compile(
+    r"(?i)\bdefine[ \t]*\([ \t]*(['\"])\w*pass(?:w(?:or)?d)?\w*\1[ \t]*,[ \t]*(['\"])([^'\"\r\n]{1,200})\2[ \t]*\)")
+_PW_XML_RE = re.compile(r"(?i)<(\w*pass(?:w(?:or)?d)?\w*)>[ \t]*([^<\s][^<\r\n]{0,199}?)[ \t]*</\1>")
+_PW_MYSQL_RE = re.compile(
+    r"(?i)\b(?:mysql\w*|mariadb\w*)\b[^\n]{0,100}?[ \t](?-i:-p)(?:(['\"])([^'\"\r\n]{1,128})\1|([^\s'\"-][^\s'\"]{0,127}))")
+_PW_CURL_RE = re.compile(
+    r"(?i)\bcurl\b[^\n]{0,200}?[ \t](?:-u|--user)[ \t]+(['\"]?)[^\s:'\"]{1,64}:([^\s'\"]{1,128})\1(?=[\s;]|\Z)")
+
+
+def _pw_ok(core: str, minlen: int, loose: bool) -> bool:
+    """A password value, not a placeholder, a variable or a word. ``loose``: written unquoted, where
+    identifiers and expressions have to be told apart from values."""
+    if len(core) < minlen or len(set(core)) < 3:
+        return False
+    if core.lower() in _PW_STOP or _PW_PLACEHOLDER_RE.search(core):
+        return False
+    if not loose:
+        return not (" " in core and len(core.split()) > 3)  # a quoted sentence, not a password
+    if any(c in core for c in "([{") or core.startswith(("$", "http://", "https://", "/")):
+        return False
+    if core.isdigit():
+        return True  # password=73918264
+    classes = sum((any(c.islower() for c in core), any(c.isupper() for c in core), any(c.isdigit() for c in core),
+                   any(not c.isalnum() for c in core)))
+    if classes < 2:
+        return False
+    if not any(c.isdigit() or not c.isalnum() for c in core):
+        # letters only: a random mixed-case string (mnEFxkagOk), not a word or a CamelCase identifier
+        if len(core) < 8 or sum(c.isupper() for c in core) < 2:
+            return False
+        # getURLForKey splits into pronounceable parts and acronyms; random letters leave a part without a vowel
+        parts = re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])", core)
+        return not all(len(x) <= 1 or x.isupper() or any(c in "aeiouyAEIOUY" for c in x) for x in parts)
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+", core):  # self.password, os.environ
+        return False
+    if re.fullmatch(r"[A-Za-z_.]+", core):  # EXT_PASS, user_name: an identifier, not a value
+        return False
+    return True
 
 
 def _passwords(t: str, cfg: PiiConfig, out: list) -> None:
@@ -987,7 +1108,8 @@ def _passwords(t: str, cfg: PiiConfig, out: list) -> None:
                 prev, cur = t[kw_start - 1], t[kw_start]
                 if not (prev in "_.-" or (prev.islower() and cur.isupper())):
                     continue
-        vm = _PW_VALUE_RE.match(t, m.end())
+        in_query = ks > 0 and t[ks - 1] in "?&"
+        vm = (_PW_VALUE_RE if in_query else _PW_VALUE_AMP_RE).match(t, m.end())
         if not vm:
             continue
         if vm.group(2) is not None:
@@ -1000,31 +1122,32 @@ def _passwords(t: str, cfg: PiiConfig, out: list) -> None:
         if v.endswith(("...", "…")):
             continue  # whsec_... : a placeholder
         if not quoted:
-            if not _PW_LINE_END_RE.match(t, ve):
+            if not (_PW_LINE_END_RE.match(t, ve) or _PW_WORD_AFTER_RE.match(t, ve)):
                 continue  # start_user + ulen; an expression, not a value
             v2 = v.rstrip(".!?")
             ve -= len(v) - len(v2)
             v = v2
-        core = v.strip()
-        if len(core) < minlen or len(set(core)) < 3:
+        if _pw_ok(v.strip(), minlen, loose=not quoted):
+            out.append(Finding("PASSWORD", vs, ve, v))
+    # URL credentials, PHP define(), XML elements, mysql -p / curl -u command lines
+    if "://" in t:
+        for m in _PW_URL_RE.finditer(t):
+            if _pw_ok(m.group(1), minlen, loose=False):
+                out.append(Finding("PASSWORD", m.start(1), m.end(1), m.group(1)))
+    low = None
+    for rx, grp, needle in ((_PW_DEFINE_RE, 3, "define"), (_PW_XML_RE, 2, "</"), (_PW_MYSQL_RE, None, "-p"),
+                            (_PW_CURL_RE, 2, "curl")):
+        if needle == "define" or needle == "curl":
+            low = low if low is not None else t.lower()
+            if needle not in low:
+                continue
+        elif needle not in t:
             continue
-        if core.lower() in _PW_STOP or _PW_PLACEHOLDER_RE.search(core):
-            continue
-        if not quoted:
-            if any(c in core for c in "([{$%") or core.startswith(("http://", "https://", "/")):
-                continue
-            classes = sum((any(c.islower() for c in core), any(c.isupper() for c in core), any(c.isdigit() for c in core),
-                           any(not c.isalnum() for c in core)))
-            if classes < 2 or not any(c.isdigit() or not c.isalnum() for c in core):
-                continue
-            if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+", core):  # self.password, os.environ
-                continue
-            if re.fullmatch(r"[A-Za-z_.]+", core):  # EXT_PASS, user_name: an identifier, not a value
-                continue
-        else:
-            if " " in core and len(core.split()) > 3:  # a quoted sentence, not a password
-                continue
-        out.append(Finding("PASSWORD", vs, ve, v))
+        for m in rx.finditer(t):
+            g = grp if grp is not None else (2 if m.group(2) is not None else 3)
+            v = m.group(g)
+            if _pw_ok(v.strip(), minlen, loose=False):
+                out.append(Finding("PASSWORD", m.start(g), m.end(g), v))
 
 
 # ==================================================================================================
@@ -1093,7 +1216,11 @@ def _detect(t: str, cfg: PiiConfig, run: frozenset) -> list[Finding]:
     if not run.isdisjoint(_SECRET_TYPES):
         _secrets(t, run, out)
     if "PASSWORD" in run:
+        n = len(out)
         _passwords(t, cfg, out)
+        if len(out) > n and "PHONE" in run:  # a password of digits is not a phone number
+            pw = [(f.start, f.end) for f in out[n:]]
+            out = [f for f in out if f.type != "PHONE" or not any(a <= f.start and f.end <= b for a, b in pw)]
     return _resolve(out)
 
 
@@ -1154,7 +1281,14 @@ _NONDIGIT = re.compile(r"\D")
 def normalise(type_: str, value: str) -> str:
     """The form a value is hashed in (see the module docstring)."""
     if type_ == "EMAIL":
-        return value.lower()
+        v = value.lower()
+        if not v.isascii() and "@" in v:
+            local, _, dom = v.rpartition("@")
+            try:
+                v = local + "@" + dom.encode("idna").decode("ascii")
+            except UnicodeError:
+                pass
+        return v
     if type_ == "PHONE":
         v = _EXT_RE.sub("", value).strip()
         if re.search(r"[A-Z]", v):  # vanity: letters to keypad digits
