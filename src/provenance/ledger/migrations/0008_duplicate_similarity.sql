@@ -1,4 +1,4 @@
--- 0009: clusters that hold together. A cluster keeps a member only if its similarity to the cluster's
+-- 0008: clusters that hold together. A cluster keeps a member only if its similarity to the cluster's
 -- representative reaches the dedup threshold (the rest are split off and clustered again among
 -- themselves); each member's similarity to its representative is recorded. Rows written by an earlier
 -- dedup run have NULL here until dedup runs again.
