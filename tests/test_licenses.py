@@ -304,8 +304,9 @@ def test_scan_batch_alignment_with_nulls():
     assert {f["spdx"] for f in rows[3]} == {"Apache-2.0"}
     assert [f["spdx"] for f in rows[5]] == ["CC-BY-SA-4.0"]
     assert [f["spdx"] for f in rows[6]] == ["GPL-2.0-or-later"]
+    stored = [f.name for f in LICENSE_TYPE.value_type]
     for t, fs in zip(texts, rows):
-        assert fs == detect(t)
+        assert fs == [{k: f[k] for k in stored} for f in detect(t)]
 
 
 def test_scan_batch_html_column_and_large_string():
@@ -554,3 +555,116 @@ def test_invalid_spdx_tag_is_reported_not_passed_through():
     for ok in ("MIT", "(MIT OR Apache-2.0) AND BSD-3-Clause", "GPL-2.0+", "LicenseRef-scancode-rsalv2",
                "GPL-2.0-only WITH Linux-syscall-note"):
         assert [f["spdx"] for f in detect(f"// SPDX-License-Identifier: {ok}\n") if f["kind"] == "spdx-tag"] == [ok]
+
+
+# ---------------------------------------------------------------------------------------------- where on the page
+
+GPL_IN_CODE = ("<pre><code># This program is free software; you can redistribute it and/or modify it under the terms\n"
+               "# of the GNU General Public License as published by the Free Software Foundation; either\n"
+               "# version 2 of the License, or (at your option) any later version.\n</code></pre>")
+FILLER = "<p>" + " ".join(["The committee met on Tuesday and discussed the garden plan for the spring."] * 12) + "</p>"
+PAGES = {
+    # an image credit and a GPL header quoted in a code block come first; the page's rel=license link decides
+    "https://rel.example/post": (
+        "<html><head><title>Post</title></head><body><article>"
+        "<figure><img src='a.jpg'><figcaption>Photo by Jane Roe, CC BY 4.0</figcaption></figure>"
+        + FILLER + GPL_IN_CODE + FILLER +
+        "</article><footer><a rel=\"license\" href=\"https://creativecommons.org/licenses/by-sa/4.0/\">"
+        "CC BY-SA 4.0</a></footer></body></html>"),
+    "https://arr.example/news": (
+        "<html><body>" + FILLER + "<p>Image: Max Muster, CC BY-SA 2.0</p>" + FILLER +
+        "<footer><p>&copy; 2024 Example Media Ltd. All rights reserved.</p></footer></body></html>"),
+    "https://jsonld.example/story": (
+        "<html><head><script type=\"application/ld+json\">{\"@context\": \"https://schema.org\", \"@type\": "
+        "\"Article\", \"license\": \"https://creativecommons.org/licenses/by-nc/4.0/\"}</script></head><body>"
+        "<p>Photo: Ann Lee via Flickr (CC BY 2.0)</p>" + FILLER + "</body></html>"),
+}
+C4_BODY = " ".join(["Our volunteers planted forty trees along the river path this weekend."] * 15)
+TEXTS = {
+    # C4-style plain text: no markup, the statement on the last line
+    "https://club.example/trees": "Photo by Ann Lee, CC BY 2.0\n" + C4_BODY +
+    "\n© 2023 Garden Club. Content on this site is licensed under CC BY-NC-SA 4.0.",
+    "https://paper.example/a": C4_BODY + "\nCopyright 2021 Daily Paper. All rights reserved.",
+    # something more specific than "All rights reserved" on the page: that one, and no all-rights-reserved
+    "https://mixed.example/b": "This article is available under CC BY 4.0.\n" + C4_BODY +
+    "\n© 2020 Mixed Media. All rights reserved.",
+}
+
+
+def test_where_and_confidence_of_findings():
+    page = detect(PAGES["https://rel.example/post"])
+    where = {(f["spdx"], f["where"]) for f in page}
+    # the link's text ("CC BY-SA 4.0") is a second finding of the same license, in the footer
+    assert where == {("CC-BY-4.0", "credit"), ("GPL-2.0-or-later", "code"), ("CC-BY-SA-4.0", "rel-license"),
+                     ("CC-BY-SA-4.0", "footer")}
+    assert all(0 < f["confidence"] <= 1 for f in page)
+    conf = {f["where"]: f["confidence"] for f in page}
+    assert conf["rel-license"] > conf["credit"] and conf["rel-license"] > conf["code"]
+    assert primary_license(page) == "CC-BY-SA-4.0"
+    jsonld = detect(PAGES["https://jsonld.example/story"])
+    assert {f["spdx"]: f["where"] for f in jsonld} == {"CC-BY-NC-4.0": "meta", "CC-BY-2.0": "credit"}
+    meta = detect('<html><head><meta name="dcterms.license" content="https://creativecommons.org/licenses/by/3.0/">'
+                  "</head><body><p>Licensed under CC BY-SA 4.0.</p>" + FILLER + "</body></html>")
+    assert [(f["spdx"], f["where"]) for f in meta] == [("CC-BY-3.0", "meta"), ("CC-BY-SA-4.0", "inline")]
+    assert primary_license(meta) == "CC-BY-3.0"
+    # a finding with nothing but credits and code has no primary license: those never decide it
+    assert primary_license(detect("<p>Photo by Jane, CC BY 4.0</p>" + FILLER)) is None
+    # "Text and photos on this page are ..." speaks for the page, not for one photo
+    assert [f["where"] for f in detect("Text and photos on this page are available under CC BY-SA 3.0\n" + C4_BODY)
+            ] == ["inline"]
+    # stored findings without a place (older rows) still give a primary license
+    assert primary_license([{"spdx": "MIT", "kind": "notice", "start": 3}]) == "MIT"
+
+
+def test_all_rights_reserved_only_when_nothing_more_specific():
+    arr = detect(TEXTS["https://paper.example/a"])
+    assert [(f["spdx"], f["where"]) for f in arr] == [("LicenseRef-All-Rights-Reserved", "footer")]
+    assert arr[0]["evidence"] == "All rights reserved"
+    assert primary_license(arr) == "LicenseRef-All-Rights-Reserved"
+    mixed = detect(TEXTS["https://mixed.example/b"])
+    assert [f["spdx"] for f in mixed] == ["CC-BY-4.0"] and primary_license(mixed) == "CC-BY-4.0"
+    # a license header with "All rights reserved" in its copyright line is that license
+    assert ids(REDIS_HEADER) == {"LicenseRef-scancode-rsalv2", "SSPL-1.0"}
+    assert ids("no statement at all here") == set()
+
+
+def _warc_record(uri: str, html: str) -> bytes:
+    import uuid
+
+    block = ("HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + html).encode()
+    head = (f"WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: {uri}\r\nWARC-Date: 2024-05-01T10:00:00Z\r\n"
+            f"WARC-Record-ID: <urn:uuid:{uuid.uuid4()}>\r\nContent-Type: application/http; msgtype=response\r\n"
+            f"Content-Length: {len(block)}\r\n\r\n").encode()
+    return gzip.compress(head + block + b"\r\n\r\n")
+
+
+def test_page_license_through_a_scan_and_query(tmp_path, prefect_api):
+    """WARC pages and C4-style text pages written here, scanned into a real ledger and read back with
+    ``provenance query``: the primary license is the page's own declaration, never a credit or a code block."""
+    from conftest import run_cli
+
+    warc = tmp_path / "pages.warc.gz"
+    warc.write_bytes(b"".join(_warc_record(u, h) for u, h in PAGES.items()))
+    c4 = tmp_path / "c4.jsonl.gz"
+    with gzip.open(c4, "wt") as fh:
+        for i, (url, text) in enumerate(TEXTS.items()):
+            fh.write(json.dumps({"url": url, "timestamp": "2024-05-01T00:00:00Z", "text": text}) + "\n")
+    ledger = tmp_path / "pages.duckdb"
+    res = run_cli(["scan", str(warc), str(c4), "--ledger", str(ledger)], cwd=tmp_path, api_url=prefect_api)
+    assert res.returncode == 0, res.stderr[-2000:]
+    res = run_cli(["query", "select url, license, [l.spdx for l in licenses] as found from documents order by url",
+                   "--ledger", str(ledger), "--format", "json"], cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    got = {r["url"]: (r["license"], sorted(r["found"] or [])) for r in json.loads(res.stdout)}
+    assert got == {
+        "https://rel.example/post": ("CC-BY-SA-4.0", ["CC-BY-4.0", "CC-BY-SA-4.0", "GPL-2.0-or-later"]),
+        "https://arr.example/news": ("LicenseRef-All-Rights-Reserved", ["CC-BY-SA-2.0", "LicenseRef-All-Rights-Reserved"]),
+        "https://jsonld.example/story": ("CC-BY-NC-4.0", ["CC-BY-2.0", "CC-BY-NC-4.0"]),
+        "https://club.example/trees": ("CC-BY-NC-SA-4.0", ["CC-BY-2.0", "CC-BY-NC-SA-4.0"]),
+        "https://paper.example/a": ("LicenseRef-All-Rights-Reserved", ["LicenseRef-All-Rights-Reserved"]),
+        "https://mixed.example/b": ("CC-BY-4.0", ["CC-BY-4.0"]),
+    }
+    # all-rights-reserved is a license family the rules know (proprietary)
+    res = run_cli(["query", "select l.family from document_licenses l join documents d using (shard_id, position) "
+                   "where d.url = 'https://paper.example/a'", "--ledger", str(ledger), "--format", "json"], cwd=tmp_path)
+    assert res.returncode == 0 and json.loads(res.stdout) == [{"family": "proprietary"}]

@@ -14,6 +14,12 @@ Three kinds of finding:
 and the precise Python matchers only on candidate rows. Every precise matcher needs text that the
 prefilter pattern matches (each contains one of its anchors), so the prefilter loses nothing.
 
+``detect`` also gives each finding ``where`` (rel-license, meta, footer, inline, credit, code) and a
+``confidence``; ``primary_license`` takes the page's own declaration by them (credits and code blocks
+never decide it), and "All rights reserved" becomes ``LicenseRef-All-Rights-Reserved`` when the page
+declares nothing more specific. ``LICENSE_TYPE`` (what the ledger stores) does not carry the two fields:
+``documents`` cannot gain them by a migration while parquet-mode ledgers cannot take one.
+
 Offsets are Python ``str`` indices into the text column. Findings that come only from the HTML column
 (when a text column is present too) carry null offsets; when there is no text column they refer to
 the HTML.
@@ -29,7 +35,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 __all__ = ["LICENSE_TYPE", "FINDING_TYPE", "PREFILTER", "SUPPORTED_IDS", "INVALID_TAG", "scan_batch", "detect",
-           "primary_license", "valid_spdx_expression"]
+           "primary_license", "valid_spdx_expression", "scan_batch_primary", "ALL_RIGHTS_RESERVED",
+           "WHERE_RANK", "CONFIDENCE"]
 
 FINDING_TYPE = pa.struct(
     [
@@ -50,7 +57,7 @@ EVIDENCE_MAX = 200
 PREFILTER = (
     r"licen[cs]|creative ?commons|spdx|hereby granted|redistribution and use|unencumbered"
     r"|\bcc[ _-]?(?:by|0)\b|gpl|public ?domain|sspl|rsal|busl|polyform|commons clause|redistribute it freely"
-    r"|good and not evil"
+    r"|good and not evil|rights reserved|rechte vorbehalten|droits r[ée]serv|derechos reservados|diritti riservati"
 )
 
 # --------------------------------------------------------------------------------------------------
@@ -778,6 +785,7 @@ def detect(text: str | None) -> list[dict]:
         _scan_cc_norm(norm, cc_hits)
     found = list(raw)
     _scan_fields(text, found)
+    fields = {id(f) for f in found[len(raw):]}
     weak: set[int] = {id(f) for f in found if f.pop("_weak", False)}
     for sid, a, b, is_weak in hits:
         s, e = n.span(a, b)
@@ -795,7 +803,10 @@ def detect(text: str | None) -> list[dict]:
         # document states "or any later version" for that license, the bare form is not a separate "-only".
         later = {f["spdx"][: -len("-or-later")] for f in found if f["spdx"].endswith("-or-later")}
         found = [f for f in found if not (id(f) in weak and f["spdx"].endswith("-only") and f["spdx"][:-5] in later)]
-    return _dedupe(found)
+    kept = _dedupe(found)
+    _place(text, kept, fields)
+    _all_rights_reserved(text, kept)
+    return kept
 
 
 def _dedupe(found: list[dict]) -> list[dict]:
@@ -823,18 +834,154 @@ _KIND_RANK = {"spdx-tag": 0, "notice": 1, "cc": 2}
 
 
 def primary_license(findings: Iterable[dict] | None) -> str | None:
-    """The document-level license: the first SPDX tag, else the first notice, else the first CC finding."""
+    """The document-level license: the page's own declaration. Findings rank by where they were found
+    (rel-license > meta > footer > inline; an SPDX tag ranks as meta), then by kind (SPDX tag > notice >
+    CC), then by position. Image credits and code blocks never decide it; "All rights reserved" only when
+    nothing else the page declares is left. Findings without ``where`` (stored before it existed, or
+    from other callers) count as inline."""
     if not findings:
         return None
     best = None
     for i, f in enumerate(findings):
         if f is None or not f.get("spdx"):
             continue
-        rank = 4 if f["spdx"] == INVALID_TAG else _KIND_RANK.get(f.get("kind"), 3)
+        where = f.get("where") or "inline"
+        if where in NOT_DECIDING:
+            continue
+        kind = f.get("kind")
+        if f["spdx"] == ALL_RIGHTS_RESERVED:
+            rank = (9, 0)
+        elif f["spdx"] == INVALID_TAG:
+            rank = (8, 0)
+        else:
+            rank = (WHERE_RANK["meta"] if kind == "spdx-tag" else WHERE_RANK.get(where, 3), _KIND_RANK.get(kind, 3))
         key = (rank, f.get("start") if f.get("start") is not None else 1 << 62, i)
         if best is None or key < best[0]:
             best = (key, f["spdx"])
     return best[1] if best else None
+
+
+# --------------------------------------------------------------------------------------------------
+# Where a finding sits on the page, and how far it speaks for the page itself.
+#
+# ``where``: ``rel-license`` (an <a>/<link rel="license">), ``meta`` (<meta name="license|dc.rights|
+# dcterms.license|copyright">, a JSON-LD ``license`` property, a ``license:`` metadata field),
+# ``footer`` (the last part of the page, a <footer> element, a "©" / "Copyright" line), ``inline``
+# (anywhere else in the running text), ``credit`` (an image / photo credit: "Photo by X, CC BY"),
+# ``code`` (inside <pre>/<code> or a Markdown code fence). Credits and code blocks never decide the
+# document's license; the others rank rel-license > meta > footer > inline (an SPDX tag ranks as meta).
+
+ALL_RIGHTS_RESERVED = "LicenseRef-All-Rights-Reserved"
+WHERE_RANK = {"rel-license": 0, "meta": 1, "footer": 2, "inline": 3}
+NOT_DECIDING = frozenset({"credit", "code"})
+CONFIDENCE = {"rel-license": 0.95, "meta": 0.9, "footer": 0.8, "inline": 0.6, "credit": 0.3, "code": 0.2}
+FOOTER_SHARE = 0.2  # the last fifth of a page counts as its footer
+
+_ARR_RE = re.compile(r"all rights reserved|alle rechte vorbehalten|tous droits r[ée]serv[ée]s"
+                     r"|todos los derechos reservados|tutti i diritti riservati", re.I)
+_COPYRIGHT_LINE_RE = re.compile(r"^\W{0,6}(?:©|\(c\)|&copy;|&#169;|copyright\b)", re.I)
+_CREDIT_RE = re.compile(
+    r"\b(?:photos?|photograph(?:y|s)?|images?|pictures?|pics?|foto|bild|credits?|illustrations?|icons?|graphics?"
+    r"|drawings?|maps?|videos?|logos?|artwork|diagram|screenshot|thumbnail|cover|caption)\b|\bvia (?:flickr|wikimedia)"
+    r"|wikimedia commons|flickr|unsplash", re.I)
+# a statement about the page or site, not one picture: "Text and photos on this page are available under ..."
+_PAGE_WORDS_RE = re.compile(
+    r"\b(?:text|texts|this (?:page|site|website|blog|work|article|post)|content|contents|site|website|page|blog"
+    r"|articles?|posts?|all|except|unless|otherwise)\b", re.I)
+_BLOCK_START_RE = re.compile(r"<(?:p|div|li|td|section|article|header|footer|figcaption|h[1-6]|br|hr)\b[^>]*>|</(?:p|div|li|td|figcaption|h[1-6])>|\n", re.I)
+_TAG_STRIP_RE = re.compile(r"<[^>]*>")
+_URLISH_RE = re.compile(r"\S*[/\\]\S*")
+# a title-author-source-license attribution: "“Wispies” by FictarGraphics is licensed via CC BY 3.0"
+_TASL_RE = re.compile(r"[\"“”'’]\s*(?:by|von|par|de|door)\s+[^\n]{1,120}?\b(?:is\s+)?licen[cs]ed\s+(?:via|under)\b[^\n]{0,12}$", re.I)
+_HTML_RE = re.compile(r"<(?:html|body|div|p|a|head|meta|footer|span)\b", re.I)
+
+
+def _inside(low: str, pos: int, open_pat: str, close: str) -> bool:
+    """Whether ``pos`` lies inside the element opened by the last ``open_pat`` before it."""
+    o = low.rfind(open_pat, 0, pos)
+    return o >= 0 and low.find(close, o, pos) < 0
+
+
+def _locate(text: str, low: str, is_html: bool, start: int, end: int, kind: str) -> str:
+    n = len(text)
+    tag_open = low.rfind("<", 0, start + 1)
+    in_tag = is_html and tag_open >= 0 and low.find(">", tag_open, start) < 0
+    if in_tag:
+        tag = low[tag_open: low.find(">", tag_open) + 1 or tag_open + 400]
+        if re.match(r"<(?:a|link)\b", tag) and re.search(r"\brel\s*=\s*[\"']?license\b", tag):
+            return "rel-license"
+        if tag.startswith("<meta"):
+            return "meta"
+    if is_html:
+        if _inside(low, start, "<pre", "</pre>") or _inside(low, start, "<code", "</code>"):
+            return "code"
+        if _inside(low, start, "<script", "</script>"):
+            s = low.rfind("<script", 0, start)
+            head = low[s: low.find(">", s) + 1]
+            if "ld+json" not in head:
+                return "code"
+            # JSON-LD: the ``license`` property is the page's metadata; a caption elsewhere in it is not
+            if kind == "field" or re.search(r"[\"']licen[cs]e[\"']\s*:\s*\[?\s*(?:\{[^{}]{0,200}?[\"']@id[\"']\s*:\s*)?[\"']?\s*(?:https?:)?(?://)?(?:www\.)?$",
+                                            low[max(0, start - 300):start]):
+                return "meta"
+        if _inside(low, start, "<figcaption", "</figcaption>") or _inside(low, start, "<figure", "</figure>"):
+            return "credit"
+    elif low.count("```", 0, start) % 2 == 1:
+        return "code"
+    # the statement the finding belongs to: back to the start of its line / block
+    b = 0
+    for m in _BLOCK_START_RE.finditer(low, max(0, start - 300), start):
+        b = m.end()
+    if b == 0:
+        b = max(0, start - 300)
+    before = text[b:start]
+    plain = _URLISH_RE.sub(" ", _TAG_STRIP_RE.sub(" ", before))
+    if (_CREDIT_RE.search(plain) and not _PAGE_WORDS_RE.search(plain)) or _TASL_RE.search(plain):
+        return "credit"
+    if kind == "field":
+        return "meta"
+    line_start = text.rfind("\n", 0, start) + 1
+    if _COPYRIGHT_LINE_RE.match(text, line_start) or (is_html and _COPYRIGHT_LINE_RE.match(before.lstrip())):
+        return "footer"
+    if is_html and _inside(low, start, "<footer", "</footer>"):
+        return "footer"
+    if start >= n * (1 - FOOTER_SHARE):
+        return "footer"
+    return "inline"
+
+
+def _place(text: str, found: list[dict], fields: set[int]) -> None:
+    """Set ``where`` and ``confidence`` on each finding (in place)."""
+    if not found:
+        return
+    low = text.lower()
+    is_html = bool(_HTML_RE.search(text))
+    for f in found:
+        kind = "field" if id(f) in fields else f["kind"]
+        w = _locate(text, low, is_html, f["start"], f["end"], kind)
+        f["where"] = w
+        f["confidence"] = CONFIDENCE[w]
+
+
+def _all_rights_reserved(text: str, found: list[dict]) -> None:
+    """An "All rights reserved" statement is recorded when nothing the page itself declares is more specific."""
+    if any(f.get("where") not in NOT_DECIDING for f in found):
+        return
+    last = None
+    for m in _ARR_RE.finditer(text):
+        last = m
+    if last is None:
+        return
+    f = _finding(ALL_RIGHTS_RESERVED, "notice", None, last.start(), last.end(), text)
+    low = text.lower()
+    w = _locate(text, low, bool(_HTML_RE.search(text)), last.start(), last.end(), "notice")
+    if w == "credit":  # "Photo © X, all rights reserved" reserves the photo, not the page
+        return
+    if w == "code":
+        return
+    f["where"] = w
+    f["confidence"] = 0.8 if w == "footer" else 0.5
+    found.append(f)
 
 
 def _candidates(arr: pa.Array) -> list[bool]:
@@ -859,6 +1006,38 @@ def _candidate_values(arr):
 def scan_batch(batch: pa.RecordBatch | pa.Table, text_column: str = "text", html_column: str = "html") -> pa.Array:
     """Per row, the list of findings (``LICENSE_TYPE``). One RE2 prefilter pass per column; the precise
     matchers run only on candidate rows. Null or empty rows give ``[]``."""
+    return scan_batch_primary(batch, text_column, html_column)[0]
+
+
+def _merge_html(rows: list[dict], extra: list[dict]) -> list[dict]:
+    """A row's text findings plus what its HTML adds. The HTML knows the page's structure: a license the
+    text mentions and the HTML declares in a rel="license" link or metadata takes that ``where``; HTML-only
+    findings come with null offsets."""
+    best: dict[str, dict] = {}
+    for f in extra:
+        k = best.get(f["spdx"])
+        if k is None or WHERE_RANK.get(f["where"], 9) < WHERE_RANK.get(k["where"], 9):
+            best[f["spdx"]] = f
+    have = set()
+    for f in rows:
+        h = best.get(f["spdx"])
+        if h is not None and h["where"] in ("rel-license", "meta") and WHERE_RANK.get(f.get("where"), 9) > WHERE_RANK[h["where"]]:
+            f["where"], f["confidence"] = h["where"], h["confidence"]
+        have.add(f["spdx"])
+    for f in extra:
+        if f["spdx"] in have:
+            continue
+        have.add(f["spdx"])
+        rows.append(dict(f, start=None, end=None))
+    if any(f["spdx"] != ALL_RIGHTS_RESERVED and f.get("where") not in NOT_DECIDING for f in rows):
+        rows = [f for f in rows if f["spdx"] != ALL_RIGHTS_RESERVED]
+    return rows
+
+
+def scan_batch_primary(batch: pa.RecordBatch | pa.Table, text_column: str = "text",
+                       html_column: str = "html") -> tuple[pa.Array, list[str | None]]:
+    """:func:`scan_batch` and, per row, the primary license (:func:`primary_license`), decided on the
+    findings with their ``where`` (which ``LICENSE_TYPE`` does not store)."""
     names = batch.schema.names
     n = batch.num_rows
     text_arr = batch.column(text_column) if text_column in names else None
@@ -879,13 +1058,9 @@ def scan_batch(batch: pa.RecordBatch | pa.Table, text_column: str = "text", html
             if text_arr is None:
                 rows[i] = extra
                 continue
-            have = {f["spdx"] for f in rows[i]}
-            for f in extra:
-                if f["spdx"] in have:
-                    continue
-                have.add(f["spdx"])
-                rows[i].append(dict(f, start=None, end=None))
-    return pa.array(rows, type=LICENSE_TYPE)
+            rows[i] = _merge_html(rows[i], extra)
+    primary = [primary_license(r) if r else None for r in rows]
+    return pa.array(rows, type=LICENSE_TYPE), primary
 
 
 SUPPORTED_IDS = frozenset(

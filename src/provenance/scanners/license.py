@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from ..licenses import LICENSE_TYPE, primary_license, scan_batch
+from ..licenses import LICENSE_TYPE, scan_batch_primary
 from . import ScanContext
 
 
@@ -17,10 +17,7 @@ class LicenseScanner:
     fields = [pa.field("licenses", LICENSE_TYPE), pa.field("license", pa.string())]
 
     def scan(self, batch: pa.RecordBatch, context: ScanContext) -> dict[str, pa.Array]:
-        found = scan_batch(batch)
-        # primary license only where something was found: the rest stay null without a Python call
-        lengths = found.value_lengths().to_numpy(zero_copy_only=False)
-        primary = [None] * len(found)
-        for i in lengths.nonzero()[0]:
-            primary[i] = primary_license(found[int(i)].as_py())
+        # the primary license is decided on the findings' places on the page (rel=license, metadata,
+        # footer, inline; credits and code blocks never), see provenance.licenses.primary_license
+        found, primary = scan_batch_primary(batch)
         return {"licenses": found, "license": pa.array(primary, pa.string())}
