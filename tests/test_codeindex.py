@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import shared_path
+from conftest import run_cli, shared_path
 from provenance.codeindex import DIRECTIVES, KEYWORDS, MATCH_TYPE, build_index, fingerprints, load_index, tokenize
 
 FILES = "licenses_code/licensed_source_files.jsonl.gz"
@@ -491,3 +491,12 @@ def test_index_of_another_format_version_asks_for_a_rebuild(tmp_path):
             call()
         msg = str(e.value)
         assert "\n" not in msg and "rebuild" in msg and "provenance index build old" in msg
+    # through the CLI: one line, exit 2, and no ledger made before the index was checked
+    from provenance.sample import generate
+
+    generate(tmp_path / "s", docs=5, shards=1, seed=1, formats=("jsonl.gz",))
+    res = run_cli(["scan", "s", "--ledger", "l.duckdb", "--code-index", "idx"], cwd=tmp_path)
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "rebuild" in lines[0] and "Traceback" not in res.stderr
+    assert not (tmp_path / "l.duckdb").exists()

@@ -159,6 +159,15 @@ def cmd_scan(args) -> int:
         # a --map path that no record has would quarantine every record (and, with --force, replace what the
         # ledger holds): refused here, from the first batch of the first shard
         check_column_map([s for s in shards if s.error is None], ReadOptions(column_map=colmap))
+    for idx in args.code_index or []:  # an index of another format: one line before the ledger is created
+        meta = Path(idx) / "meta.json"
+        if meta.is_file():
+            from .codeindex import check_meta
+
+            try:
+                check_meta(idx, json.loads(meta.read_text(encoding="utf-8")))
+            except ValueError as exc:
+                raise ProvenanceError(f"--code-index {idx}: meta.json is not JSON ({exc.__class__.__name__})") from None
     if args.pii_key and not Path(args.pii_key).parent.is_dir():
         raise ProvenanceError(f"--pii-key {args.pii_key}: no such folder {str(Path(args.pii_key).parent)!r}")
     from .ledger import Ledger
