@@ -203,7 +203,8 @@ def scan_corpus(
 ) -> dict:
     """Scan shards into the ledger and return the run's totals (the scan flow's body; see the module
     docstring). ``map_shards`` runs scan_one over the shards (default: a thread pool here); ``shards`` are the
-    discovered inputs when the caller discovered them already."""
+    inputs when the caller discovered them already, and checked ``column_map`` against them (as the CLI does
+    before it opens the ledger); else they are discovered and checked here."""
     from .dedup import match_takedowns
     from .ledger import Ledger
     from .pii import load_config as load_pii_config
@@ -224,13 +225,14 @@ def scan_corpus(
         options.max_doc_bytes = int(max_doc_bytes)
     # absolute: tasks may run in other processes and on other hosts, with another working directory
     work_dir = os.path.abspath(work_dir or default_work_dir(ledger))
-    shards = shards if shards is not None else discover(inputs, format=format)
-    if column_map:
-        from .readers import check_column_map
+    if shards is None:
+        shards = discover(inputs, format=format)
+        if column_map:
+            from .readers import check_column_map
 
-        # a --map path that matches nothing would quarantine every record (and, forced, replace a shard's
-        # documents): stop here, before anything is scanned or replaced
-        check_column_map([s for s in shards if s.error is None], options)
+            # a --map path that matches nothing would quarantine every record (and, forced, replace a shard's
+            # documents): stop here, before anything is scanned or replaced
+            check_column_map([s for s in shards if s.error is None], options)
     totals = {"rows_read": 0, "documents": 0, "quarantined": 0, "shards_failed": 0, "shards_partial": 0}
     with Ledger(ledger, documents_store=documents_store) as led:
         # the ledger's rules, policy and code indexes unless new ones are given (changes are recorded)
