@@ -233,3 +233,35 @@ def test_a_configured_prefect_api_that_does_not_answer_is_one_line_before_any_wo
         f"provenance: error: no Prefect API answers at http://127.0.0.1:{port}/api ([Errno 111] Connection refused); "
         "start one (`prefect server start`) or unset PREFECT_API_URL to run in this process"]
     assert not (tiny / "x.duckdb").exists()
+
+
+def test_progress_never_prints_control_characters_from_shard_names(tmp_path):
+    """A shard named with an ANSI escape sequence and a line break (any corpus may hold one): the progress
+    lines carry neither, on a terminal or in a log."""
+    import io
+
+    from provenance.ledger import ShardResult
+    from provenance.progress import Progress
+    from provenance.sources import Shard
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    uri = "/x/evil\x1b]0;pwned\x07\x1b[2Jname\nfake line.json.gz"
+    for live in (True, False):
+        out = Tty()
+        shard = Shard(uri=uri, format="jsonl", compression="gzip", size=10, fingerprint="f", shard_id="e")
+        p = Progress(1, stream=out, live=live, interval=0.05)
+        p.start(1, [shard])
+        from provenance.progress import reporter
+
+        reporter(uri).rows = 3
+        time.sleep(0.4)
+        p.shard_done(ShardResult(shard_id="e", uri=uri, format="jsonl", fingerprint="f", config_hash="c",
+                                 status="partial", documents=1, rows_read=2, quarantined=1,
+                                 error="cannot read evil\x1b[31mred", error_reason="corrupt"))
+        p.close()
+        text = out.getvalue().replace("\r\x1b[K", "")  # our own line clearing is the only escape allowed
+        assert "\x1b" not in text and "\x07" not in text, repr(text)
+        assert not any(ln.startswith("fake line") for ln in text.split("\n")), repr(text)

@@ -23,6 +23,16 @@ def _fmt(n: float) -> str:
     return f"{n:,.0f}"
 
 
+def _shown(line: str) -> str:
+    """``line`` safe for a terminal: shard names and details come from the corpus (a file may be named with an
+    ANSI escape sequence). Plain ASCII lines, nearly all of them, skip the import of the report escaping."""
+    if line.isascii() and line.isprintable():
+        return line
+    from .reports.escape import plain
+
+    return plain(line)
+
+
 def _mb(n: float) -> str:
     return f"{n / 1e6:,.1f} MB"
 
@@ -116,7 +126,7 @@ class Progress:
             return
         with self._lock:
             clear = "\r\x1b[K" if self._status else ""
-            self._write(f"{clear}{line}\n{self._status}")
+            self._write(f"{clear}{_shown(line)}\n{self._status}")
 
     # lifecycle
     def start(self, pending: int, todo: list | None = None) -> None:
@@ -165,7 +175,7 @@ class Progress:
         head = f"[{self.done}/{self.total - self.skipped} shards] {_fmt(rows)} rows, {_fmt(rows / elapsed)} rows/s"
         parts = [_reading_line(r, now, short=True) for r in busy[:3]]
         more = f" +{len(busy) - 3}" if len(busy) > 3 else ""
-        line = head + (" | " + "; ".join(parts) + more if parts else "")
+        line = _shown(head + (" | " + "; ".join(parts) + more if parts else ""))
         width = _width(self.stream)
         return line if len(line) < width else line[: width - 2] + "…"
 
