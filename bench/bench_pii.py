@@ -437,7 +437,13 @@ def load_previous_pii(rev: str | None):
     return mod, rev
 
 
-def detect_secrets_fn():
+# detect-secrets plugin names of vendor tokens -> our types (the real set scores them; the injected set keeps
+# the mapping above, where anything else is a PASSWORD)
+DS_VENDOR = {"GitHub Token": "GITHUB_TOKEN", "GitLab Token": "GITLAB_TOKEN", "Slack Token": "SLACK_TOKEN",
+             "Stripe Access Key": "STRIPE_KEY", "Public IP (ipv4)": "IP_ADDRESS"}
+
+
+def detect_secrets_fn(vendor_types: bool = False):
     """detect-secrets (Yelp) as an anchor for the secret types: its findings mapped to our types by the
     value's shape (AKIA/ASIA id, 40-character secret key, anything else from a keyword / URL: PASSWORD)."""
     try:
@@ -477,6 +483,8 @@ def detect_secrets_fn():
                     t = "PRIVATE_KEY"
                 elif s.type == "JSON Web Token":
                     t = "JWT"
+                elif vendor_types and s.type in DS_VENDOR:
+                    t = DS_VENDOR[s.type]
                 else:
                     t = "PASSWORD"
                 out.append((t, a, a + len(v)))
@@ -523,6 +531,166 @@ def eval_injected_all(cfg, docs, args) -> None:
         print(f"  overall: precision {p:.3f} recall {r:.3f} F1 {f1:.3f}; secret types F1 {f1s:.3f}")
 
 
+# -- real labelled set: real pages and real repository files labelled by hand (tests/data/pii_real_labels.*) --
+# Labelled independently of the detector (guidelines: tests/data/pii_real_labels.md). Three parts:
+#   web:     C4, CCNet and llms.txt pages from ../shared/data, every instance of every type labelled;
+#   repo:    files of public repositories at a commit, read from fetched bare git directories
+#            (/work/.mirror/<owner>+<name>/repo, or PROVENANCE_MIRROR); not in CI, skipped when absent;
+#   written: secret values written from the vendors' formats (bench/data/make_pii_written.py), inserted
+#            as lines into web pages and repository files of the set; findings scored on the inserted lines.
+# IGNORE spans (private IPs, placeholders that read as values, reserved example domains) count neither way.
+REAL_LABELS = REPO / "tests" / "data" / "pii_real_labels.jsonl"
+REAL_WRITTEN = REPO / "tests" / "data" / "pii_real_written.json"
+MIRROR = Path(os.environ.get("PROVENANCE_MIRROR", "/work/.mirror"))
+REAL_SECRET_TYPES = ["AWS_ACCESS_KEY", "AWS_SECRET_KEY", "GITHUB_TOKEN", "GITLAB_TOKEN", "SLACK_TOKEN", "STRIPE_KEY",
+                     "GOOGLE_API_KEY", "PRIVATE_KEY", "JWT", "PASSWORD"]
+_REAL_CACHE: dict = {}
+
+
+def _real_collection(key):
+    if key in _REAL_CACHE:
+        return _REAL_CACHE[key]
+    out = None
+    if key == ("c4",) and C4.exists():
+        out = [d["text"] for d in load_c4()]
+    elif key[0] == "ccnet":
+        f = SHARED / "web_text" / "ccnet_dolma" / key[1]
+        if f.exists():
+            with gzip.open(f, "rt", encoding="utf-8") as fh:
+                out = [json.loads(line)["text"] for line in fh]
+    elif key == ("llms",):
+        f = SHARED / "web_text" / "parquet_real" / "cc-llms-txt_CC-MAIN-2026-30_fixture.parquet"
+        if f.exists():
+            import pyarrow.parquet as pq
+            out = pq.read_table(f, columns=["content"]).column("content").to_pylist()
+    _REAL_CACHE[key] = out
+    return out
+
+
+def real_doc_text(ref: dict) -> str | None:
+    """The text a label row points to, or None when its source is not on this machine."""
+    import subprocess
+    src = ref["source"]
+    if src == "repo":
+        gitdir = MIRROR / ref["repo"].replace("/", "+") / "repo"
+        if not gitdir.exists():
+            return None
+        key = ("repo", ref["repo"], ref["commit"], ref["path"])
+        if key not in _REAL_CACHE:
+            r = subprocess.run(["git", "-C", str(gitdir), "show", f"{ref['commit']}:{ref['path']}"], capture_output=True)
+            _REAL_CACHE[key] = r.stdout.decode("utf-8") if r.returncode == 0 else None
+        return _REAL_CACHE[key]
+    docs = _real_collection(("ccnet", ref["file"]) if src == "ccnet" else (src,))
+    return None if docs is None else docs[ref["doc"]]
+
+
+def _ref_key(r: dict) -> tuple:
+    return (r["source"], r.get("file"), r.get("doc"), r.get("repo"), r.get("commit"), r.get("path"))
+
+
+def load_real_set(parts=("web", "repo", "written")) -> tuple[list, dict]:
+    """Cases (part, text, gold spans incl. IGNORE, window or None) and counts of what was skipped as absent."""
+    rows = [json.loads(line) for line in REAL_LABELS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    docs: dict = {}
+    for r in rows:
+        k = _ref_key(r)
+        if r.get("complete"):
+            docs.setdefault(k, (r, []))
+        else:
+            docs.setdefault(k, (r, []))[1].append((r["type"], r["start"], r["end"]))
+    cases, skipped = [], collections.Counter()
+    for k, (ref, gold) in docs.items():
+        part = "repo" if ref["source"] == "repo" else "web"
+        if part not in parts:
+            continue
+        text = real_doc_text(ref)
+        if text is None:
+            skipped[part] += 1
+            continue
+        cases.append((part, text, sorted(gold, key=lambda g: g[1]), None))
+    if "written" in parts and REAL_WRITTEN.exists():
+        for it in json.loads(REAL_WRITTEN.read_text(encoding="utf-8"))["items"]:
+            host = real_doc_text(it["host"])
+            if host is None:
+                skipped["written"] += 1
+                continue
+            lines = host.split("\n")
+            head = "\n".join(lines[:it["after"] + 1]) + "\n"
+            text = head + it["text"] + "\n" + "\n".join(lines[it["after"] + 1:])
+            a = len(head)
+            gold = [(t, a + s, a + e) for s, e, t in it["spans"]]
+            cases.append(("written", text, gold, (a, a + len(it["text"]))))
+    return cases, skipped
+
+
+def score_real(cases, detect_fn, types=None, part=None) -> Score:
+    """Score findings against the labels: a finding overlapping an IGNORE span is dropped, a written case is
+    scored on its inserted lines only; ``types`` restricts both sides (an anchor that reports only some types)."""
+    sc = Score()
+    for p, text, gold, window in cases:
+        if part is not None and p not in part:
+            continue
+        ign = [(s, e) for t, s, e in gold if t == "IGNORE"]
+        g = [x for x in gold if x[0] != "IGNORE" and (types is None or x[0] in types)]
+        pred = []
+        for t, s, e in detect_fn(text):
+            if types is not None and t not in types:
+                continue
+            if window is not None and not (s < window[1] and window[0] < e):
+                continue
+            if any(s < ie and is_ < e for is_, ie in ign):
+                continue
+            pred.append((t, s, e))
+        sc.add(text, g, pred)
+    return sc
+
+
+def real_counts(cases) -> dict:
+    c = collections.defaultdict(collections.Counter)
+    for p, _, gold, _ in cases:
+        for t, _, _ in gold:
+            c[p][t] += 1
+    return c
+
+
+def eval_real_all(cfg, args) -> None:
+    cases, skipped = load_real_set()
+    counts = real_counts(cases)
+    n = collections.Counter(p for p, *_ in cases)
+    print(f"\n== real labelled set (tests/data/pii_real_labels.*): {n['web']} web pages, {n['repo']} repository files, "
+          f"{n['written']} written values placed in them")
+    for part, why in (("repo", "fetched repositories not present (PROVENANCE_MIRROR)"),
+                      ("written", "their host documents not present")):
+        if skipped[part]:
+            print(f"  skipped {skipped[part]} {part} item(s): {why}")
+    for p in ("web", "repo", "written"):
+        lab = {t: v for t, v in counts[p].items() if t != "IGNORE"}
+        if lab:
+            print(f"  {p:<8} labels: " + ", ".join(f"{t} {v}" for t, v in sorted(lab.items(), key=lambda x: pii.TYPES.index(x[0]))))
+    types = sorted({t for p in counts for t in counts[p] if t != "IGNORE"}, key=pii.TYPES.index)
+    runs = [("provenance.pii (this checkout)", lambda t: preds(t, cfg), None)]
+    prev, rev = (None, None) if args.no_anchors else load_previous_pii(args.baseline)
+    if prev is not None:
+        pcfg = prev.load_config()
+        runs.append((f"previous pii.py ({rev})", lambda t: [(f.type, f.start, f.end) for f in prev.detect(t, pcfg)], None))
+    ds = None if args.no_anchors else detect_secrets_fn(vendor_types=True)
+    if ds is not None:
+        runs.append(("detect-secrets 1.5 (anchor; secret types only)", ds, REAL_SECRET_TYPES))
+    for title, fn, only in runs:
+        sc = score_real(cases, fn, only)
+        shown = [t for t in types if only is None or t in only]
+        shown += [t for t in pii.TYPES if sc.fp[t] and t not in shown and (only is None or t in only)]
+        print_score(f"real set, {title}", sc, args.examples, types=shown)
+        p, r, f1 = overall(sc, shown)
+        sec = [t for t in REAL_SECRET_TYPES if t in shown]
+        ps, rs_, f1s = overall(sc, sec)
+        print(f"  overall: precision {p:.3f} recall {r:.3f} F1 {f1:.3f}; secret types P {ps:.3f} R {rs_:.3f} F1 {f1s:.3f}")
+        for part in ("web", "repo", "written"):
+            if n[part]:
+                pp, rp, fp_ = overall(score_real(cases, fn, only, part=(part,)), shown)
+                print(f"    {part:<8} precision {pp:.3f} recall {rp:.3f} F1 {fp_:.3f}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--mb", type=float, default=50.0)
@@ -534,7 +702,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=16)
     ap.add_argument("--baseline", default=None, help="git revision of the previous pii.py (default: before the last change)")
     ap.add_argument("--only-injected", action="store_true", help="only the injected set (section 5)")
-    ap.add_argument("--no-anchors", action="store_true", help="injected set: this checkout only")
+    ap.add_argument("--no-anchors", action="store_true", help="injected and real sets: this checkout only")
+    ap.add_argument("--only-real", action="store_true", help="only the real labelled set (section 6)")
     args = ap.parse_args()
     if not SHARED.exists():
         print(f"needs {SHARED} (shared data); nothing to measure")
@@ -543,6 +712,9 @@ def main() -> int:
     cfg = pii.load_config()
     print(f"config: {len(cfg.detectors)} detectors, ip_public_only={cfg.ip_public_only}, phone_regions={list(cfg.phone_regions)}")
 
+    if args.only_real:
+        eval_real_all(cfg, args)
+        return 0
     if args.only_injected:
         eval_injected_all(cfg, load_c4(), args)
         return 0
@@ -566,6 +738,7 @@ def main() -> int:
     print_score("C4 sample, our labels (1000 real documents, all types complete)", sc_c4, args.examples, types=types)
 
     eval_injected_all(cfg, docs, args)
+    eval_real_all(cfg, args)
 
     sents = wnut_sentences()
     found = collections.Counter()
