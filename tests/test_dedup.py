@@ -242,10 +242,49 @@ def test_an_edit_chain_splits_and_every_member_reaches_its_representative(tmp_pa
                 assert sim >= 0.8 and by in ("minhash", "exact") and j[(r, m)] >= 0.8, (r, m, sim, j[(r, m)])
                 if by == "exact":
                     assert sim == pytest.approx(j[(r, m)])
-    # representative: the first document in URI order (chain.example/0 is position 1 of the only shard)
-    assert min(m for ms in by_cluster.values() for m, *_ in ms) == 0 and any(m == 0 and rep for ms in by_cluster.values() for m, rep, *_ in ms)
+    # the first cluster's representative is the most connected member: inside the chain, not an end (the
+    # first document by URI, chain.example/0, reaches fewer of the others than the chain's middle)
+    first = max(by_cluster.values(), key=len)
+    r0 = next(m for m, rep, *_ in first if rep)
+    assert 0 < r0 < 7
+    assert len(first) > 1 + sum(1 for m in range(1, 8) if j[(0, m)] >= 0.8)
     # whoever left the first cluster is counted, and neighbours with J >= 0.8 mostly stay together
     assert s["split_off"] == run[0][0] > 0 and s["split_rounds"] == run[0][1] >= 2 and s["duplicates"] == run[0][2]
     assert s["split_off"] == 8 - len([m for m, *_ in by_cluster[min(by_cluster)]])
     together = sum(1 for i in range(7) if any({i, i + 1} <= {m for m, *_ in ms} for ms in by_cluster.values()))
     assert together >= 5
+
+
+def test_copies_of_one_page_stay_with_the_page_whatever_the_url_order(tmp_path, prefect_api):
+    """Issue 16: a page and its edited copies (each an edit of the page, J ~ 0.88 to it, < 0.8 to each other): the page is the representative (the most connected member) even when a copy comes first by URI,
+    so every copy that reaches the threshold with the page goes with it; a copy too far from the page and
+    from the others stands alone."""
+    from provenance.dedup import cluster
+    from provenance.minhash import jaccard
+
+    rng = random.Random(61)
+    page = _text(rng, 400)
+    copies = []
+    for k in range(5):  # each copy replaces 5 other words of the page, spread out
+        words = page.split()
+        for i in range(k * 5, k * 5 + 5):
+            words[i * 15 % 400] = f"copy{k}w{i}"
+        copies.append(" ".join(words))
+    far = _edit(random.Random(3), page, 0.3)
+    j = {(a, b): jaccard(a, b) for a in [page, *copies, far] for b in [page, *copies, far]}
+    assert all(j[(page, c)] >= 0.85 for c in copies) and j[(page, far)] < 0.6
+    assert all(j[(copies[a], copies[b])] < 0.8 for a in range(5) for b in range(a))  # a copy as representative loses the others
+    # the copies come first in URI order, the page last
+    docs = [(f"https://a.example/{i}", c) for i, c in enumerate(copies)] + [("https://b.example/far", far),
+                                                                          ("https://z.example/page", page)]
+    ledger = tmp_path / "copies.duckdb"
+    res = run_cli(["scan", str(_write(tmp_path / "copies.jsonl.gz", docs)), "--ledger", str(ledger), "--top", "0", "--quiet"],
+                  cwd=tmp_path, api_url=prefect_api)
+    assert res.returncode == 0, res.stderr
+    with Ledger(ledger) as led:
+        s = cluster(led, threshold=0.8)
+        rows = led.con.execute("SELECT d.url, g.cluster_id, g.representative, g.cluster_size "
+                               "FROM document_duplicates g JOIN documents d USING (shard_id, position)").fetchall()
+    assert s["clusters"] == 1 and s["duplicates"] == 5
+    assert sorted((u, rep, size) for u, _, rep, size in rows) == sorted(
+        [(f"https://a.example/{i}", False, 6) for i in range(5)] + [("https://z.example/page", True, 6)])

@@ -9,12 +9,14 @@
    column of the sinks); pairs whose estimate is within ``exact_margin`` of the threshold are settled on
    the exact Jaccard of their texts, re-read from the source shards.
 4. Connected components: min-label propagation with pointer jumping, in DuckDB.
-5. Clusters that hold together: a component's representative is its first document (shards in URI
-   order, then position); a member stays only if its similarity to the representative reaches the
-   threshold (signature estimate, settled on the exact Jaccard near the threshold as in 3). The rest are
-   split off and clustered again among themselves, over the verified pairs between them, around new
-   representatives by the same rule, until every cluster holds together (an edit chain no longer merges
-   end to end). Each member's similarity to its representative goes into ``document_duplicates``.
+5. Clusters that hold together (star clustering): a component's representative is its most connected
+   member (the most verified pairs: the page its copies were made from, the middle of an edit chain; the
+   first by shard URI and position among equals); a member stays only if its similarity to the
+   representative reaches the threshold (signature estimate, settled on the exact Jaccard near the
+   threshold as in 3). The rest are split off and clustered again among themselves, over the verified
+   pairs between them, around new representatives by the same rule, until every cluster holds together
+   (an edit chain no longer merges end to end). Each member's similarity to its representative goes into
+   ``document_duplicates``.
 
 Nothing here holds the corpus's signatures in memory: memory follows the read batch and DuckDB's limit.
 Document keys are ``shard ordinal << 40 | position``.
@@ -188,6 +190,22 @@ def _components(con, edges: str, out: str, max_rounds: int = 200) -> None:
         con.execute(f"DROP TABLE IF EXISTS {t}")
 
 
+def _pick_representatives(con, pend: str, edges: str) -> None:
+    """Relabel table ``pend`` (key, label) so that each component's label is its representative: the member
+    with the most verified links in ``edges`` (the centre of a star of copies, the middle of an edit chain),
+    the smallest key among equals (shards in URI order, then position)."""
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _pick AS
+        WITH deg AS (SELECT k AS key, count(*) AS d
+                     FROM (SELECT root AS k FROM {edges} UNION ALL SELECT key FROM {edges}) GROUP BY k)
+        SELECT p.label, first(p.key ORDER BY coalesce(deg.d, 0) DESC, p.key) AS rep
+        FROM {pend} p LEFT JOIN deg USING (key) GROUP BY p.label""")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {pend} AS
+        SELECT p.key, r.rep AS label FROM {pend} p JOIN _pick r USING (label)""")
+    con.execute("DROP TABLE _pick")
+
+
 def _est_sql(num_perm: int) -> str:
     return (f"len(list_filter(list_zip(a.minhash::UINTEGER[], b.minhash::UINTEGER[]), lambda x: x[1] = x[2])) "
             f"/ {num_perm}")
@@ -208,9 +226,10 @@ def cluster(led, *, threshold: float = 0.8, num_perm: int = 128, work_dir: str |
     128 permutations).
 
     Clusters hold together: the verified pairs' connected components are cut so that every member's
-    similarity to its representative (the cluster's first document: shards in URI order, then position)
-    reaches the threshold, decided as for the pairs; members that do not are clustered again among
-    themselves by the same rule (``split_off`` counts them, ``split_rounds`` the rounds)."""
+    similarity to its representative (the cluster's most connected member; the first by shard URI and
+    position among equals) reaches the threshold, decided as for the pairs; members that do not are
+    clustered again among themselves by the same rule (``split_off`` counts the documents not in their
+    component's first cluster, ``split_rounds`` the rounds)."""
     from .minhash import lsh_params
 
     if not 0 < threshold <= 1:
@@ -296,11 +315,15 @@ def cluster(led, *, threshold: float = 0.8, num_perm: int = 128, work_dir: str |
             con.execute("DELETE FROM _sig WHERE key NOT IN (SELECT root FROM _edges UNION SELECT key FROM _edges)")
         _components(con, "_edges", "_pend")
         con.execute("CREATE OR REPLACE TEMP TABLE _comp AS SELECT * FROM _pend")
-        # clusters that hold together: each component's representative (its smallest key) keeps the members
-        # whose similarity to it reaches the threshold; the rest are clustered again among themselves
-        con.execute("CREATE OR REPLACE TEMP TABLE _members (key BIGINT, rep BIGINT, similarity DOUBLE, similarity_by VARCHAR)")
+        # clusters that hold together: each component's representative (its most connected member, the
+        # first by key among equals) keeps the members whose similarity to it reaches the threshold; the
+        # rest are clustered again among themselves
+        con.execute("CREATE OR REPLACE TEMP TABLE _members (key BIGINT, rep BIGINT, similarity DOUBLE, similarity_by VARCHAR, round INTEGER)")
+        cur = "_edges"
         while con.execute("SELECT count(*) FROM _pend").fetchall()[0][0]:
             rounds += 1
+            _pick_representatives(con, "_pend", cur)
+            cur = "_redges"
             con.execute(f"""
                 CREATE OR REPLACE TEMP TABLE _try AS
                 SELECT p.key, p.label AS rep, {_est_sql(num_perm)} AS est
@@ -323,8 +346,8 @@ def cluster(led, *, threshold: float = 0.8, num_perm: int = 128, work_dir: str |
                 con.execute(f"""
                     CREATE OR REPLACE TEMP TABLE _acc AS
                     SELECT key, rep, est AS similarity, 'minhash' AS similarity_by FROM _try WHERE est * {num_perm} >= {need}""")
-            con.execute("INSERT INTO _members SELECT key, rep, similarity, similarity_by FROM _acc")
-            con.execute("INSERT INTO _members SELECT DISTINCT rep, rep, 1.0, NULL FROM _acc")
+            con.execute(f"INSERT INTO _members SELECT key, rep, similarity, similarity_by, {rounds} FROM _acc")
+            con.execute(f"INSERT INTO _members SELECT DISTINCT rep, rep, 1.0, NULL, {rounds} FROM _acc")
             con.execute("""
                 CREATE OR REPLACE TEMP TABLE _rest AS
                 SELECT key FROM _pend WHERE key <> label AND key NOT IN (SELECT key FROM _acc)""")
@@ -333,9 +356,8 @@ def cluster(led, *, threshold: float = 0.8, num_perm: int = 128, work_dir: str |
                 SELECT root, key FROM _edges
                 WHERE root IN (SELECT key FROM _rest) AND key IN (SELECT key FROM _rest)""")
             _components(con, "_redges", "_pend")
-        # documents whose cluster is not their component's (another cluster or none)
-        split_off = con.execute("SELECT count(*) FROM _comp c LEFT JOIN _members m USING (key) "
-                                "WHERE m.rep IS DISTINCT FROM c.label").fetchall()[0][0]
+        # documents not in their component's first cluster (another cluster or none)
+        split_off = con.execute("SELECT (SELECT count(*) FROM _comp) - (SELECT count(*) FROM _members WHERE round = 1)").fetchall()[0][0]
         con.register("_ordmap", pa.table({"ord": pa.array([o for o, _, _ in sinks], pa.int64()),
                                           "shard_id": [s for _, s, _ in sinks]}))
         with led.transaction():
