@@ -151,10 +151,15 @@ def test_a_migration_that_changes_documents_fails_loudly_on_a_parquet_ledger(tmp
     p = tmp_path / "p.duckdb"
     Ledger(p, documents_store="parquet").close()
     before = ledger_mod._migrations()
-    future = before + [(before[-1][0] + 1, "future", "ALTER TABLE documents ADD COLUMN toxicity DOUBLE;")]
-    monkeypatch.setattr(ledger_mod, "_migrations", lambda: future)
-    with pytest.raises(ProvenanceError, match=r"migration \d{4}_future changes the documents table"):
-        Ledger(p)
+    # a column change is carried over (tests/test_license_where.py); changes the files cannot follow are refused,
+    # even after a migration that could be applied, and before anything is
+    for bad in ("UPDATE documents SET words = 0;", "ALTER TABLE documents RENAME COLUMN words TO tokens;",
+                "ALTER TABLE documents ALTER COLUMN words TYPE DOUBLE USING words * 1.5;", "DROP TABLE documents;"):
+        future = before + [(before[-1][0] + 1, "ok", "ALTER TABLE documents ADD COLUMN toxicity DOUBLE;"),
+                           (before[-1][0] + 2, "future", "-- a comment\n" + bad)]
+        monkeypatch.setattr(ledger_mod, "_migrations", lambda: future)
+        with pytest.raises(ProvenanceError, match=r"migration \d{4}_future changes the documents table"):
+            Ledger(p)
     monkeypatch.setattr(ledger_mod, "_migrations", lambda: before)
     with Ledger(p) as led:  # untouched
         assert led.schema_version() == before[-1][0]

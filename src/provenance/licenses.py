@@ -17,8 +17,9 @@ prefilter pattern matches (each contains one of its anchors), so the prefilter l
 ``detect`` also gives each finding ``where`` (rel-license, meta, footer, inline, credit, code) and a
 ``confidence``; ``primary_license`` takes the page's own declaration by them (credits and code blocks
 never decide it), and "All rights reserved" becomes ``LicenseRef-All-Rights-Reserved`` when the page
-declares nothing more specific. ``LICENSE_TYPE`` (what the ledger stores) does not carry the two fields:
-``documents`` cannot gain them by a migration while parquet-mode ledgers cannot take one.
+declares nothing more specific. ``LICENSE_TYPE`` does not carry the two fields; the ledger stores them
+(migration 0009): ``provenance.scanners.license`` keeps them in each stored finding and gives each document
+the place and confidence of its primary license (``license_where``, ``license_confidence``).
 
 Offsets are Python ``str`` indices into the text column. Findings that come only from the HTML column
 (when a text column is present too) carry null offsets; when there is no text column they refer to

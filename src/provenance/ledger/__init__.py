@@ -98,10 +98,17 @@ META_STORE = "documents_store"
 META_PENDING = "documents_pending:"
 #: names that go into file and folder names of the dataset
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-#: statements a migration cannot run on a parquet-mode ledger (where ``documents`` is a view)
+#: statements of a migration that change the ``documents`` table (in a parquet-mode ledger it is a view)
 _TOUCHES_DOCUMENTS = re.compile(
     r"\b(?:ALTER\s+TABLE|DROP\s+TABLE|INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM|TRUNCATE)"
     r"\s+(?:IF\s+EXISTS\s+)?(?:\"?main\"?\.)?\"?documents\"?(?![\w\"])", re.IGNORECASE)
+#: the ones a parquet-mode ledger carries over (``Ledger._carry_documents_change``): a column added, dropped or
+#: retyped, which the template takes and the view reads from older files by name (absent: NULL; other type:
+#: CAST). Renames, a retype with USING, and row changes (INSERT/UPDATE/DELETE) would need every file rewritten
+_CARRIED_DOCUMENTS = re.compile(
+    r"^\s*ALTER\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?:\"?main\"?\.)?\"?documents\"?(?![\w\"])"
+    r"(?=\s+(?:ADD|DROP|ALTER)\b)(?!.*\b(?:RENAME|USING)\b)", re.IGNORECASE | re.DOTALL)
+_SQL_LINE_COMMENT = re.compile(r"--[^\n]*")
 
 
 def _fsync_dir(path: Path) -> None:
@@ -350,11 +357,20 @@ class Ledger:
             f"hive_types = {{'shard_id': 'VARCHAR'}}) d "
             f"SEMI JOIN shards s ON s.shard_id = d.shard_id AND s.run_id = d.run_id")
 
-    def _write_placeholder(self) -> None:
+    def _write_placeholder(self, force: bool = False) -> None:
+        """The empty file that carries the template's columns into the dataset (``union_by_name`` makes the
+        view's columns the union of every file's: this one has them all). Rewritten when forced, or when it
+        does not have the template's columns (a migration changed them, and was interrupted or rolled back
+        after the file was replaced)."""
         folder = self.documents_dataset / PLACEHOLDER_DIR
         target = folder / PLACEHOLDER_FILE
-        if target.exists():
-            return
+        if target.exists() and not force:
+            want = [c for c, _ in self._template_columns() if c != "shard_id"]
+            try:
+                if pq.read_schema(target).names == want:
+                    return
+            except (OSError, pa.ArrowException):
+                pass  # damaged: write it again
         folder.mkdir(parents=True, exist_ok=True)
         tmp = temp_path(target)  # created exclusively (no symlink followed), matched by the sweep's ".*.tmp"
         cols = ", ".join(f'"{c}"' for c, _ in self._template_columns() if c != "shard_id")
@@ -500,34 +516,60 @@ class Ledger:
     def migrate(self) -> list[int]:
         """Apply the migrations this ledger lacks, each in its own transaction.
 
-        A migration must not change the ``documents`` table (ALTER/INSERT/UPDATE/DELETE/DROP): in a
-        parquet-mode ledger it is a view over a Parquet dataset whose files, placeholder and template
-        (``_documents_template``) would have to change with it. 0002-0006 add columns to it; they run on
-        every new ledger before the switch to parquet. A later migration that touches ``documents`` fails
-        here, loudly and before any change, on a parquet-mode ledger; teach ``Ledger`` to carry it over
-        (alter the template, rewrite the placeholder, recreate the view; old files read as NULL through
-        union_by_name) before adding one."""
+        In a parquet-mode ledger ``documents`` is a view over a Parquet dataset, so a migration's statements
+        that change the ``documents`` table are carried over instead of run: a column added, dropped or
+        retyped (``ALTER TABLE documents ADD|DROP|ALTER COLUMN ...``) goes to the template
+        (``_documents_template``), the placeholder and the view (``_carry_documents_change``); the existing
+        files keep their columns and read as NULL (added) or CAST (retyped) through the view, like a table's
+        old rows after the same ALTER. Statements the files cannot follow without being rewritten (INSERT,
+        UPDATE, DELETE, DROP TABLE, a RENAME, a retype ``USING`` an expression) make the whole upgrade fail,
+        loudly and before any migration is applied."""
+        if getattr(self, "documents_store", "table") == "parquet":
+            self._check_dataset_present()  # a moved ledger without its dataset: refused, never migrated into
         self.con.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
             "applied_at TIMESTAMPTZ NOT NULL)"
         )
         done = {r[0] for r in self.con.execute("SELECT version FROM schema_migrations").fetchall()}
         pending = [m for m in _migrations() if m[0] not in done]
-        if getattr(self, "documents_store", "table") == "parquet":
-            for version, name, sql in pending:
-                hit = _TOUCHES_DOCUMENTS.search(sql)
-                if hit:
-                    raise ProvenanceError(
-                        f"migration {version:04d}_{name} changes the documents table ({hit.group(0)!r}), but ledger "
-                        f"{self.path} keeps its documents as a Parquet dataset (documents_store='parquet'); this "
-                        f"version cannot upgrade it yet")
+        parquet = getattr(self, "documents_store", "table") == "parquet"
+        if parquet:
+            for version, name, sql in pending:  # all refused before any is applied
+                for st in duckdb.extract_statements(sql):
+                    hit = _TOUCHES_DOCUMENTS.search(_SQL_LINE_COMMENT.sub("", st.query))
+                    if hit and not _CARRIED_DOCUMENTS.match(_SQL_LINE_COMMENT.sub("", st.query)):
+                        raise ProvenanceError(
+                            f"migration {version:04d}_{name} changes the documents table ({hit.group(0)!r}) in a way "
+                            f"its Parquet files cannot follow without being rewritten, and ledger {self.path} keeps "
+                            f"its documents as a Parquet dataset (documents_store='parquet'); this version cannot "
+                            f"upgrade it")
         applied = []
         for version, name, sql in pending:
             with self.transaction() as con:
-                con.execute(sql)
+                if parquet:
+                    for st in duckdb.extract_statements(sql):
+                        plain = _SQL_LINE_COMMENT.sub("", st.query)
+                        if _CARRIED_DOCUMENTS.match(plain):
+                            self._carry_documents_change(plain)
+                        else:
+                            con.execute(st.query)
+                else:
+                    con.execute(sql)
                 con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, _now()])
             applied.append(version)
         return applied
+
+    def _carry_documents_change(self, statement: str) -> None:
+        """A parquet-mode ledger takes a migration's column change of ``documents`` (inside the migration's
+        transaction): the statement runs on the template, the placeholder is rewritten with the template's new
+        columns, and the view is recreated over them. The shard files are never rewritten: the view reads them
+        by name, so a column an older file lacks is NULL in its rows and a retyped one is CAST, as the table's
+        ALTER does to its old rows; a rescan writes files with the new columns. (Should the transaction roll
+        back, the placeholder already has the new columns: the next writable open, which runs the migration
+        again, rewrites it; a read-only one ignores the extra columns.)"""
+        self.con.execute(_CARRIED_DOCUMENTS.sub(f"ALTER TABLE {DOCUMENTS_TEMPLATE}", statement, count=1))
+        self._write_placeholder(force=True)
+        self.con.execute(self._view_sql())
 
     def pii_salt(self) -> bytes:
         """This ledger's salt for hashing PII values, made on first use (random, 32 bytes). Hashes link the

@@ -71,6 +71,43 @@ def eu_domain_count(domains: int, sme: bool = False) -> int:
     return max(1, math.ceil(domains * 0.10))
 
 
+#: how the datasheet names each place a document's license was found (the scanner's closed vocabulary)
+WHERE_LABELS = {
+    "rel-license": "a rel=\"license\" link",
+    "meta": "page metadata (meta tag, JSON-LD, SPDX tag)",
+    "footer": "the page's footer or copyright line",
+    "inline": "the running text",
+    "credit": "an image credit",
+    "code": "a code block",
+}
+
+
+def license_where_rows(con) -> list[dict]:
+    """Documents with a license found in them, by where their primary license was found: one row per place,
+    in the order a page's declaration ranks. Only the fixed vocabulary reaches the report (a value the
+    scanner cannot write shows as ``other``); NULL is a document scanned before places were stored."""
+    order = list(WHERE_LABELS) + ["other", None]
+    out: dict = {}
+    for r in _rows(con, "SELECT license_where, documents, words, mean_confidence FROM license_by_where"):
+        w = r["license_where"]
+        key = w if w in WHERE_LABELS or w is None else "other"
+        o = out.setdefault(key, {"where": key or "not recorded", "found": WHERE_LABELS.get(key, "(scanned before 0009)"
+                                 if key is None else "(not a known place)"), "documents": 0, "words": 0, "conf_sum": 0.0})
+        o["documents"] += r["documents"] or 0
+        o["words"] += r["words"] or 0
+        o["conf_sum"] += (r["mean_confidence"] or 0.0) * (r["documents"] or 0)
+    total = sum(o["documents"] for o in out.values()) or 1
+    rows = []
+    for key in order:
+        if key in out:
+            o = out[key]
+            conf = o.pop("conf_sum")
+            o["mean_confidence"] = round(conf / o["documents"], 3) if key in WHERE_LABELS and o["documents"] else None
+            o["share_documents"] = o["documents"] / total
+            rows.append(o)
+    return rows
+
+
 def require_current_schema(led) -> None:
     """Reports read a ledger read-only, which never migrates it: an older ledger gets a clear error."""
     import duckdb
@@ -275,6 +312,7 @@ def collect(led, *, top: int = 30, sme: bool = False) -> dict:
                count(*) FILTER (l.license_source = 'document') AS found_in_document
         FROM document_licenses l JOIN documents d USING (shard_id, position)
         WHERE l.license IS NOT NULL GROUP BY 1, 2 ORDER BY documents DESC, l.license LIMIT 15""")
+    f["license_where"] = license_where_rows(con)
     f["code_matches"] = _rows(con, "SELECT * FROM code_matches_by_license ORDER BY matches DESC, license")
 
     # -- verdicts and takedowns -----------------------------------------------------------------------

@@ -1,23 +1,98 @@
-"""License notices in each document (Creative Commons, SPDX tags, license headers) and its primary license.
+"""License notices in each document (Creative Commons, SPDX tags, license headers) and its primary license,
+with where on the page each was found and how far it speaks for the page.
 
 The RE2 prefilter in :func:`provenance.licenses.scan_batch` keeps Python off rows with no license anchor;
 only candidate rows reach the precise matchers.
+
+Columns (ledger migration 0009):
+
+* ``licenses``            every finding, ``LICENSE_TYPE``'s fields plus ``where`` (rel-license, meta, footer,
+                          inline, credit, code) and ``confidence`` (``provenance.licenses.CONFIDENCE``; 0.5 or 0.8
+                          for "All rights reserved")
+* ``license``             the primary license (``provenance.licenses.primary_license``: the page's own declaration)
+* ``license_where``       where the primary license was found: the place of its most confident finding with that
+                          SPDX id, credits and code blocks aside (they never decide it); null without a primary
+* ``license_confidence``  that finding's confidence
 """
 
 from __future__ import annotations
 
 import pyarrow as pa
 
-from ..licenses import LICENSE_TYPE, scan_batch_primary
+from .. import licenses as lic
 from . import ScanContext
+
+#: what the ledger stores per finding: the detector's fields, then where and confidence
+STORED_FINDING_TYPE = pa.struct(list(lic.FINDING_TYPE) + [pa.field("where", pa.string()),
+                                                           pa.field("confidence", pa.float64())])
+STORED_TYPE = pa.list_(STORED_FINDING_TYPE)
+#: every value ``where`` can take (a closed vocabulary: reports may show it as it is)
+WHERE_VALUES = tuple(lic.CONFIDENCE)
+
+
+def scan_batch_placed(batch: pa.RecordBatch | pa.Table, text_column: str = "text",
+                      html_column: str = "html") -> tuple[list[list[dict]], list[str | None]]:
+    """Per row, the findings as dicts (with ``where`` and ``confidence``) and the primary license.
+
+    The same steps as :func:`provenance.licenses.scan_batch_primary` (prefilter, ``detect`` on candidate
+    rows, the HTML column merged in), which returns the findings as ``LICENSE_TYPE`` and so drops the two
+    fields; ``tests/test_license_where.py`` checks the two agree. When ``LICENSE_TYPE`` carries the fields,
+    this becomes a call to that function."""
+    names = batch.schema.names
+    n = batch.num_rows
+    text_arr = batch.column(text_column) if text_column in names else None
+    html_arr = batch.column(html_column) if html_column and html_column in names else None
+    if isinstance(text_arr, pa.ChunkedArray):
+        text_arr = text_arr.combine_chunks()
+    if isinstance(html_arr, pa.ChunkedArray):
+        html_arr = html_arr.combine_chunks()
+    rows: list[list[dict]] = [[] for _ in range(n)]
+    if text_arr is not None:
+        for i, t in lic._candidate_values(text_arr):
+            rows[i] = lic.detect(t)
+    if html_arr is not None:
+        for i, h in lic._candidate_values(html_arr):
+            extra = lic.detect(h)
+            if not extra:
+                continue
+            if text_arr is None:
+                rows[i] = extra
+                continue
+            rows[i] = lic._merge_html(rows[i], extra)
+    primary = [lic.primary_license(r) if r else None for r in rows]
+    return rows, primary
+
+
+def primary_place(findings: list[dict], primary: str | None) -> tuple[str | None, float | None]:
+    """Where the primary license was found and with what confidence: its most confident finding (earliest on
+    ties) among those that may decide it. (None, None) without a primary license."""
+    if primary is None:
+        return None, None
+    best = None
+    for f in findings:
+        if f.get("spdx") != primary or f.get("where") in lic.NOT_DECIDING:
+            continue
+        key = (-(f.get("confidence") or 0.0), f["start"] if f.get("start") is not None else 1 << 62)
+        if best is None or key < best[0]:
+            best = (key, f)
+    if best is None:
+        return None, None
+    return best[1].get("where"), best[1].get("confidence")
 
 
 class LicenseScanner:
     name = "licenses"
-    fields = [pa.field("licenses", LICENSE_TYPE), pa.field("license", pa.string())]
+    fields = [pa.field("licenses", STORED_TYPE), pa.field("license", pa.string()),
+              pa.field("license_where", pa.string()), pa.field("license_confidence", pa.float64())]
 
     def scan(self, batch: pa.RecordBatch, context: ScanContext) -> dict[str, pa.Array]:
         # the primary license is decided on the findings' places on the page (rel=license, metadata,
         # footer, inline; credits and code blocks never), see provenance.licenses.primary_license
-        found, primary = scan_batch_primary(batch)
-        return {"licenses": found, "license": pa.array(primary, pa.string())}
+        rows, primary = scan_batch_placed(batch)
+        where: list[str | None] = [None] * len(rows)
+        conf: list[float | None] = [None] * len(rows)
+        for i, p in enumerate(primary):
+            if p is not None:
+                where[i], conf[i] = primary_place(rows[i], p)
+        return {"licenses": pa.array(rows, type=STORED_TYPE), "license": pa.array(primary, pa.string()),
+                "license_where": pa.array(where, pa.string()), "license_confidence": pa.array(conf, pa.float64())}
