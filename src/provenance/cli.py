@@ -496,7 +496,7 @@ def cmd_consent(args) -> int:
         with Ledger(args.ledger, create=False) as led:
             _evaluate_and_report(led, args)
     with Ledger(args.ledger, read_only=True) as led:
-        n = led.query("SELECT count(*) n FROM document_consent").to_pylist()[0]["n"]
+        n = led.query("SELECT count(*) n FROM consent_documents").to_pylist()[0]["n"]
         if n == 0:
             raise ProvenanceError("no consent evaluated yet: import or fetch robots.txt snapshots first "
                                   "(`provenance robots import ...` / `provenance robots fetch`), or pass --evaluate")

@@ -73,7 +73,7 @@ def _register(con, name: str, rows: dict[str, list]) -> None:
 
 def _robots_sql(con, policy: Policy, warnings: list[str]) -> list[str]:
     parts = []
-    evaluated = {r[0].lower(): r[0] for r in con.execute("SELECT DISTINCT agent FROM document_consent").fetchall()}
+    evaluated = {r[0].lower(): r[0] for r in con.execute("SELECT agent FROM consent_agents").fetchall()}
     rows = {"agent": [], "label": [], "moment": [], "disallowed": [], "unknown": []}
     missing: list[str] = []
     for rule in policy.robots:

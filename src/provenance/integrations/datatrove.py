@@ -421,7 +421,8 @@ class _Session:
         con.register("_dt_batch", batch)
         try:
             with led.transaction():
-                for t in ("documents", "document_consent", "consent_changes", "takedown_matches", "shards", "verdict_runs"):
+                for t in ("documents", "consent_documents", "consent_decisions", "consent_agent_groups", "consent_agents",
+                          "consent_changes", "takedown_matches", "shards", "verdict_runs"):
                     con.execute(f"DELETE FROM {t}")
                 con.execute(f"INSERT INTO documents BY NAME SELECT ? AS shard_id, 'datatrove' AS run_id, {sel} FROM _dt_batch",
                             [self.shard_id])

@@ -266,7 +266,7 @@ def collect(led, *, top: int = 30, sme: bool = False) -> dict:
                         "when a subset is exported (`provenance export --redact-pii`) or with `provenance redact`.")
 
     # -- consent ------------------------------------------------------------------------------------
-    evaluated = _scalar(con, "SELECT count(*) FROM document_consent") or 0
+    evaluated = _scalar(con, "SELECT count(*) FROM consent_documents") or 0
     if evaluated:
         f["consent"] = {
             "available": True,

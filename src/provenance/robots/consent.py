@@ -12,10 +12,12 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import time
 from collections import defaultdict
 from datetime import datetime, timezone
 from functools import lru_cache
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -138,30 +140,52 @@ def _parse(body: str):
     return RobotsTxt.parse(body)
 
 
-class _Decisions:
-    """Decisions per (snapshot, agent group, path), and which group each agent falls into per snapshot:
-    plain lists, turned into two Arrow tables once; DuckDB expands them to agents."""
+_DECISION_SCHEMA = pa.schema([("snapshot_id", pa.string()), ("gk", pa.int32()), ("path_key", pa.uint64()),
+                              ("outcome", pa.string()), ("rule_line", pa.int32()), ("rule", pa.string())])
+_GROUP_SCHEMA = pa.schema([("snapshot_id", pa.string()), ("agent", pa.string()), ("gk", pa.int32())])
 
-    def __init__(self):
-        self.snap, self.path, self.gk, self.outcome, self.line, self.rule = [], [], [], [], [], []
+
+class _Decisions:
+    """Decisions per (snapshot, agent group, path key), and which group each agent falls into per snapshot,
+    flushed into the ledger's staging tables every ``flush_rows`` rows (memory follows the batch, not the
+    corpus)."""
+
+    def __init__(self, con, decisions: str, groups: str, flush_rows: int = 200_000):
+        self.con, self.decisions_table, self.groups_table, self.flush_rows = con, decisions, groups, flush_rows
+        self.rows = 0
+        self._clear()
+
+    def _clear(self):
+        self.snap, self.key, self.gk, self.outcome, self.line, self.rule = [], [], [], [], [], []
         self.g_snap, self.g_agent, self.g_gk = [], [], []
 
-    def add(self, snap, paths, gk, outcomes, lines, rules):
-        n = len(paths)
+    def add(self, snap, keys, gk, outcomes, lines, rules):
+        n = len(keys)
         self.snap += [snap] * n
-        self.path += paths
+        self.key += keys
         self.gk += [gk] * n
         self.outcome += outcomes
         self.line += lines
         self.rule += rules
+        self.rows += n
+        if len(self.key) >= self.flush_rows:
+            self.flush()
 
-    def tables(self) -> tuple[pa.Table, pa.Table]:
-        d = pa.table({"snap": pa.array(self.snap, pa.string()), "path": pa.array(self.path, pa.string()),
-                      "gk": pa.array(self.gk, pa.int32()), "outcome": pa.array(self.outcome, pa.string()),
-                      "rule_line": pa.array(self.line, pa.int32()), "rule": pa.array(self.rule, pa.string())})
-        g = pa.table({"snap": pa.array(self.g_snap, pa.string()), "agent": pa.array(self.g_agent, pa.string()),
-                      "gk": pa.array(self.g_gk, pa.int32())})
-        return d, g
+    def flush(self):
+        if self.key:
+            d = pa.table([pa.array(self.snap, pa.string()), pa.array(self.gk, pa.int32()), pa.array(self.key, pa.uint64()),
+                          pa.array(self.outcome, pa.string()), pa.array(self.line, pa.int32()), pa.array(self.rule, pa.string())],
+                         schema=_DECISION_SCHEMA)
+            self.con.register("_dec_batch", d)
+            self.con.execute(f"INSERT INTO {self.decisions_table} SELECT * FROM _dec_batch")
+            self.con.unregister("_dec_batch")
+        if self.g_snap:
+            g = pa.table([pa.array(self.g_snap, pa.string()), pa.array(self.g_agent, pa.string()), pa.array(self.g_gk, pa.int32())],
+                         schema=_GROUP_SCHEMA)
+            self.con.register("_grp_batch", g)
+            self.con.execute(f"INSERT INTO {self.groups_table} SELECT * FROM _grp_batch")
+            self.con.unregister("_grp_batch")
+        self._clear()
 
 
 BLOCKED_NOTE = ("(not fetched: refused by our own SSRF guard or as an invalid target; not the publisher's "
@@ -184,34 +208,39 @@ def _status_note(outcome: str, status) -> str:
 
 
 def _decide_snapshot(acc: _Decisions, snap: str, outcome: str, status, body: str | None, paths: pa.Array,
-                     agents: list[str]) -> None:
+                     keys: list[int], agents: list[str], grouped: bool) -> None:
+    """Decisions of one snapshot for ``paths`` (their keys beside them), per agent group; ``grouped``: the
+    agents' groups of this snapshot were recorded already (its paths come in more than one batch)."""
     n = len(paths)
     if outcome != "parsed":
         # "blocked" is our refusal to fetch, not the publisher's answer: unknown, like having no snapshot
         label = {"allow_all": "allowed", "disallow_all": "disallowed"}.get(outcome, "unknown")
         why = _status_note(outcome, status)
-        acc.add(snap, paths.to_pylist(), -2, [label] * n, [None] * n, [why] * n)
-        for a in agents:
-            acc.g_snap.append(snap)
-            acc.g_agent.append(a)
-            acc.g_gk.append(-2)
+        acc.add(snap, keys, -2, [label] * n, [None] * n, [why] * n)
+        if not grouped:
+            for a in agents:
+                acc.g_snap.append(snap)
+                acc.g_agent.append(a)
+                acc.g_gk.append(-2)
         return
     rt = _parse(body or "")
     groups: dict = defaultdict(list)
     for a in agents:
         groups[rt.group_key(a)].append(a)
-    plist = paths.to_pylist()
+    plist = None
     for key, members in groups.items():
         gk = -1 if key is None else int(key)
-        for a in members:
-            acc.g_snap.append(snap)
-            acc.g_agent.append(a)
-            acc.g_gk.append(gk)
+        if not grouped:
+            for a in members:
+                acc.g_snap.append(snap)
+                acc.g_agent.append(a)
+                acc.g_gk.append(gk)
         if n < SCALAR_BELOW:
             # a few paths: scalar decisions beat the fixed cost of a columnar call (pyarrow compiles the RE2
             # programs per call, ~0.3-0.7 ms), measured in bench/bench_consent.py
+            plist = paths.to_pylist() if plist is None else plist
             ds = [rt.decide(members[0], p) for p in plist]
-            acc.add(snap, plist, gk, ["allowed" if d.allowed else "disallowed" for d in ds],
+            acc.add(snap, keys, gk, ["allowed" if d.allowed else "disallowed" for d in ds],
                     [d.rule.line if d.rule else None for d in ds], [d.rule.text if d.rule else None for d in ds])
         else:
             allowed, idx = rt.decide_many(members[0], paths)
@@ -219,90 +248,120 @@ def _decide_snapshot(acc: _Decisions, snap: str, outcome: str, status, body: str
             lines = [r.line for r in rules] + [None]
             texts = [r.text for r in rules] + [None]
             ix = [i if i >= 0 else len(rules) for i in idx.to_pylist()]
-            acc.add(snap, plist, gk, ["allowed" if a else "disallowed" for a in allowed.to_pylist()],
+            acc.add(snap, keys, gk, ["allowed" if a else "disallowed" for a in allowed.to_pylist()],
                     [lines[i] for i in ix], [texts[i] for i in ix])
 
 
-def evaluate(led: Ledger, agents: list[str]) -> dict:
-    """Recompute ``document_consent`` for ``agents`` and record flips since the previous evaluation."""
+def evaluate(led: Ledger, agents: list[str], *, batch_rows: int = 100_000, work_dir=None) -> dict:
+    """Recompute consent for ``agents`` (``consent_documents``, ``consent_decisions``, ``consent_agent_groups``,
+    ``consent_agents``; the view ``document_consent`` joins them) and record flips since the previous
+    evaluation in ``consent_changes``.
+
+    Out of core: DuckDB picks each document's snapshots and the distinct (snapshot, path) pairs (spilling under
+    its memory limit); the pairs go to a Parquet file sorted by snapshot and are decided ``batch_rows`` at a
+    time, each snapshot's body read once per batch; decisions are written in batches. Python memory follows
+    the batch and the robots.txt parse cache, not the corpus."""
+    import tempfile
+
+    import pyarrow.parquet as pq
+
     t0 = time.perf_counter()
     con = led.con
+    agents = list(dict.fromkeys(agents))
     con.execute("DROP TABLE IF EXISTS _doc_snap")
     con.execute(f"""
         CREATE TEMP TABLE _doc_snap AS
         WITH latest AS (SELECT host, arg_max(snapshot_id, captured_at) AS snapshot_id FROM robots_snapshots GROUP BY host)
-        SELECT d.shard_id, d.position, d.host, {path_sql('d.url')} AS path, cs.snapshot_id AS crawl_snap, l.snapshot_id AS now_snap
+        SELECT d.shard_id, d.position, {path_sql('d.url')} AS path, cs.snapshot_id AS crawl_snap, l.snapshot_id AS now_snap
         FROM documents d
         ASOF LEFT JOIN robots_snapshots cs ON d.host = cs.host AND d.crawl_date >= cs.captured_at
         LEFT JOIN latest l ON d.host = l.host
     """)
-    pairs = con.sql("""
-        SELECT p.snap, p.path, s.outcome, s.http_status, s.body FROM (
-            SELECT DISTINCT snap, path FROM (
-                SELECT crawl_snap AS snap, path FROM _doc_snap WHERE crawl_snap IS NOT NULL
-                UNION ALL SELECT now_snap, path FROM _doc_snap WHERE now_snap IS NOT NULL)) p
-        JOIN robots_snapshots s ON s.snapshot_id = p.snap
-        ORDER BY p.snap
-    """).to_arrow_table()
-    t_select = time.perf_counter() - t0
-    acc = _Decisions()
-    n_pairs = pairs.num_rows
-    if n_pairs:
+    for t, like in (("_new_decisions", "consent_decisions"), ("_new_groups", "consent_agent_groups")):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {t} AS SELECT * FROM {like} LIMIT 0")
+    work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="provenance-consent-"))
+    work.mkdir(parents=True, exist_ok=True)
+    pairs_file = work / "pairs.parquet"
+    acc = _Decisions(con, "_new_decisions", "_new_groups")
+    try:
+        con.execute(f"""
+            COPY (
+                SELECT DISTINCT snap, path, hash(path) AS path_key FROM (
+                    SELECT crawl_snap AS snap, path FROM _doc_snap WHERE crawl_snap IS NOT NULL
+                    UNION ALL SELECT now_snap, path FROM _doc_snap WHERE now_snap IS NOT NULL)
+                ORDER BY snap
+            ) TO '{str(pairs_file).replace("'", "''")}' (FORMAT parquet, ROW_GROUP_SIZE {batch_rows})""")
+        t_select = time.perf_counter() - t0
+        n_pairs = 0
         import numpy as np
 
-        snaps = pairs.column("snap").combine_chunks()
-        idx = snaps.dictionary_encode().indices.to_numpy(zero_copy_only=False)
-        # each snapshot's run of rows (the table is sorted by snap)
-        starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])
-        ends = np.r_[starts[1:], len(idx)]
-        head = pairs.take(pa.array(starts)).select(["snap", "outcome", "http_status", "body"]).to_pydict()
-        path_col = pairs.column("path").combine_chunks()
-        for k, (s0, e0) in enumerate(zip(starts.tolist(), ends.tolist())):
-            _decide_snapshot(acc, head["snap"][k], head["outcome"][k], head["http_status"][k], head["body"][k],
-                             path_col.slice(s0, e0 - s0), agents)
-    decisions, agent_groups = acc.tables()
+        pf = pq.ParquetFile(pairs_file)
+        seen: set[str] = set()  # snapshots whose agent groups are recorded (a snapshot may span batches)
+        for batch in pf.iter_batches(batch_size=batch_rows):
+            n_pairs += batch.num_rows
+            snaps = batch.column("snap")
+            idx = snaps.dictionary_encode().indices.to_numpy(zero_copy_only=False)
+            starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])
+            ends = np.r_[starts[1:], len(idx)]
+            names = snaps.take(pa.array(starts)).to_pylist()
+            info = {r[0]: r[1:] for r in con.execute(
+                "SELECT snapshot_id, outcome, http_status, body FROM robots_snapshots WHERE snapshot_id IN (SELECT unnest(?::VARCHAR[]))",
+                [names]).fetchall()}
+            path_col = batch.column("path")
+            key_col = batch.column("path_key")
+            for name, s0, e0 in zip(names, starts.tolist(), ends.tolist()):
+                outcome, status, body = info[name]
+                _decide_snapshot(acc, name, outcome, status, body, path_col.slice(s0, e0 - s0),
+                                 key_col.slice(s0, e0 - s0).to_pylist(), agents, name in seen)
+                seen.add(name)
+        acc.flush()
+    finally:
+        shutil.rmtree(work, ignore_errors=True) if not work_dir else pairs_file.unlink(missing_ok=True)
     t_decide = time.perf_counter() - t0 - t_select
     detected = datetime.now(timezone.utc)
-    con.register("_decisions", decisions)
-    con.register("_agent_groups", agent_groups)
     con.register("_agents", pa.table({"agent": pa.array(agents, pa.string())}))
     try:
         with led.transaction():
-            con.execute("DROP TABLE IF EXISTS _prev_consent")
-            con.execute("CREATE TEMP TABLE _prev_consent AS SELECT shard_id, position, agent, now_outcome, now_snapshot FROM document_consent")
-            con.execute("DELETE FROM document_consent")
-            con.execute("""
-                INSERT INTO document_consent
-                SELECT ds.shard_id, ds.position, a.agent,
-                       coalesce(c.outcome, 'unknown'), ds.crawl_snap, c.rule_line, c.rule,
-                       coalesce(n.outcome, 'unknown'), ds.now_snap, n.rule_line, n.rule
-                FROM _doc_snap ds CROSS JOIN _agents a
-                LEFT JOIN _agent_groups cg ON cg.snap = ds.crawl_snap AND cg.agent = a.agent
-                LEFT JOIN _decisions c ON c.snap = ds.crawl_snap AND c.path = ds.path AND c.gk = cg.gk
-                LEFT JOIN _agent_groups ng ON ng.snap = ds.now_snap AND ng.agent = a.agent
-                LEFT JOIN _decisions n ON n.snap = ds.now_snap AND n.path = ds.path AND n.gk = ng.gk
-            """)
+            # flips: only where a document's snapshot now changed can its decision now change (a snapshot's
+            # decisions are a function of its body, the path and the agent); agents new to this evaluation
+            # had no previous answer
             con.execute("""
                 INSERT INTO consent_changes
-                SELECT ?, d.host, c.agent,
-                       CASE WHEN c.now_outcome = 'disallowed' THEN 'started_disallowing' ELSE 'stopped_disallowing' END,
-                       any_value(p.now_snapshot), any_value(c.now_snapshot), count(*), sum(d.words)
-                FROM document_consent c
-                JOIN _prev_consent p USING (shard_id, position, agent)
-                JOIN documents d USING (shard_id, position)
-                WHERE p.now_outcome IN ('allowed', 'disallowed') AND c.now_outcome IN ('allowed', 'disallowed')
-                  AND p.now_outcome <> c.now_outcome
-                GROUP BY d.host, c.agent, c.now_outcome
+                WITH moved AS (
+                    SELECT o.shard_id, o.position, o.path_key AS old_key, o.now_snapshot AS old_snap,
+                           hash(n.path) AS new_key, n.now_snap AS new_snap
+                    FROM consent_documents o JOIN _doc_snap n USING (shard_id, position)
+                    WHERE o.now_snapshot IS NOT NULL AND n.now_snap IS NOT NULL AND o.now_snapshot <> n.now_snap),
+                flips AS (
+                    SELECT m.shard_id, m.position, a.agent, od.outcome AS before, nd.outcome AS after, m.old_snap, m.new_snap
+                    FROM moved m JOIN consent_agents a ON a.agent IN (SELECT agent FROM _agents)
+                    JOIN consent_agent_groups og ON og.snapshot_id = m.old_snap AND og.agent = a.agent
+                    JOIN consent_decisions od ON od.snapshot_id = m.old_snap AND od.gk = og.gk AND od.path_key = m.old_key
+                    JOIN _new_groups ng ON ng.snapshot_id = m.new_snap AND ng.agent = a.agent
+                    JOIN _new_decisions nd ON nd.snapshot_id = m.new_snap AND nd.gk = ng.gk AND nd.path_key = m.new_key
+                    WHERE od.outcome IN ('allowed', 'disallowed') AND nd.outcome IN ('allowed', 'disallowed')
+                      AND od.outcome <> nd.outcome)
+                SELECT ?, d.host, f.agent,
+                       CASE WHEN f.after = 'disallowed' THEN 'started_disallowing' ELSE 'stopped_disallowing' END,
+                       any_value(f.old_snap), any_value(f.new_snap), count(*), sum(d.words)
+                FROM flips f JOIN documents d USING (shard_id, position)
+                GROUP BY d.host, f.agent, f.after
             """, [detected])
+            for t in ("consent_documents", "consent_decisions", "consent_agent_groups", "consent_agents"):
+                con.execute(f"DELETE FROM {t}")
+            con.execute("INSERT INTO consent_agents SELECT agent FROM _agents")
+            con.execute("INSERT INTO consent_documents SELECT shard_id, position, hash(path), crawl_snap, now_snap FROM _doc_snap")
+            con.execute("INSERT INTO consent_decisions SELECT * FROM _new_decisions")
+            con.execute("INSERT INTO consent_agent_groups SELECT * FROM _new_groups")
     finally:
-        con.unregister("_decisions")
-        con.unregister("_agent_groups")
         con.unregister("_agents")
     n_docs = con.execute("SELECT count(*) FROM _doc_snap").fetchall()[0][0]
+    for t in ("_doc_snap", "_new_decisions", "_new_groups"):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
     n_changes = con.execute("SELECT count(*) FROM consent_changes WHERE detected_at = ?", [detected]).fetchall()[0][0]
     return {"documents": n_docs, "agents": len(agents), "distinct_snapshot_paths": n_pairs,
-            "seconds": time.perf_counter() - t0, "select_seconds": t_select, "decide_seconds": t_decide,
-            "changes": n_changes, "blocked": blocked_summary(led)}
+            "decisions": acc.rows, "seconds": time.perf_counter() - t0, "select_seconds": t_select,
+            "decide_seconds": t_decide, "changes": n_changes, "blocked": blocked_summary(led)}
 
 
 def blocked_summary(led) -> dict:
@@ -317,7 +376,7 @@ def blocked_summary(led) -> dict:
         WITH b AS (SELECT snapshot_id, host FROM robots_snapshots WHERE outcome = 'blocked'),
         hits AS (
             SELECT c.shard_id, c.position, cb.host AS crawl_host, nb.host AS now_host
-            FROM document_consent c
+            FROM consent_documents c
             LEFT JOIN b cb ON cb.snapshot_id = c.crawl_snapshot
             LEFT JOIN b nb ON nb.snapshot_id = c.now_snapshot
             WHERE cb.snapshot_id IS NOT NULL OR nb.snapshot_id IS NOT NULL)
