@@ -239,17 +239,33 @@ def throughput(target_mb: float) -> dict:
 
 
 _SRC_EXT = (".c", ".h", ".cc", ".cpp", ".hpp", ".ipp", ".py", ".java", ".go", ".rs", ".js", ".ts", ".tcl", ".rb")
+MIRROR = Path(os.environ.get("PROVENANCE_MIRROR", "/work/.mirror"))
+
+
+def _path_ok(path: str, include: list[str], exclude: list[str]) -> bool:
+    """A path is kept when it matches one include (a folder prefix or an fnmatch glob; none = all) and no
+    exclude."""
+    import fnmatch
+
+    def hit(pat: str) -> bool:
+        return fnmatch.fnmatchcase(path, pat) if any(c in pat for c in "*?[") else path.startswith(pat.rstrip("/") + "/")
+
+    return (not include or any(hit(p) for p in include)) and not any(hit(p) for p in exclude)
 
 
 def repo_files(git_dir: str, per_repo: int, under: str | None = None) -> list[tuple[str, str]]:
     """(path, text) of up to ``per_repo`` source files at HEAD of a bare/mirror git directory, spread evenly
-    over the sorted listing (deterministic). Nothing is written anywhere."""
+    over the sorted listing (deterministic). ``under``: comma-separated folder prefixes or globs to keep,
+    ``!``-prefixed ones to drop (vendored code under another license). Nothing is written anywhere."""
     import subprocess
 
-    ls = subprocess.run(["git", "--git-dir", git_dir, "ls-tree", "-r", "HEAD"] + ([under] if under else []),
+    pats = [p.strip() for p in (under or "").split(",") if p.strip()]
+    include = [p for p in pats if not p.startswith("!")]
+    exclude = [p[1:] for p in pats if p.startswith("!")]
+    ls = subprocess.run(["git", "--git-dir", git_dir, "ls-tree", "-r", "HEAD"],
                         capture_output=True, text=True, check=True).stdout.splitlines()
     blobs = [(ln.split("\t", 1)[1], ln.split()[2]) for ln in ls if ln.split()[1] == "blob"]
-    blobs = sorted((p, h) for p, h in blobs if p.endswith(_SRC_EXT))
+    blobs = sorted((p, h) for p, h in blobs if p.endswith(_SRC_EXT) and _path_ok(p, include, exclude))
     step = max(1, len(blobs) // per_repo)
     pick = blobs[::step][:per_repo]
     out = []
@@ -260,28 +276,104 @@ def repo_files(git_dir: str, per_repo: int, under: str | None = None) -> list[tu
     return out
 
 
+def _git_dir(name: str) -> str | None:
+    """A git directory given as a path, or as ``owner/name`` under the mirror folder (``fetch`` layout)."""
+    p = Path(name)
+    if p.exists():
+        return str(p)
+    for cand in (MIRROR / name.replace("/", "+") / "repo" / ".git", MIRROR / name.replace("/", "+") / "repo"):
+        if (cand / "HEAD").exists():
+            return str(cand)
+    return None
+
+
+def parse_repo_spec(spec: str) -> dict:
+    """``GITDIR=SPDX-EXPR[@PATHS]`` (the ``--repo`` form) -> a repository entry."""
+    git_dir, rest = spec.split("=", 1)
+    expr, _, paths = rest.partition("@")
+    return {"git_dir": git_dir, "expr": expr.strip(), "paths": paths, "files": []}
+
+
+def read_repo_list(path: Path) -> list[dict]:
+    """Repository entries from a file, one ``REPO[@PATHS]  SPDX-EXPRESSION`` a line: REPO a git directory or
+    ``owner/name`` under the mirror folder, PATHS as in :func:`repo_files`, the expression the rest of the
+    line. A following line ``= GLOB  SPDX-EXPRESSION`` gives the files matching GLOB their own truth (a file
+    whose header states another license, e.g. code kept under its original BSD notice). ``#`` starts a
+    comment. Repositories absent from this machine are skipped and said so."""
+    entries: list[dict] = []
+    last = None
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if line.startswith("="):
+            glob, _, expr = line[1:].strip().partition(" ")
+            if last is not None:
+                last["files"].append((glob, expr.strip()))
+            continue
+        repo, _, expr = line.partition(" ")
+        repo, _, paths = repo.partition("@")
+        gd = _git_dir(repo)
+        if gd is None:
+            print(f"  (skipped: {repo} is not on this machine)")
+            last = None
+            continue
+        last = {"git_dir": gd, "expr": expr.strip(), "paths": paths, "files": []}
+        entries.append(last)
+    return entries
+
+
 def _tag_ids(text: str) -> set[str] | None:
+    """Ids of the file's SPDX tag; None without a tag or when its value is not an SPDX expression
+    ("BSD 3-Clause"), which names no id either tool could report."""
+    from provenance.licenses import valid_spdx_expression
+
     m = re.search(r"SPDX-License-Identifier:\s*([^\r\n*]+)", text)
-    return expression_ids(m.group(1).strip().rstrip("*/ -")) if m else None
+    if not m:
+        return None
+    expr = m.group(1).strip().rstrip("*/ -")
+    return expression_ids(expr) if valid_spdx_expression(expr) else None
 
 
-def run_scancode(scancode: str, files: list[tuple[str, str]]) -> tuple[list[set[str]], float]:
-    """ScanCode license detection (one process) over the files, written to a temporary folder; ids per file
-    and wall time of the scancode command."""
+def _write_tree(root: Path, files: list[tuple[str, str]]) -> None:
+    for i, (path, text) in enumerate(files):
+        f = root / f"{i:05d}" / Path(path).name
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(text)
+
+
+# ScanCode keys that say "some license-like text is here" rather than naming a license (its counterpart of our
+# LicenseRef-invalid): not scored as detections.
+SCANCODE_MARKERS = ("LicenseRef-scancode-unknown", "LicenseRef-scancode-free-unknown", "LicenseRef-scancode-warranty-disclaimer",
+                    "LicenseRef-scancode-generic-")
+
+
+def run_scancode(scancode: str, files: list[tuple[str, str]], processes: int = 1) -> tuple[list[set[str]], dict]:
+    """ScanCode license detection (one command) over the files, written to a temporary folder; ids per file
+    and timings. A one-file run first is the warm-up (it builds the license index when none is cached) and is
+    not in the timing; its time is reported as ``startup`` (process start and index load, which every run
+    pays). ``cpu`` is the user+system time of the scancode processes (all ``processes`` of them)."""
+    import resource
     import subprocess
     import tempfile
 
-    with tempfile.TemporaryDirectory() as td:
-        root = Path(td) / "files"
-        for i, (path, text) in enumerate(files):
-            f = root / f"{i:05d}" / Path(path).name
-            f.parent.mkdir(parents=True, exist_ok=True)
-            f.write_text(text)
-        out = Path(td) / "sc.json"
+    def once(root: Path, out: Path) -> tuple[float, float]:
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
-        subprocess.run([scancode, "-l", "-n", "1", "--quiet", "--json", str(out), str(root)], check=True,
+        subprocess.run([scancode, "-l", "-n", str(processes), "--quiet", "--json", str(out), str(root)], check=True,
                        capture_output=True)
         dt = time.perf_counter() - t
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return dt, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+
+    with tempfile.TemporaryDirectory() as td:
+        warm = Path(td) / "warm"
+        _write_tree(warm, files[:1])
+        t_warm, _ = once(warm, Path(td) / "warm.json")
+        root = Path(td) / "files"
+        _write_tree(root, files)
+        out = Path(td) / "sc.json"
+        dt, cpu = once(root, out)
         res = json.loads(out.read_text())
     by_idx: dict[int, set[str]] = {}
     for fr in res["files"]:
@@ -291,42 +383,97 @@ def run_scancode(scancode: str, files: list[tuple[str, str]]) -> tuple[list[set[
         ids = set()
         for d in fr.get("license_detections") or []:
             ids |= expression_ids(d.get("license_expression_spdx") or "")
-        by_idx[idx] = ids
-    return [by_idx.get(i, set()) for i in range(len(files))], dt
+        by_idx[idx] = {i for i in ids if not i.startswith(SCANCODE_MARKERS)}
+    return [by_idx.get(i, set()) for i in range(len(files))], {"seconds": dt, "cpu": cpu, "startup": t_warm,
+                                                                "processes": processes}
 
 
-def evaluate_repos(specs: list[str], per_repo: int, scancode: str | None) -> dict:
+def evaluate_repos(specs: list[str], per_repo: int, scancode: str | None, processes: int = 1) -> dict:
     """Per-file recall/precision on real repositories: truth is the file's SPDX tag when it has one, else the
-    repository license given on the command line (``GITDIR=EXPR[@subdir]``). A file counts as found when every
-    truth id is detected; precision is over detected ids. ScanCode (when given) runs on the same files."""
+    repository license given (``GITDIR=EXPR[@PATHS]``). A file counts as found when every truth id is
+    detected; precision is over detected ids. ScanCode (when given) runs on the same files. Our time is
+    ``detect`` over the files after one warm-up call, one core."""
+    import fnmatch
+
     files, truth, repo_of = [], [], []
     for spec in specs:
-        git_dir, rest = spec.split("=", 1)
-        expr, _, under = rest.partition("@")
+        e = parse_repo_spec(spec) if isinstance(spec, str) else spec
+        git_dir, under = e["git_dir"], e["paths"]
+        name = Path(git_dir).parent.name if Path(git_dir).name in ("repo", ".git") else Path(git_dir).name
+        if name == "repo":
+            name = Path(git_dir).parent.parent.name
+        if under:
+            name += "@" + under
         for path, text in repo_files(git_dir, per_repo, under or None):
+            own = [x for g, x in e["files"] if fnmatch.fnmatchcase(path, g)]
             files.append((path, text))
-            truth.append(_tag_ids(text) or expression_ids(expr))
-            repo_of.append(Path(git_dir).parent.name)
+            truth.append(_tag_ids(text) or expression_ids(own[0] if own else e["expr"]))
+            repo_of.append(name)
+    detect(files[0][1] if files else "")
+    r0 = resource_usage()
     t = time.perf_counter()
     ours = [finding_ids(detect(text)) - {"LicenseRef-invalid"} for _, text in files]
     t_ours = time.perf_counter() - t
-    tools = {"provenance": (ours, t_ours)}
+    tools = {"provenance": (ours, {"seconds": t_ours, "cpu": resource_usage() - r0, "startup": 0.0, "processes": 1})}
     if scancode:
-        tools["scancode"] = run_scancode(scancode, files)
-    out = {"files": len(files), "mb": sum(len(t.encode()) for _, t in files) / 1e6, "tools": {}}
-    for name, (found, dt) in tools.items():
+        tools["scancode"] = run_scancode(scancode, files, processes)
+    out = {"files": len(files), "mb": sum(len(t.encode()) for _, t in files) / 1e6, "tools": {},
+           "paths": [f"{r}:{p}" for r, (p, _) in zip(repo_of, files)], "truth": truth}
+    for name, (found, timing) in tools.items():
         per = collections.defaultdict(collections.Counter)
         tp_ids = fp_ids = 0
         for rp, tr, got in zip(repo_of, truth, found):
             c = per[rp]
             c["n"] += 1
             c["found"] += tr <= got
+            c["fp_ids"] += len(got - tr)
             tp_ids += len(got & tr)
             fp_ids += len(got - tr)
         n_found = sum(c["found"] for c in per.values())
         out["tools"][name] = {"recall": n_found / len(files), "precision": tp_ids / (tp_ids + fp_ids) if tp_ids + fp_ids else None,
-                              "seconds": dt, "per_repo": {k: dict(v) for k, v in per.items()}}
+                              "per_repo": {k: dict(v) for k, v in per.items()}, "found": found, **timing}
     return out
+
+
+def resource_usage() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def print_repos(ev: dict, examples: bool) -> None:
+    print(f"  files {ev['files']}, {ev['mb']:.2f} MB")
+    tools = ev["tools"]
+    for name, r in tools.items():
+        print(f"  {name:10s} recall {r['recall']:.3f}  precision {r['precision'] or 0:.3f}  wall {r['seconds']:.2f} s "
+              f"(cpu {r['cpu']:.2f} s, {r['processes']} process{'es' if r['processes'] > 1 else ''})  "
+              f"{ev['mb'] / r['seconds']:.3f} MB/s")
+    names = list(tools)
+    repos = list(tools[names[0]]["per_repo"])
+    print(f"  {'repository':44s} {'files':>5s} " + " ".join(f"{n + ' found':>16s} {'fp ids':>6s}" for n in names))
+    for rp in repos:
+        cs = [tools[n]["per_repo"][rp] for n in names]
+        print(f"  {rp:44s} {cs[0]['n']:5d} " + " ".join(f"{c['found']:16d} {c['fp_ids']:6d}" for c in cs))
+    if "scancode" in tools:
+        a, b = tools["provenance"], tools["scancode"]
+        print(f"  ScanCode warm-up (first one-file run, not timed above): {b['startup']:.1f} s; every scancode run pays "
+              f"process start and index load, included above")
+        print(f"  speed ratio provenance / scancode: wall {b['seconds'] / a['seconds']:.0f}x, "
+              f"cpu {b['cpu'] / max(a['cpu'], 1e-9):.0f}x, wall without one startup "
+              f"{max(b['seconds'] - b['startup'], 0) / a['seconds']:.0f}x")
+        both = only_a = only_b = neither = 0
+        for tr, ga, gb in zip(ev["truth"], a["found"], b["found"]):
+            fa, fb = tr <= ga, tr <= gb
+            both += fa and fb
+            only_a += fa and not fb
+            only_b += fb and not fa
+            neither += not fa and not fb
+        print(f"  files found by both {both}, only provenance {only_a}, only scancode {only_b}, neither {neither}")
+        if examples:
+            for p, tr, ga, gb in zip(ev["paths"], ev["truth"], a["found"], b["found"]):
+                if (tr <= gb and not tr <= ga) or (ga - tr) or (gb - tr):
+                    print(f"   {p}: truth {sorted(tr)} provenance {sorted(ga)} scancode {sorted(gb)}")
 
 
 def main() -> None:
@@ -335,24 +482,28 @@ def main() -> None:
     ap.add_argument("--repo", action="append", default=[], metavar="GITDIR=SPDX-EXPR[@SUBDIR]",
                     help="a git directory (e.g. a fetched mirror) and its license, for the per-file repository measure")
     ap.add_argument("--per-repo", type=int, default=60, help="source files sampled per repository")
+    ap.add_argument("--repos-file", type=Path, help="repositories for the per-file measure, one a line "
+                    "(REPO[@PATHS] SPDX-EXPRESSION; REPO a git dir or owner/name under $PROVENANCE_MIRROR); see bench/repos.txt")
     ap.add_argument("--scancode", help="path of a scancode executable: the anchor of the repository measure")
+    ap.add_argument("-n", "--processes", type=int, default=1, help="scancode processes (-n)")
     ap.add_argument("--repos-only", action="store_true", help="only the repository measure")
     ap.add_argument("--examples", action="store_true", help="print false positive/negative examples")
+    ap.add_argument("--save", type=Path, help="write the repository measure per file (path, truth, ids per tool) as JSON")
     args = ap.parse_args()
     pa.set_cpu_count(1)
     pa.set_io_thread_count(1)
 
-    if args.repo:
+    specs: list = [parse_repo_spec(r) for r in args.repo]
+    if args.repos_file:
+        specs += read_repo_list(args.repos_file)
+    if specs:
         print(f"== real repositories: {args.per_repo} source files each, truth = SPDX tag else repository license")
-        ev = evaluate_repos(args.repo, args.per_repo, args.scancode)
-        print(f"  files {ev['files']}, {ev['mb']:.2f} MB")
-        for name, r in ev["tools"].items():
-            print(f"  {name:10s} recall {r['recall']:.3f}  precision {r['precision'] or 0:.3f}  {r['seconds']:.2f} s  "
-                  f"{ev['mb'] / r['seconds']:.3f} MB/s")
-            for repo, c in r["per_repo"].items():
-                print(f"      {repo:28s} {c}")
-        if "scancode" in ev["tools"]:
-            print(f"  speed ratio provenance / scancode: {ev['tools']['scancode']['seconds'] / ev['tools']['provenance']['seconds']:.0f}x")
+        ev = evaluate_repos(specs, args.per_repo, args.scancode, args.processes)
+        print_repos(ev, args.examples)
+        if args.save:
+            rows = [{"path": p, "truth": sorted(t), **{n: sorted(r["found"][i]) for n, r in ev["tools"].items()}}
+                    for i, (p, t) in enumerate(zip(ev["paths"], ev["truth"]))]
+            args.save.write_text(json.dumps(rows, indent=0))
         if args.repos_only:
             return
 
