@@ -57,7 +57,7 @@ EVIDENCE_MAX = 200
 # Prefilter (RE2 syntax, used with ignore_case). Every precise matcher below requires one of these.
 PREFILTER = (
     r"licen[cs]|creative ?commons|spdx|hereby granted|redistribution and use|unencumbered"
-    r"|\bcc[ _-]?(?:by|0)\b|gpl|public ?domain|sspl|rsal|busl|polyform|commons clause|redistribute it freely"
+    r"|\bcc[ _-]?(?:by|0)\b|gpl|public ?domain|sspl|rsal|busl|\bbsl[ _-]?v?1|polyform|commons clause|redistribute it freely"
     r"|good and not evil|rights reserved|rechte vorbehalten|droits r[ée]serv|derechos reservados|diritti riservati"
 )
 
@@ -267,8 +267,12 @@ _GNU_SHORT2_RE = re.compile(
     r"(?: (?P<later>only|or later|or newer|or higher|or greater|or any later version))?(?= |$)"
 )
 
-# (id, a literal the pattern needs: checked with a substring test first, pattern)
-_NOTICE_PATTERNS: list[tuple[str, str, re.Pattern]] = [
+# Named variants of the 3-clause BSD license that are other licenses ("BSD 3-clause License w/nuclear
+# disclaimer", "BSD 3-Clause Clear", "BSD 3-Clause Open MPI variant"): a lookahead after "bsd 3 clause"
+_BSD3_VARIANT = r" (?:licen[cs]e )?(?:w |with |no )?(?:nuclear|clear|open mpi|military|attribution|lbnl|modification)\b"
+
+# (id, a literal the pattern needs (or a tuple: one of them), pattern)
+_NOTICE_PATTERNS: list[tuple[str, str | tuple[str, ...], re.Pattern]] = [
     # Apache
     ("Apache-2.0", "apache", re.compile(r"\bapache (?:software )?" + _L + r" (?:version |ver |v ?)?2(?: 0)?\b(?! \d)")),
     ("Apache-2.0", "apache", re.compile(r"\b(?:under|licensed|" + _L + r") (?:the )?(?:terms of )?(?:the )?apache (?:v )?2 0(?: " + _L + r")?\b")),
@@ -306,7 +310,7 @@ _NOTICE_PATTERNS: list[tuple[str, str, re.Pattern]] = [
         r"\bpermission is hereby granted free of charge to any person obtaining a copy of this software(?: and "
         r"associated documentation files)?\b.{0,900}?\bthe above copyright notice and this permission notice shall be "
         r"included in all copies or substantial portions of the software\b")),
-    ("MIT", "licen", re.compile(
+    ("MIT", ("mit licen", "expat licen"), re.compile(
         r"\b(?:under|licensed|released|distributed|available|governed by|covered by|terms of|" + _L + r")"
         r"(?: (?:the|terms|of|an|a|open|source)){0,4} (?:mit|expat)(?: expat)? " + _L + r"\b")),
     ("MIT", "mit", re.compile(r"\b(?:licensed|released|distributed|available|" + _L + r") (?:under )?mit\b(?! (?:press|university|institute|media|technology|computer))")),
@@ -319,7 +323,7 @@ _NOTICE_PATTERNS: list[tuple[str, str, re.Pattern]] = [
     ("BSD-3-Clause", "bsd", re.compile(
         r"\b(?:under|licensed|" + _L + r")(?: (?:the|terms|of|a)){0,3} "
         r"(?:new|modified|revised|3 clause|three clause) bsd " + _L + r"\b")),
-    ("BSD-3-Clause", "bsd", re.compile(r"\bbsd 3 clause\b")),
+    ("BSD-3-Clause", "bsd", re.compile(r"\bbsd 3 clause\b(?!" + _BSD3_VARIANT + ")")),
     ("BSD-2-Clause", "bsd", re.compile(
         r"\b(?:under|licensed|" + _L + r")(?: (?:the|terms|of|a)){0,3} "
         r"(?:simplified|2 clause|two clause) bsd " + _L + r"\b")),
@@ -335,6 +339,8 @@ _LEAD = (
 
 # Source-available licenses (ids as SPDX has them, else ScanCode's LicenseRef-scancode-* keys).
 RSAL2 = "LicenseRef-scancode-rsalv2"
+RSAL1 = "LicenseRef-scancode-redis-source-available-1.0"  # "Redis Source Available License Agreement" (2019)
+ELASTIC_2018 = "LicenseRef-scancode-elastic-license-2018"  # the Elastic License before 2.0 (x-pack, 2018-2021)
 _POLYFORM = {
     "noncommercial": "PolyForm-Noncommercial-1.0.0", "small business": "PolyForm-Small-Business-1.0.0",
     "shield": "LicenseRef-scancode-polyform-shield-1.0.0", "strict": "LicenseRef-scancode-polyform-strict-1.0.0",
@@ -363,6 +369,9 @@ _NOTICE_PATTERNS += [
     ("LicenseRef-scancode-rsalv2", "redis source available", re.compile(
         r"\bredis source available " + _L + r"(?: agreement)?(?: (?:version |v ?)?2(?: 0)?| " + _RSAL_SHORT + r")\b")),
     ("LicenseRef-scancode-rsalv2", "rsal", re.compile(_LEAD + _RSAL_SHORT + r"\b")),
+    # RSAL version 1 (Redis Labs modules 2019-2022): its title has no version between "License" and "Agreement"
+    (RSAL1, "source available", re.compile(
+        r"\bredis (?:labs )?source available " + _L + r" agreement\b(?! (?:version |v ?)?2\b)|\brsal ?v1\b|\brsal 1 0\b")),
     ("LicenseRef-scancode-rsalv2", "rsal", re.compile(r"\b" + _RSAL_SHORT + r" (?:or|and) (?:the )?" + _SSPL_SHORT + r"\b")),
     ("LicenseRef-scancode-rsalv2", "rsal", re.compile(r"\b" + _SSPL_SHORT + r" (?:or|and) (?:the )?" + _RSAL_SHORT + r"\b")),
     # Business Source License 1.1 (MariaDB; HashiCorp, CockroachDB, Sentry ...)
@@ -370,6 +379,14 @@ _NOTICE_PATTERNS += [
     ("BUSL-1.1", "business source", re.compile(_LEAD + r"business source " + _L + r"\b")),
     ("BUSL-1.1", "business source", re.compile(r"\bbusiness source " + _L + r" is a trademark of mariadb\b")),
     ("BUSL-1.1", "busl", re.compile(r"\bbusl 1 1\b|" + _LEAD + r"busl\b")),
+    # "BSL 1.1" is the Business Source License (the Boost license only has a 1.0); a bare mention is decided
+    # in _scan_busl, by the document's Business Source context
+    ("BUSL-1.1", "bsl", re.compile(_LEAD + r"bsl (?:v ?)?1 1\b")),
+    # Elastic License before 2.0 ("Licensed under the Elastic License; you may not use this file except in
+    # compliance with the Elastic License"): the name without a version
+    # ("... the [Elastic license](licenses/ELASTIC-LICENSE-2.0.txt)": a version a few words on is 2.0's)
+    (ELASTIC_2018, "elastic", re.compile(
+        _LEAD + r"elastic " + _L + r"\b(?!(?: [a-z0-9]+){0,3} (?:2|v2|elv2)\b)|\belastic " + _L + r" agreement\b")),
     # Elastic License 2.0
     ("Elastic-2.0", "elastic", re.compile(r"\belastic " + _L + r" (?:version |v ?)?2(?: 0)?\b(?! \d)")),
     ("Elastic-2.0", "elastic", re.compile(_LEAD + r"elastic (?:2 0|v2|licen[cs]e v2|elv2)\b|\belastic " + _L + r" elv2\b")),
@@ -402,7 +419,7 @@ _NOTICE_PATTERNS += [
     # Public-domain dedications that are not the Unlicense or CC0
     ("LicenseRef-scancode-public-domain", "public domain", re.compile(
         r"\b(?:(?:hereby |is |are |been |be |was |were |being )?(?:placed|released|dedicated|put|donated|contributed|"
-        r"committed|given|dedicates?|releases?) (?:it |this (?:file|code|software|work) |them )?(?:in|into|to) the public domain"
+        r"committed|given|provided|licensed|dedicates?|releases?) (?:it |this (?:file|code|software|work) |them )?(?:in|into|to) the public domain"
         r"|(?:this|the) (?:file|code|source code|source|software|program|library|header|module|work|script|document"
         r"|implementation|package|project) (?:is|are) (?:hereby )?(?:in|into) the public domain"
         r"|(?:is|are) (?:hereby )?(?:placed |released |dedicated )?(?:in|into) the public domain (?:and|as|in|so|worldwide|with)"
@@ -413,6 +430,13 @@ _NOTICE_PATTERNS += [
     ("Apache-2.0", "apache", re.compile(_LEAD + r"apache (?:v ?2|2)(?: 0)?(?: " + _L + r")?\b(?! \d)")),
     ("MIT", "mit", re.compile(_LEAD + r"mit\b(?! (?:press|university|institute|media|technology|computer|lab|sloan|csail|news|opencourseware))")),
 ]
+
+# Each pattern's literal as a gate on the padded normalised text (" " + norm + " "): a whole token for the
+# short names every match has as a token ("mit" is in "submit", "isc" in "misc", "mpl" in "sample"), else
+# the start of a token. A pattern runs only when its gate is present.
+_WHOLE_TOKEN_LITS = {"mit", "isc", "epl", "mpl", "asl", "bsl", "busl", "elv2", "curl", "zlib", "bsd", "apache"}
+_NOTICE_GATED = [(sid, tuple(f" {x} " if x in _WHOLE_TOKEN_LITS else f" {x}" for x in ((lit,) if isinstance(lit, str) else lit)), rx)
+                 for sid, lit, rx in _NOTICE_PATTERNS]
 
 # Several licenses offered together: "dual licensed under MIT or Apache-2.0", "Licensed under either of
 # Apache License, Version 2.0 or MIT license at your option", "available under your choice of ..."
@@ -430,12 +454,12 @@ _MULTI_NAMES: list[tuple[str, re.Pattern]] = [
     ("CC0-1.0", re.compile(r"\bcc0(?: 1 0)?\b")),
     ("ISC", re.compile(r"\bisc(?: " + _L + r")\b")),
     ("MPL-2.0", re.compile(r"\bmpl (?:v ?)?2 0\b|\bmozilla public " + _L + r" (?:version |v ?)?2 0\b")),
-    ("BSD-3-Clause", re.compile(r"\bbsd 3 clause\b|\b(?:new|modified|revised|3 clause|three clause) bsd\b")),
+    ("BSD-3-Clause", re.compile(r"\bbsd 3 clause\b(?!" + _BSD3_VARIANT + r")|\b(?:new|modified|revised|3 clause|three clause) bsd\b")),
     ("BSD-2-Clause", re.compile(r"\bbsd 2 clause\b|\b(?:simplified|2 clause|two clause) bsd\b")),
     ("SSPL-1.0", re.compile(r"\b" + _SSPL_SHORT + r"\b|\bserver side public " + _L + r"\b")),
-    ("LicenseRef-scancode-rsalv2", re.compile(r"\b" + _RSAL_SHORT + r"\b|\bredis source available " + _L + r"\b")),
+    ("LicenseRef-scancode-rsalv2", re.compile(r"\b" + _RSAL_SHORT + r"\b|\bredis source available " + _L + r"\b(?! agreement)")),
     ("Elastic-2.0", re.compile(r"\belastic " + _L + r" (?:version |v ?)?2(?: 0)?\b|\belv2\b")),
-    ("BUSL-1.1", re.compile(r"\bbusiness source " + _L + r"\b|\bbusl\b")),
+    ("BUSL-1.1", re.compile(r"\bbusiness source " + _L + r"\b|\bbusl\b|\bbsl (?:v ?)?1 1\b")),
 ]
 
 _BSD_RE = re.compile(
@@ -511,7 +535,10 @@ _LATER_RE = re.compile(
 
 
 def _scan_gnu(norm: str, out: list):
-    for m in _GNU_LONG_RE.finditer(norm):
+    # each matcher runs only when the words it needs are in the text (Python's re tries a leading
+    # alternation at every position: skipping a matcher that cannot match is most of the cost saved)
+    long_forms = "public licen" in norm
+    for m in (_GNU_LONG_RE.finditer(norm) if long_forms else ()):
         fam = _FAMILY_MAP[m.group("fam")]
         tail = norm[m.end(): m.end() + 300]
         vm = _VERSION_AFTER_RE.match(tail)
@@ -525,20 +552,20 @@ def _scan_gnu(norm: str, out: list):
         if sid:
             end = m.end() + (vm.end("rest") if later else vm.end("plus") if vm.group("plus") else vm.end("v2") if vm.group("v2") else vm.end("v1"))
             out.append((sid, m.start(), end, False))
-    for m in _GNU_TEXT_RE.finditer(norm):
+    for m in (_GNU_TEXT_RE.finditer(norm) if long_forms and "gnu " in norm else ()):
         fam = _FAMILY_MAP[m.group("fam")]
         v = m.group("v").split(" ")
         sid = _gnu_id(fam, v[0], v[1] if len(v) > 1 else None, False, True)
         if sid:
             out.append((sid, m.start(), m.end(), True))
-    for m in _GNU_VFIRST_RE.finditer(norm):
+    for m in (_GNU_VFIRST_RE.finditer(norm) if long_forms and "version " in norm else ()):
         fam = _FAMILY_MAP[m.group("fam")]
         txt = m.group(0)
         later = bool(re.search(r"later|newer|\+", txt))
         sid = _gnu_id(fam, m.group(1), m.group(2), later, " only" in txt)
         if sid:
             out.append((sid, m.start(), m.end(), False))
-    for rx in (_GNU_SHORT_RE, _GNU_SHORT2_RE):
+    for rx in ((_GNU_SHORT_RE, _GNU_SHORT2_RE) if "gpl" in norm else ()):
         for m in rx.finditer(norm):
             fam = {"a": "AGPL", "affero ": "AGPL", "l": "LGPL", "lesser ": "LGPL", None: "GPL"}[m.group("fam")]
             lat = m.group("later") or ""
@@ -573,6 +600,19 @@ def _scan_bsd(norm: str, out: list):
         out.append((sid, m.start(), m.end() + (e.end() if e else len(clause_zone)), False))
 
 
+_BSL11_RE = re.compile(r"\bbsl (?:v ?)?1 1\b")
+_BUSINESS_SOURCE_RE = re.compile(r"\bbusiness source\b|\bchange (?:date|licen[cs]e)\b|\badditional use grant\b")
+
+
+def _scan_busl(norm: str, out: list):
+    """A bare "BSL 1.1" in a document that speaks of the Business Source License (its name, Change Date,
+    Change License or Additional Use Grant)."""
+    if not _BUSINESS_SOURCE_RE.search(norm):
+        return
+    for m in _BSL11_RE.finditer(norm):
+        out.append(("BUSL-1.1", m.start(), m.end(), False))
+
+
 def _scan_polyform(norm: str, out: list):
     for m in _POLYFORM_RE.finditer(norm):
         name = (m.group(1) or m.group(2)).replace("non commercial", "noncommercial")
@@ -580,6 +620,16 @@ def _scan_polyform(norm: str, out: list):
 
 
 _MULTI_STOP = re.compile(r"\b(?:copyright|see (?:the )?(?:file|licen[cs]e)|you may not|unless required|this (?:file|program|library) is)\b")
+
+
+# a GNU license named with its version in a list of choices: "... or (c) the GNU Affero General Public
+# License v3 (AGPLv3)"
+_MULTI_GNU_RE = re.compile(
+    r"\b(?:gnu )?(?P<fam>general|lesser general|library general|affero general) public " + _L +
+    r" (?:version |ver |v ?)?v?(?P<v1>\d)(?: (?P<v2>\d))?(?P<plus>\+)?\b"
+)
+# read past the window's end: "V2" may close the window and "or later" open the text after it
+_MULTI_GNU_LATER_RE = re.compile(r" or (?:at your option )?(?:any )?(?:later|newer)(?: version)?\b")
 
 
 def _scan_multi(norm: str, out: list):
@@ -592,6 +642,13 @@ def _scan_multi(norm: str, out: list):
             x = rx.search(win)
             if x:
                 out.append((sid, m.end() + x.start(), m.end() + x.end(), False))
+        if "public licen" in win:
+            for x in _MULTI_GNU_RE.finditer(win):
+                y = _MULTI_GNU_LATER_RE.match(norm, m.end() + x.end())
+                later = bool(x.group("plus") or y)
+                sid = _gnu_id(_FAMILY_MAP[x.group("fam")], x.group("v1"), x.group("v2"), later, False)
+                if sid:
+                    out.append((sid, m.end() + x.start(), y.end() if y else m.end() + x.end(), not later))
 
 
 def _emit_cc(m, el: str, out: list) -> None:
@@ -603,22 +660,29 @@ def _emit_cc(m, el: str, out: list) -> None:
         out.append((sid, m.start(), m.end(), p))
 
 
-def _scan_cc_norm(norm: str, out: list):
-    for m in _CC_ABBR_RE.finditer(norm):
-        _emit_cc(m, m.group(1).replace(" ", "-"), out)
-    for m in _CC_PHRASE_RE.finditer(norm):
-        el = _cc_elements_from_words(m.group(1))
-        if el:
-            _emit_cc(m, el, out)
-    for m in _CC0_RE.finditer(norm):
-        out.append(("CC0-1.0", m.start(), m.end(), None))
+def _scan_cc_norm(norm: str, out: list, padded: str | None = None):
+    """CC abbreviations, phrases and CC0 in the normalised text. ``padded`` is `` norm `` (space on both
+    sides): each matcher runs only when the token it needs is there."""
+    padded = padded if padded is not None else f" {norm} "
+    phrase = "creative commons" in norm
+    if " cc by" in padded:
+        for m in _CC_ABBR_RE.finditer(norm):
+            _emit_cc(m, m.group(1).replace(" ", "-"), out)
+    if phrase:
+        for m in _CC_PHRASE_RE.finditer(norm):
+            el = _cc_elements_from_words(m.group(1))
+            if el:
+                _emit_cc(m, el, out)
+    if phrase or "cc0" in norm:
+        for m in _CC0_RE.finditer(norm):
+            out.append(("CC0-1.0", m.start(), m.end(), None))
 
 
 # "License: GPL-2+", "license = 'MIT'", '"license": "Apache-2.0"', "licenseId: curl" (package metadata,
 # Debian copyright files, front matter). The value must be a known name; kind "notice".
 _XML_NAME_RE = re.compile(r"<license>\s*<name>\s*([^<]{1,80}?)\s*</name>", re.I)
 _LICENSE_FIELD_RE = re.compile(
-    r"""(?:^|(?<=[\s"'{,(<\[;]))(?:licen[cs]e(?:[-_ ]?(?:id|name|type|identifier|spdx))?)\s*["']?\s*(?:[:=]|=>)\s*"""
+    r"""(?:licen[cs]e(?:[-_ ]?(?:id|name|type|identifier|spdx))?)\s*["']?\s*(?:[:=]|=>)\s*"""
     r"""[\[{(]?\s*["']?([A-Za-z0-9][A-Za-z0-9 .+()/-]{0,60}?)\s*["']?\s*(?=[,;)\]}\r\n"'<]|$)""",
     re.I | re.M,
 )
@@ -665,14 +729,32 @@ _add_names("SSPL-1.0", "SSPL", "SSPLv1", "SSPL 1.0", "SSPL-1", "Server Side Publ
 _add_names(RSAL2, "RSALv2", "RSAL-2.0", "RSAL 2.0", "RSAL2", "LicenseRef-RSALv2", "LicenseRef-RSAL-2.0",
            "Redis Source Available License 2.0", "Redis Source Available License v2")
 _add_names("BUSL-1.1", "BSL-1.1", "BSL 1.1", "BUSL", "BUSL 1.1", "Business Source License", "Business Source License 1.1")
+_add_names(RSAL1, "RSALv1", "RSAL-1.0", "RSAL 1.0", "Redis Source Available License Agreement",
+           "LicenseRef-scancode-redis-source-available-1.0")
+_add_names(ELASTIC_2018, "Elastic License", "Elastic License 2018", "Elastic License Agreement")
 _add_names("Elastic-2.0", "ELv2", "Elastic License 2.0", "Elastic License v2", "Elastic 2.0", "Elastic License, Version 2.0")
 _add_names("LicenseRef-scancode-commons-clause", "Commons Clause", "Commons-Clause", "LicenseRef-Commons-Clause")
 for _name, _sid in _POLYFORM.items():
     _add_names(_sid, f"PolyForm {_name}", f"PolyForm {_name} 1.0.0", f"PolyForm-{_name.title().replace(' ', '-')}-1.0.0",
                f"PolyForm {_name} License 1.0.0")
 _add_names("blessing", "SQLite Blessing")
+_FIELD_ANCHOR_RE = re.compile(r"licen[cs]e", re.I)
+_FIELD_BEFORE_RE = re.compile(r"""[\s"'{,(<\[;]""")  # the character before a field name (or the text start)
+
+
 def _field_matches(text: str):
-    yield from _LICENSE_FIELD_RE.finditer(text)
+    """``_LICENSE_FIELD_RE`` matches, non-overlapping, each starting at the text start or after one of
+    ``_FIELD_BEFORE_RE``: tried only where "license" occurs (a leading look-behind made the engine try
+    every position)."""
+    end = 0
+    for a in _FIELD_ANCHOR_RE.finditer(text):
+        i = a.start()
+        if i < end or (i and not _FIELD_BEFORE_RE.match(text, i - 1)):
+            continue
+        m = _LICENSE_FIELD_RE.match(text, i)
+        if m:
+            end = m.end()
+            yield m
     if "<license>" in text or "<LICENSE>" in text:
         yield from _XML_NAME_RE.finditer(text)
 
@@ -715,6 +797,22 @@ def _evidence(text: str, s: int, e: int) -> str:
 
 def _finding(sid, kind, port, s, e, text):
     return {"spdx": sid, "kind": kind, "port": port, "start": s, "end": e, "evidence": _evidence(text, s, e)}
+
+
+# A comment line that says only "Public domain." (OpenBSD compat files, old C sources), or a one-line
+# "/* public domain */": a statement about the file. Without the full stop or the closed comment it is a
+# title ("// Public domain" over a list of licenses, a Markdown heading).
+_PD_LINE_RE = re.compile(
+    r"^[ \t]*(?:/\*+|\*+|//+|;+|--|!|#+)[ \t]*public[ \t]+domain\.[ \t]*(?:\*+/)?[ \t]*\r?$"
+    r"|^[ \t]*/\*+[ \t]*public[ \t]+domain\.?[ \t]*\*+/[ \t]*\r?$",
+    re.I | re.M,
+)
+
+
+def _scan_pd_lines(text: str, out: list):
+    for m in _PD_LINE_RE.finditer(text):
+        s = m.start() + len(m.group(0)) - len(m.group(0).lstrip(" \t/*;-!#"))
+        out.append(_finding("LicenseRef-scancode-public-domain", "notice", None, s, m.end(), text))
 
 
 def _scan_raw(text: str, out: list):
@@ -774,16 +872,21 @@ def detect(text: str | None) -> list[dict]:
         _scan_bsd(norm, hits)
     if "polyform" in norm:
         _scan_polyform(norm, hits)
+    if "bsl 1 1" in norm or "bsl v1 1" in norm:
+        _scan_busl(norm, hits)
     if "licen" in norm or "choice of" in norm:
         _scan_multi(norm, hits)
-    for sid, lit, rx in _NOTICE_PATTERNS:
-        if lit not in norm:
+    padded = f" {norm} "
+    for sid, gates, rx in _NOTICE_GATED:
+        if gates[0] not in padded and not any(g in padded for g in gates[1:]):
             continue
         for m in rx.finditer(norm):
             hits.append((sid, m.start(), m.end(), False))
     cc_hits: list = []
     if "creative commons" in norm or "cc" in norm:
-        _scan_cc_norm(norm, cc_hits)
+        _scan_cc_norm(norm, cc_hits, padded)
+    if "public domain" in norm:
+        _scan_pd_lines(text, raw)
     found = list(raw)
     _scan_fields(text, found)
     fields = {id(f) for f in found[len(raw):]}
@@ -1074,6 +1177,6 @@ SUPPORTED_IDS = frozenset(
         "BSD-2-Clause", "BSD-3-Clause", "MPL-2.0", "ISC", "Unlicense", "curl", "EPL-2.0",
         "LGPL-2.0-only", "LGPL-2.0-or-later", "Zlib", "BSL-1.0", "Apache-1.1", "blessing", "LicenseRef-scancode-public-domain",
         # source-available
-        "SSPL-1.0", RSAL2, "BUSL-1.1", "Elastic-2.0", "LicenseRef-scancode-commons-clause", *_POLYFORM.values(),
+        "SSPL-1.0", RSAL2, RSAL1, "BUSL-1.1", "Elastic-2.0", ELASTIC_2018, "LicenseRef-scancode-commons-clause", *_POLYFORM.values(),
     }
 )
