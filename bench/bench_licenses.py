@@ -207,6 +207,47 @@ def load_c4_texts(path: Path = C4) -> list[str]:
         return [json.loads(line)["text"] for line in fh]
 
 
+def _load_other(path: Path):
+    """Another licenses.py (e.g. ``git show HEAD~1:src/provenance/licenses.py > /tmp/old.py``) as a module."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("licenses_other", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def compare_speed(other: Path, specs: list, per_repo: int, target_mb: float, rounds: int = 3) -> dict:
+    """CPU time of this detector and another licenses.py on the same inputs in this process, interleaved
+    (best of ``rounds``): ``scan_batch`` on the C4 sample replicated to ~target_mb, and ``detect`` on the
+    repository files."""
+    old = _load_other(other)
+    out = {}
+    if C4.exists():
+        texts = load_c4_texts()
+        reps = max(1, int(round(target_mb * 1e6 / sum(len(t.encode()) for t in texts))))
+        arr = pa.array(texts * reps, pa.string())
+        batches = [pa.RecordBatch.from_arrays([arr.slice(i, 8192)], names=["text"]) for i in range(0, len(arr), 8192)]
+        out["c4 scan_batch"] = _interleave({"this": lambda: [scan_batch(b) for b in batches],
+                                            "other": lambda: [old.scan_batch(b) for b in batches]}, rounds)
+    files = [t for e in specs for _, t in repo_files(e["git_dir"], per_repo, e["paths"] or None)]
+    if files:
+        out[f"{len(files)} repository files detect"] = _interleave({"this": lambda: [detect(t) for t in files],
+                                                                   "other": lambda: [old.detect(t) for t in files]}, rounds)
+    return out
+
+
+def _interleave(fns: dict, rounds: int) -> dict:
+    best = {k: None for k in fns}
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            t = time.process_time()
+            fn()
+            dt = time.process_time() - t
+            best[k] = dt if best[k] is None else min(best[k], dt)
+    return best
+
+
 def throughput(target_mb: float) -> dict:
     texts = load_c4_texts()
     base = sum(len(t.encode()) for t in texts)
@@ -488,6 +529,8 @@ def main() -> None:
     ap.add_argument("-n", "--processes", type=int, default=1, help="scancode processes (-n)")
     ap.add_argument("--repos-only", action="store_true", help="only the repository measure")
     ap.add_argument("--examples", action="store_true", help="print false positive/negative examples")
+    ap.add_argument("--compare-with", type=Path, metavar="LICENSES_PY",
+                    help="another licenses.py: CPU time of both on the same C4 batches and repository files, this run")
     ap.add_argument("--save", type=Path, help="write the repository measure per file (path, truth, ids per tool) as JSON")
     args = ap.parse_args()
     pa.set_cpu_count(1)
@@ -504,6 +547,12 @@ def main() -> None:
             rows = [{"path": p, "truth": sorted(t), **{n: sorted(r["found"][i]) for n, r in ev["tools"].items()}}
                     for i, (p, t) in enumerate(zip(ev["paths"], ev["truth"]))]
             args.save.write_text(json.dumps(rows, indent=0))
+        if args.repos_only and not args.compare_with:
+            return
+    if args.compare_with:
+        print(f"== speed against {args.compare_with.name} (CPU seconds, best of 3, interleaved in this process)")
+        for k, v in compare_speed(args.compare_with, specs, args.per_repo, args.mb).items():
+            print(f"  {k:36s} this {v['this']:.3f} s  other {v['other']:.3f} s  ratio other/this {v['other'] / v['this']:.2f}")
         if args.repos_only:
             return
 
