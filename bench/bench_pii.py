@@ -252,6 +252,28 @@ def throughput(texts: list[str], target_mb: float, cfg) -> dict:
     return out
 
 
+def speed_vs_previous(texts: list[str], target_mb: float, cfg, prev, pcfg, repeat: int = 5) -> tuple[float, float]:
+    """scan_batch MB/s of this checkout and of the previous pii.py on the same batches, timed in turns in
+    one process (best of ``repeat`` each), so the ratio is free of the machine's load of the moment."""
+    base = sum(len(t.encode()) for t in texts)
+    reps = max(1, int(round(target_mb * 1e6 / base)))
+    arr = pa.array(texts * reps, pa.string())
+    batches = [pa.RecordBatch.from_arrays([arr.slice(i, 8192)], names=["text"]) for i in range(0, len(arr), 8192)]
+    nbytes = base * reps
+
+    def run(mod, c):
+        for bt in batches:
+            mod.scan_batch(bt, c, b"bench-salt")
+
+    run(pii, cfg)
+    run(prev, pcfg)
+    now, before = [], []
+    for _ in range(repeat):
+        now.append(best_of(run, pii, cfg, repeat=1))
+        before.append(best_of(run, prev, pcfg, repeat=1))
+    return nbytes / 1e6 / min(now), nbytes / 1e6 / min(before)
+
+
 # -- injected set: real values formats inserted into real pages and real config files --------------------
 #
 # Built at bench time from a seed (nothing stored): host texts are the real C4 pages and real config files
@@ -588,8 +610,9 @@ def _ref_key(r: dict) -> tuple:
     return (r["source"], r.get("file"), r.get("doc"), r.get("repo"), r.get("commit"), r.get("path"))
 
 
-def load_real_set(parts=("web", "repo", "written")) -> tuple[list, dict]:
-    """Cases (part, text, gold spans incl. IGNORE, window or None) and counts of what was skipped as absent."""
+def load_real_set(parts=("web", "repo", "written"), shared_only: bool = False) -> tuple[list, dict]:
+    """Cases (part, text, gold spans incl. IGNORE, window or None) and counts of what was skipped as absent.
+    ``shared_only``: only what lives in ../shared/data (written values placed in repository files left out)."""
     rows = [json.loads(line) for line in REAL_LABELS.read_text(encoding="utf-8").splitlines() if line.strip()]
     docs: dict = {}
     for r in rows:
@@ -610,6 +633,8 @@ def load_real_set(parts=("web", "repo", "written")) -> tuple[list, dict]:
         cases.append((part, text, sorted(gold, key=lambda g: g[1]), None))
     if "written" in parts and REAL_WRITTEN.exists():
         for it in json.loads(REAL_WRITTEN.read_text(encoding="utf-8"))["items"]:
+            if shared_only and it["host"]["source"] == "repo":
+                continue
             host = real_doc_text(it["host"])
             if host is None:
                 skipped["written"] += 1
@@ -765,6 +790,17 @@ def main() -> int:
             print(f"  datatrove PIIFormatter  {tp['datatrove_mb_s']:8.1f} MB/s  (e-mail + IPv4 only) "
                   f"-> scan_batch is {tp['scan_mb_s'] / tp['datatrove_mb_s']:.1f}x")
         print(f"  target >= 50 MB/s per core: {'met' if tp['scan_mb_s'] >= 50 else 'NOT met'}")
+        prev, rev = (None, None) if args.no_anchors else load_previous_pii(args.baseline)
+        if prev is not None:
+            pcfg = prev.load_config()
+            c4_now, c4_prev = speed_vs_previous([d["text"] for d in docs], min(args.mb, 20.0), cfg, prev, pcfg)
+            print(f"  vs previous pii.py ({rev}), same batches, in turns: C4 {c4_now:.1f} MB/s against {c4_prev:.1f} "
+                  f"(ratio {c4_now / c4_prev:.2f})")
+            dense = [t for _, t, _, _ in load_real_set(parts=("written",), shared_only=True)[0]]
+            if dense:
+                d_now, d_prev = speed_vs_previous(dense, min(args.mb, 5.0), cfg, prev, pcfg)
+                print(f"  on the real set's pages with written secrets: {d_now:.1f} MB/s against {d_prev:.1f} "
+                      f"(ratio {d_now / d_prev:.2f})")
     return 0
 
 
