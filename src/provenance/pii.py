@@ -4,8 +4,8 @@ Detectors (the type name is also the redaction placeholder, ``<EMAIL>``):
 
 ==================  ================================================================================
 EMAIL               RFC 5322-ish local part @ host name (ASCII, punycode or IDN: user@bücher.de) whose
-                    TLD is on the Public Suffix List; RFC 2606 names (example.com, .test, ...) and URL
-                    credentials skipped
+                    TLD is on the Public Suffix List; RFC 2606 names (example.com, .test, ...), URL
+                    credentials and SSH algorithm names (chacha20-poly1305@openssh.com) skipped
 PHONE               ``+CC`` and ``00``/``011`` international numbers (country code checked against
                     the E.164 table), NANP ``(NXX) NXX-XXXX``, trunk-``0`` national numbers of the
                     configured ``phone_regions`` (German ``030/1234567``, ``0 30 / 12 34 56`` too); any
@@ -25,11 +25,13 @@ US_SSN              valid area (not 000, 666, 9xx) / group (not 00) / serial (no
                     SSN label stands nearer
 AWS_ACCESS_KEY      AKIA/ASIA + 16 (not AKIAXXXX..., not ...EXAMPLE)
 AWS_SECRET_KEY      40 base64 characters right after a "secret access key" label (AWS_SECRET_ACCESS_KEY=,
-                    "SecretAccessKey":, secretAccessKey:, Secret access key:) or within 120 after "aws"
+                    "SecretAccessKey":, secretAccessKey:, Secret access key:) or a "secret key" one
+                    (secret_key = "...", fs.s3a.secret.key ...), after its access key id on the same line
+                    (credentials.csv: AKIA...,<secret>), or within 120 after "aws"
 GITHUB_TOKEN        ghp_/gho_/ghs_/ghu_/ghr_ + 36+, github_pat_ + 50+
 GITLAB_TOKEN        glpat- + 20+
-SLACK_TOKEN         xox[abpors]-...
-STRIPE_KEY          sk_live_ / rk_live_
+SLACK_TOKEN         xox[abpors]-..., incoming webhook URLs (https://hooks.slack.com/services/T.../B.../...)
+STRIPE_KEY          sk_live_ / rk_live_ / sk_test_ / rk_test_ (test-mode keys read and write test data)
 GOOGLE_API_KEY      AIza + 35
 PRIVATE_KEY         a whole -----BEGIN ... PRIVATE KEY----- block with a real base64 body
 JWT                 three base64url parts whose header decodes to a JSON object with "alg"
@@ -388,11 +390,11 @@ def _prefilter_parts(cfg: PiiConfig) -> dict[str, str]:
         "IBAN": rf"\b(?i:{'|'.join(sorted(_IBAN_LEN))})\d\d(?: ?[A-Za-z0-9]){{4}}",
         "US_SSN": r"\d{3}-\d{2}-\d{4}|(?i:ssn|ss#|social security|soc\.? ?sec)",
         "AWS_ACCESS_KEY": r"AKIA|ASIA",
-        "AWS_SECRET_KEY": r"(?i:\baws|_aws|secret[ _-]?access[ _-]?key)",
+        "AWS_SECRET_KEY": r"(?i:\baws|_aws|secret[ _.-]?(?:access[ _.-]?)?key)",
         "GITHUB_TOKEN": r"gh[pousr]_|github_pat_",
         "GITLAB_TOKEN": r"glpat-",
-        "SLACK_TOKEN": r"xox[abpors]-",
-        "STRIPE_KEY": r"[sr]k_live_",
+        "SLACK_TOKEN": r"xox[abpors]-|hooks\.slack\.com/(?:services|workflows)/",
+        "STRIPE_KEY": r"[sr]k_(?:live|test)_",
         "GOOGLE_API_KEY": r"AIza",
         "PRIVATE_KEY": r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY",
         "JWT": r"eyJ[A-Za-z0-9_-]+\.",
@@ -418,6 +420,7 @@ _LOCAL_CHARS = frozenset(string.ascii_letters + string.digits + "._%+-'")
 # host names: ASCII (punycode included) or internationalised (IDN) labels, e.g. bücher.de
 _DOMAIN_RE = re.compile(r"(?:[^\W_](?:[^\W_]|-){0,62}\.)+(?:[A-Za-z]{2,24}(?![A-Za-z0-9-])|[^\W\d_]{2,24}(?![\w-]))")
 _URL_AUTH_RE = re.compile(r"//[^\s/@]*\Z")
+_SSH_NAME_DOMAINS = frozenset(("openssh.com", "libssh.org"))
 
 
 def _emails(t: str, cfg: PiiConfig, out: list) -> None:
@@ -453,6 +456,9 @@ def _emails(t: str, cfg: PiiConfig, out: list) -> None:
         dl = domain.lower()
         if labels[-1].lower() in _RESERVED_TLDS or dl in _RESERVED_DOMAINS or dl.endswith(_RESERVED_SUFFIXES):
             p = nxt
+            continue
+        if dl in _SSH_NAME_DOMAINS and ("-" in local or local.lower() in ("zlib",)):
+            p = nxt  # SSH algorithm names (RFC 4251 6): ssh-ed25519-cert-v01@openssh.com, zlib@openssh.com
             continue
         if _URL_AUTH_RE.search(t, max(0, s - 300), s):  # https://user:password@host
             p = nxt
@@ -943,12 +949,21 @@ _AWS_SECRET_RE = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+
 # the key's own label right before it: AWS_SECRET_ACCESS_KEY=..., "SecretAccessKey": "...",
 # secretAccessKey: ..., "Secret access key: ..." (the console's download), aws_secret_access_key = ...
 _AWS_SECRET_LABEL_RE = re.compile(r"(?i)secret[ _-]?access[ _-]?key[\"']?[ \t]*(?:=>|:=|[:=]|,)?[ \t]*[\"']?\Z")
+# a shorter label, for a 40-character value only when it is the label's value: secret_key = "..." (Terraform,
+# s3cmd), fs.s3a.secret.key ..., secret-key=..., secretKey: ...; and the pair written on one line after its
+# access key id: the console's credentials.csv row "AKIA...,<secret>", "AKIA... <secret>"
+_AWS_SECRET_SHORT_LABEL_RE = re.compile(r"(?i)secret[ _.-]?key[\"']?[ \t]*(?:=>|:=|[:=]|[ \t])[ \t]*[\"']?\Z")
+_AWS_PAIR_RE = re.compile(r"(?:AKIA|ASIA)[A-Z0-9]{16}[\"']?[ \t]*[,;|: \t][ \t]*[\"']?\Z")
 _AWS_WORD_RE = re.compile(r"(?i)(?<![a-z0-9])aws")
-_AWS_SECRET_LABEL_HINT_RE = re.compile(r"(?i)secret[ _-]?access[ _-]?key")
+_AWS_SECRET_LABEL_HINT_RE = re.compile(r"(?i)secret[ _.-]?(?:access[ _.-]?)?key")
 _GITHUB_RE = re.compile(r"(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{50,250})(?![A-Za-z0-9_])")
 _GITLAB_RE = re.compile(r"(?<![\w-])glpat-[0-9A-Za-z_-]{20,}(?:\.[0-9A-Za-z_-]+)*(?![\w-])")
 _SLACK_RE = re.compile(r"(?<![\w-])xox[abpors]-[0-9A-Za-z]+(?:-[0-9A-Za-z]+)+(?![\w-])")
-_STRIPE_RE = re.compile(r"(?<![\w])[sr]k_live_[0-9A-Za-z]{20,247}(?![\w])")
+# incoming webhooks carry their secret in the URL: https://hooks.slack.com/services/T.../B.../<24 characters>
+_SLACK_HOOK_RE = re.compile(
+    r"https?://hooks\.slack\.com/(?:services|workflows)/T[0-9A-Z]{6,12}/[AB][0-9A-Z]{6,12}/(?:\d+/)?[0-9A-Za-z]{20,40}(?![\w])")
+# secret and restricted keys, live and test mode (a test-mode key reads and writes the account's test data)
+_STRIPE_RE = re.compile(r"(?<![\w])[sr]k_(?:live|test)_[0-9A-Za-z]{20,247}(?![\w])")
 _GOOGLE_RE = re.compile(r"(?<![\w-])AIza[0-9A-Za-z_-]{35}(?![\w-])")
 _PK_BEGIN_RE = re.compile(r"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY( BLOCK)?-----")
 _B64_LINE_RE = re.compile(r"[ \t]*[A-Za-z0-9+/=]{16,}[ \t]*(?:\r?\n|\Z)")
@@ -965,7 +980,8 @@ def _secrets(t: str, det: frozenset, out: list) -> None:
         for m in _AWS_ID_RE.finditer(t):
             if not m.group().endswith("EXAMPLE") and _random_enough(m.group()[4:]):
                 out.append(Finding("AWS_ACCESS_KEY", m.start(), m.end(), m.group()))
-    if "AWS_SECRET_KEY" in det and (_AWS_WORD_RE.search(t) or _AWS_SECRET_LABEL_HINT_RE.search(t)):
+    if "AWS_SECRET_KEY" in det and (_AWS_WORD_RE.search(t) or _AWS_SECRET_LABEL_HINT_RE.search(t)
+                                    or "AKIA" in t or "ASIA" in t):
         for m in _AWS_SECRET_RE.finditer(t):
             v = m.group()
             if not (re.search(r"[A-Z]", v) and re.search(r"[a-z]", v) and re.search(r"[0-9/+]", v)):
@@ -973,6 +989,8 @@ def _secrets(t: str, det: frozenset, out: list) -> None:
             if "EXAMPLE" in v or not _random_enough(v):
                 continue
             if not (_AWS_SECRET_LABEL_RE.search(t, max(0, m.start() - 40), m.start())
+                    or _AWS_SECRET_SHORT_LABEL_RE.search(t, max(0, m.start() - 40), m.start())
+                    or _AWS_PAIR_RE.search(t, max(0, m.start() - 30), m.start())
                     or _AWS_WORD_RE.search(t, max(0, m.start() - 120), m.start())):
                 continue
             out.append(Finding("AWS_SECRET_KEY", m.start(), m.end(), v))
@@ -989,7 +1007,11 @@ def _secrets(t: str, det: frozenset, out: list) -> None:
             v = m.group()
             if len(v) >= 24 and _random_enough(v[5:]) and sum(c.isdigit() for c in v) >= 6:
                 out.append(Finding("SLACK_TOKEN", m.start(), m.end(), v))
-    if "STRIPE_KEY" in det and "_live_" in t:
+    if "SLACK_TOKEN" in det and "hooks.slack.com/" in t:
+        for m in _SLACK_HOOK_RE.finditer(t):
+            if _random_enough(m.group().rsplit("/", 1)[1]):
+                out.append(Finding("SLACK_TOKEN", m.start(), m.end(), m.group()))
+    if "STRIPE_KEY" in det and ("_live_" in t or "_test_" in t):
         for m in _STRIPE_RE.finditer(t):
             if _random_enough(m.group()[8:]):
                 out.append(Finding("STRIPE_KEY", m.start(), m.end(), m.group()))
@@ -1029,6 +1051,8 @@ def _secrets(t: str, det: frozenset, out: list) -> None:
                 h = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
             except (ValueError, binascii.Error, UnicodeDecodeError):
                 continue
+            if m.group().endswith(".") and t.startswith((".", "\u2026"), m.end()):
+                continue  # eyJhbGciOiJIUzI1NiJ9.eyJzb21lIjoiMSJ9... : elided, no signature
             if isinstance(h, dict) and isinstance(h.get("alg"), str):
                 out.append(Finding("JWT", m.start(), m.end(), m.group()))
 
@@ -1050,8 +1074,27 @@ _PW_PLACEHOLDER_RE = re.compile(
     r"(?i)^(?:<.*>|\{\{.*\}\}|\$\{.*\}|\$\(.*\)|\$[A-Za-z_]\w*|%\(?\w*\)?s|%\w+%|\{\w*\}|[*x•●·.#?_-]+|\[.*\])$"
     r"|^(?:your|my|the|enter|insert|some|example|sample|dummy|fake|placeholder|replace|type|new|old|generate|"
     r"change|put|set|use|add)[ _-]"
-    r"|pass(?:word|wd)|secret|xxx|\*{3}|\.\.\.|…\Z|[ _-]here\Z|\$\{|\$\(|%\(|\{\{"
+    r"|xxx|\*{3}|\.\.\.|…\Z|[ _-]here\Z|\$\{|\$\(|%\(|\{\{"
 )
+# a value made only of these words (db_password, secret-key, Your_Root_Password, SECRET) names a password, it
+# is not one; a value with another part is (mysecretpassword, pfsecret, Password123, examplepass)
+_PW_GENERIC = frozenset(
+    "password passwd passwort pass pwd pw secret secrets your my the db database user username admin root app "
+    "here change changeme me example sample new old some default dummy fake placeholder value key str string "
+    "enter insert put set use add type a an strong super very mysql postgres postgresql redis api token auth "
+    "access login account server client local dev prod production staging env".split())
+_PW_PART_RE = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+# single words that say what a field holds, not a value: "password: boolean", "pwd: required"
+_PW_KIND_WORDS = frozenset(
+    "boolean bool integer number object array bytes datetime float optional required hashed encrypted masked "
+    "hidden secure sensitive unknown missing invalid incorrect wrong forgotten reset protected".split())
+# a key written as a configuration key: DB_PASSWORD, MYSQL_ROOT_PASSWORD, userPassword, db.password, PWD
+_PW_CONFIG_KEY_RE = re.compile(r"\w+[_.-][\w.-]*|[a-z]+[A-Z]\w*|[A-Z][A-Z0-9_]+")
+_PW_LINE_START_RE = re.compile(r"[ \t]*(?:-[ \t]+)?")
+_PW_ENV_FLAG_RE = re.compile(r"(?:^|[ \t])(?:-e|--env)(?:[ \t]+|=)\Z")
+# what may follow a value that ends a configuration line: the end of the line, or the next option of a
+# command line (docker run -e POSTGRES_PASSWORD=x -d postgres), or a line continuation
+_PW_CONFIG_END_RE = re.compile(r"[ \t]*(?:\r?\n|\Z|#|;|,)|[ \t]+(?:--?[A-Za-z]|\\\r?\n)")
 # passwords written in other shapes than "key = value"
 _PW_URL_RE = re.compile(r"(?i)\b[a-z][a-z0-9+.-]{1,20}://[^\s:/@'\"<>]{1,64}:([^\s/@'\"<>]{1,128})@(?=[\w\[])")
 _PW_DEFINE_RE = re.compile(
@@ -1063,15 +1106,25 @@ _PW_CURL_RE = re.compile(
     r"(?i)\bcurl\b[^\n]{0,200}?[ \t](?:-u|--user)[ \t]+(['\"]?)[^\s:'\"]{1,64}:([^\s'\"]{1,128})\1(?=[\s;]|\Z)")
 
 
-def _pw_ok(core: str, minlen: int, loose: bool) -> bool:
+def _pw_generic(core: str) -> bool:
+    parts = _PW_PART_RE.findall(core)
+    return bool(parts) and all(x.lower() in _PW_GENERIC for x in parts) and not re.search(r"\d", core)
+
+
+def _pw_ok(core: str, minlen: int, loose: bool, config_word: bool = False) -> bool:
     """A password value, not a placeholder, a variable or a word. ``loose``: written unquoted, where
-    identifiers and expressions have to be told apart from values."""
+    identifiers and expressions have to be told apart from values. ``config_word``: the value of a
+    configuration key that ends its line (MYSQL_PASSWORD=friendica), where a single word is a value."""
     if len(core) < minlen or len(set(core)) < 3:
         return False
-    if core.lower() in _PW_STOP or _PW_PLACEHOLDER_RE.search(core):
+    if core.lower() in _PW_STOP or _PW_PLACEHOLDER_RE.search(core) or _pw_generic(core):
         return False
     if not loose:
+        if core.endswith("(") or re.match(r"[+.][ \t]*[A-Za-z_]", core):
+            return False  # " Password:"+rs.getString(...: code around a quoted label, not a value
         return not (" " in core and len(core.split()) > 3)  # a quoted sentence, not a password
+    if config_word and core.isalpha() and core.islower() and core not in _PW_KIND_WORDS:
+        return True  # MYSQL_PASSWORD=friendica, password: petclinic (YAML), userPassword: javadude
     if any(c in core for c in "([{") or core.startswith(("$", "http://", "https://", "/")):
         return False
     if core.isdigit():
@@ -1121,13 +1174,24 @@ def _passwords(t: str, cfg: PiiConfig, out: list) -> None:
         v = t[vs:ve]
         if v.endswith(("...", "…")):
             continue  # whsec_... : a placeholder
+        env_flag = (not quoted and _PW_ENV_FLAG_RE.search(t, max(0, ks - 12), ks) is not None
+                    and (ve == len(t) or t[ve] in " \t\r\n"))
         if not quoted:
-            if not (_PW_LINE_END_RE.match(t, ve) or _PW_WORD_AFTER_RE.match(t, ve)):
+            if not (env_flag or _PW_LINE_END_RE.match(t, ve) or _PW_WORD_AFTER_RE.match(t, ve)):
                 continue  # start_user + ulen; an expression, not a value
             v2 = v.rstrip(".!?")
             ve -= len(v) - len(v2)
             v = v2
-        if _pw_ok(v.strip(), minlen, loose=not quoted):
+        config_word = False
+        if env_flag:
+            config_word = True  # docker run -e POSTGRES_PASSWORD=mysecretpassword postgres: the value ends at the space
+        elif not quoted and _PW_CONFIG_END_RE.match(t, ve):
+            key = t[ks:m.end()].rstrip(" \t:=>\"'")
+            ls = t.rfind("\n", 0, ks) + 1
+            # YAML / INI: "password: x" alone on its line; or a configuration-shaped key anywhere
+            config_word = (_PW_CONFIG_KEY_RE.fullmatch(key) is not None
+                           or (key in ("password", "passwd", "pwd") and _PW_LINE_START_RE.fullmatch(t, ls, ks) is not None))
+        if _pw_ok(v.strip(), minlen, loose=not quoted, config_word=config_word):
             out.append(Finding("PASSWORD", vs, ve, v))
     # URL credentials, PHP define(), XML elements, mysql -p / curl -u command lines
     if "://" in t:
