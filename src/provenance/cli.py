@@ -10,6 +10,7 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+from . import budget
 from .errors import (EXIT_INCOMPLETE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_PIPE, EXIT_USAGE, ConfigError,
                      ProvenanceError, safe_message)
 
@@ -1017,6 +1018,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = CliParser(prog="provenance", description=__doc__)
     p.add_argument("--version", action="version", version=f"provenance {__version__}")
+    p.add_argument("--memory-limit", dest="memory_budget", type=_memory_limit, metavar="SIZE",
+                   help="peak memory the command aims to stay within (default 1GB, or $PROVENANCE_MEMORY_LIMIT); "
+                        "DuckDB gets half of it and spills beyond that to <ledger>.tmp")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("sample", help="generate the embedded default corpus (deterministic, C4-style)")
@@ -1154,7 +1158,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="verdict(s) to export (repeatable; default include)")
     s.add_argument("--overwrite", action="store_true", help="replace the files of an earlier export in --out")
     s.add_argument("--skip-changed", action="store_true", help="skip source shards that changed since the scan instead of stopping")
-    s.add_argument("--memory-limit", type=_memory_limit, default="1GB", help="DuckDB memory limit for the selection (default 1GB)")
+    s.add_argument("--memory-limit", type=_memory_limit, help="DuckDB memory limit for the selection (default: DuckDB's share of the budget, see provenance --memory-limit)")
     s.add_argument("--redact-pii", nargs="?", const="placeholder", choices=["placeholder", "fake"],
                    help="replace PII and secrets in the text: <EMAIL>, <PHONE>, ... (default) or format-preserving fakes")
     s.add_argument("--quiet", action="store_true")
@@ -1280,6 +1284,9 @@ def _run(argv: list[str] | None) -> int:
     except SystemExit as exc:  # a usage error (one line, said), --help or --version: a code, not an exception
         sys.stdout.flush()
         return exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else EXIT_USAGE)
+    if getattr(args, "memory_budget", None):
+        os.environ[budget.ENV] = args.memory_budget
+    budget.budget_bytes()  # a bad $PROVENANCE_MEMORY_LIMIT is one line before any work
     _check_inputs(parser._chosen(args), args)
     _check_rules(args)
     code = args.func(args)

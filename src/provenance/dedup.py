@@ -33,6 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from . import budget
 from .errors import ProvenanceError
 from .safeio import arrow_sink, fresh_dir, open_new
 
@@ -379,7 +380,7 @@ def cluster(led, *, threshold: float = 0.8, num_perm: int = 128, work_dir: str |
         for t in ("_cand", "_edges", "_sig", "_pend", "_comp", "_members", "_try", "_acc", "_rest", "_redges"):
             con.execute(f"DROP TABLE IF EXISTS {t}")
     finally:
-        con.execute("RESET memory_limit")
+        budget.restore(con)
         shutil.rmtree(work, ignore_errors=True)
     exact_checked = len(known)
     return {"documents": docs, "bands": b, "rows": r, "candidate_pairs": cand, "verified_pairs": edges,

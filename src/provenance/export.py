@@ -556,7 +556,7 @@ def export(
     overwrite: bool = False,
     skip_changed: bool = False,
     progress: Callable[[dict], None] | None = None,
-    memory_limit: str | None = "1GB",
+    memory_limit: str | None = None,
     redact_pii: str | None = None,
 ) -> dict:
     """Export the documents of ``verdict`` (``include``, ``exclude``, ``review``, or several) with their text

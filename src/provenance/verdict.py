@@ -107,13 +107,16 @@ def _robots_sql(con, policy: Policy, warnings: list[str]) -> list[str]:
     if blocked["note"]:
         warnings.append(blocked["note"] + "; those documents count as robots `unknown` here")
     _register(con, "_pol_robots", rows)
-    # every document x policy agent; a missing consent row (never evaluated) is `unknown`
+    # every document x policy agent; a missing consent row (never evaluated) is `unknown`. Read from the compact
+    # consent tables (what the document_consent view joins), for the policy's agents and moments only
     parts.append("""
         WITH j AS (
-            SELECT d.shard_id, d.position, p.label, p.moment, p.disallowed, p.unknown,
-                   CASE WHEN p.moment = 'now' THEN c.now_outcome ELSE c.crawl_outcome END AS outcome
-            FROM documents d CROSS JOIN _pol_robots p
-            LEFT JOIN document_consent c ON c.shard_id = d.shard_id AND c.position = d.position AND c.agent = p.agent
+            SELECT d.shard_id, d.position, p.label, p.moment, p.disallowed, p.unknown, dec.outcome
+            FROM documents d LEFT JOIN consent_documents cd USING (shard_id, position) CROSS JOIN _pol_robots p
+            LEFT JOIN consent_agent_groups g
+                   ON g.snapshot_id = CASE WHEN p.moment = 'now' THEN cd.now_snapshot ELSE cd.crawl_snapshot END
+                  AND g.agent = p.agent
+            LEFT JOIN consent_decisions dec ON dec.snapshot_id = g.snapshot_id AND dec.gk = g.gk AND dec.path_key = cd.path_key
         )
         SELECT shard_id, position,
                'robots:' || label || ':' || moment || ':' || CASE WHEN outcome = 'disallowed' THEN 'disallow' ELSE 'unknown' END,
@@ -280,13 +283,12 @@ def evaluate(led, rules_dirs=None, policy_name: str | None = None, *, apply_rule
     if host_rows is not None and host_rows.num_rows:
         con.register("_host_sig", host_rows)
         parts.append("SELECT shard_id, position, reason, action FROM _host_sig")
-    union = "\nUNION ALL\n".join(f"SELECT * FROM ({p})" for p in parts) if parts else \
-        "SELECT NULL::VARCHAR, NULL::BIGINT, NULL::VARCHAR, NULL::VARCHAR WHERE false"
     default = policy.default
     eid = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
     with led.transaction():
         con.execute(f"CREATE OR REPLACE TEMP TABLE _reasons (shard_id VARCHAR, position BIGINT, reason VARCHAR, action VARCHAR)")
-        con.execute(f"INSERT INTO _reasons {union}")
+        for part in parts:  # one at a time: a UNION ALL of every part runs all their joins at once (memory)
+            con.execute(f"INSERT INTO _reasons SELECT * FROM ({part})")
         con.execute("DELETE FROM document_verdicts")
         con.execute(f"""
             INSERT INTO document_verdicts

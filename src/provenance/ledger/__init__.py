@@ -240,6 +240,9 @@ class Ledger:
             raise ProvenanceError(f"{self.path} is {_file_kind(self.path)}, not a provenance ledger: refusing to open "
                                   f"it as one (give --ledger the ledger's .duckdb file)") from exc
         try:
+            from .. import budget
+
+            budget.apply(self.con)  # the command's memory budget: DuckDB spills beyond its share (<ledger>.tmp)
             if exists:
                 self._check_is_duckdb()
                 self._check_is_ledger()

@@ -58,7 +58,10 @@ def _side_facts(path) -> dict:
 def _attach(a_path, b_path):
     import duckdb
 
+    from .. import budget
+
     con = duckdb.connect()
+    budget.apply(con, temp_directory=str(a_path) + ".tmp")  # spills beside the first ledger, not in the cwd
     same = os.path.realpath(a_path) == os.path.realpath(b_path)
     for alias, p in (("a", a_path),) + (() if same else (("b", b_path),)):
         quoted = str(p).replace("'", "''")

@@ -273,23 +273,31 @@ def collect(led, *, top: int = 30, sme: bool = False) -> dict:
             # consent_by_agent's shares are over all words: disallowed + allowed + unknown (no snapshot at that
             # time) = 1 at crawl time and now; the share disallowed among words known at crawl time is beside them
             "by_agent": _rows(con, """
-                SELECT a.*, k.share_words_allowed_crawl, k.share_words_unknown_crawl, k.share_words_allowed_now,
-                       k.share_words_unknown_now, k.share_words_disallowed_crawl_known,
-                       k.allowed_docs_crawl, k.allowed_docs_now
-                FROM consent_by_agent a LEFT JOIN (
-                    SELECT c.agent,
-                           coalesce(sum(d.words) FILTER (c.crawl_outcome = 'allowed'), 0) / nullif(sum(d.words), 0) AS share_words_allowed_crawl,
-                           coalesce(sum(d.words) FILTER (c.crawl_outcome NOT IN ('allowed', 'disallowed')), 0)
-                               / nullif(sum(d.words), 0) AS share_words_unknown_crawl,
-                           coalesce(sum(d.words) FILTER (c.now_outcome = 'allowed'), 0) / nullif(sum(d.words), 0) AS share_words_allowed_now,
-                           coalesce(sum(d.words) FILTER (c.now_outcome NOT IN ('allowed', 'disallowed')), 0)
-                               / nullif(sum(d.words), 0) AS share_words_unknown_now,
-                           coalesce(sum(d.words) FILTER (c.crawl_outcome = 'disallowed'), 0)
-                               / nullif(sum(d.words) FILTER (c.crawl_outcome IN ('allowed', 'disallowed')), 0) AS share_words_disallowed_crawl_known,
-                           count(*) FILTER (c.crawl_outcome = 'allowed') AS allowed_docs_crawl,
-                           count(*) FILTER (c.now_outcome = 'allowed') AS allowed_docs_now
-                    FROM document_consent c JOIN documents d USING (shard_id, position) GROUP BY 1) k USING (agent)
-                ORDER BY a.share_words_disallowed_now DESC, a.agent"""),
+                WITH j AS (SELECT c.agent, c.crawl_outcome, c.now_outcome, d.words
+                           FROM document_consent c JOIN documents d USING (shard_id, position))
+                SELECT agent,
+                       count(*) AS documents,
+                       sum(words)::BIGINT AS words,
+                       count(*) FILTER (crawl_outcome = 'disallowed') AS disallowed_docs_crawl,
+                       count(*) FILTER (now_outcome = 'disallowed') AS disallowed_docs_now,
+                       count(*) FILTER (crawl_outcome = 'disallowed') / count(*) AS share_docs_disallowed_crawl,
+                       count(*) FILTER (now_outcome = 'disallowed') / count(*) AS share_docs_disallowed_now,
+                       coalesce(sum(words) FILTER (crawl_outcome = 'disallowed'), 0) / sum(words) AS share_words_disallowed_crawl,
+                       coalesce(sum(words) FILTER (now_outcome = 'disallowed'), 0) / sum(words) AS share_words_disallowed_now,
+                       count(*) FILTER (crawl_outcome = 'unknown') AS unknown_docs_crawl,
+                       count(*) FILTER (now_outcome = 'unknown') AS unknown_docs_now,
+                       coalesce(sum(words) FILTER (crawl_outcome = 'allowed'), 0) / nullif(sum(words), 0) AS share_words_allowed_crawl,
+                       coalesce(sum(words) FILTER (crawl_outcome NOT IN ('allowed', 'disallowed')), 0)
+                           / nullif(sum(words), 0) AS share_words_unknown_crawl,
+                       coalesce(sum(words) FILTER (now_outcome = 'allowed'), 0) / nullif(sum(words), 0) AS share_words_allowed_now,
+                       coalesce(sum(words) FILTER (now_outcome NOT IN ('allowed', 'disallowed')), 0)
+                           / nullif(sum(words), 0) AS share_words_unknown_now,
+                       coalesce(sum(words) FILTER (crawl_outcome = 'disallowed'), 0)
+                           / nullif(sum(words) FILTER (crawl_outcome IN ('allowed', 'disallowed')), 0) AS share_words_disallowed_crawl_known,
+                       count(*) FILTER (crawl_outcome = 'allowed') AS allowed_docs_crawl,
+                       count(*) FILTER (now_outcome = 'allowed') AS allowed_docs_now
+                FROM j GROUP BY agent
+                ORDER BY share_words_disallowed_now DESC, agent"""),
             "snapshots": _one(con, """SELECT count(*) AS snapshots, count(DISTINCT host) AS hosts,
                                       min(captured_at) AS first, max(captured_at) AS last
                                       FROM robots_snapshots"""),

@@ -1,0 +1,63 @@
+"""The memory budget of a command: every corpus stage stays within it at any corpus size, spilling to disk.
+
+The budget is the process's peak RSS target: 1 GB by default, ``$PROVENANCE_MEMORY_LIMIT`` or the global
+``provenance --memory-limit SIZE`` to change it. DuckDB gets a share of it as its ``memory_limit`` (its buffer
+manager spills sorts, joins, aggregates and temporary tables beyond that to its temp directory: ``<ledger>.tmp``
+beside the ledger file, DuckDB's default for a file database); the rest is for Python, Arrow batches and the
+scanners. Stages that hold data outside DuckDB read and write in batches (their memory follows the batch).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from .errors import ConfigError
+
+ENV = "PROVENANCE_MEMORY_LIMIT"
+DEFAULT = "1GB"
+#: DuckDB's share of the budget; measured in bench/scale.py (Python, pyarrow and the scanners take the rest)
+DUCKDB_SHARE = 0.5
+#: below this DuckDB cannot do its work (its own floor for a hash join or a sort of wide rows)
+MINIMUM = 64 * 1024 ** 2
+
+_UNITS = {"": 1, "B": 1, "KB": 1000, "KIB": 1024, "MB": 1000 ** 2, "MIB": 1024 ** 2, "GB": 1000 ** 3,
+          "GIB": 1024 ** 3, "TB": 1000 ** 4, "TIB": 1024 ** 4}
+
+
+def parse_size(text: str) -> int:
+    """``"1GB"``, ``"512MiB"``, ``"750 MB"``, ``"2e9"`` -> bytes; a clear error otherwise."""
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?(?:e[0-9]+)?)\s*([A-Za-z]*)\s*", str(text))
+    unit = m.group(2).upper() if m else None
+    if not m or unit not in _UNITS:
+        raise ConfigError(f"memory limit {text!r}: expected a size such as 1GB, 512MB or 2GiB")
+    n = int(float(m.group(1)) * _UNITS[unit])
+    if n < MINIMUM:
+        raise ConfigError(f"memory limit {text!r} is below {MINIMUM // 1024 ** 2} MB, too little for DuckDB to work in")
+    return n
+
+
+def budget_bytes() -> int:
+    """The process's budget: ``$PROVENANCE_MEMORY_LIMIT`` or 1 GB."""
+    return parse_size(os.environ.get(ENV) or DEFAULT)
+
+
+def duckdb_limit(total: int | None = None) -> str:
+    """DuckDB's ``memory_limit`` for a budget (bytes), as a DuckDB size string."""
+    total = budget_bytes() if total is None else total
+    return f"{max(MINIMUM, int(total * DUCKDB_SHARE)) // 1024 ** 2}MB"
+
+
+def apply(con, temp_directory: str | None = None) -> str:
+    """Set DuckDB's memory limit (and, for a connection without a database file, its spill folder) on
+    ``con``; returns the limit set."""
+    limit = duckdb_limit()
+    con.execute(f"SET memory_limit = '{limit}'")
+    if temp_directory:
+        con.execute("SET temp_directory = '" + temp_directory.replace("'", "''") + "'")
+    return limit
+
+
+def restore(con) -> None:
+    """Back to the budget after a stage that set its own limit (``RESET`` would give DuckDB 80% of RAM)."""
+    con.execute(f"SET memory_limit = '{duckdb_limit()}'")

@@ -1,0 +1,84 @@
+"""Issue 17: the memory budget. `provenance --memory-limit SIZE` (or $PROVENANCE_MEMORY_LIMIT, default 1GB) sets
+DuckDB's share on every ledger connection; a small budget makes the corpus stages spill, not fail, and gives the
+same ledger."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from conftest import run_cli, sql
+
+from provenance import budget
+from provenance.errors import ConfigError
+
+
+def test_sizes_parse_and_bad_ones_are_refused():
+    assert budget.parse_size("1GB") == 10 ** 9
+    assert budget.parse_size("512MiB") == 512 * 1024 ** 2
+    assert budget.parse_size(" 1.5 gb ") == 1_500_000_000
+    for bad in ("", "lots", "1XB", "-1GB", "10MB"):
+        with pytest.raises(ConfigError):
+            budget.parse_size(bad)
+    assert budget.duckdb_limit(10 ** 9) == "476MB"
+
+
+def _setting(tmp_path, ledger, env=None, args=()):
+    p = run_cli([*args, "query", "select current_setting('memory_limit') as m", "--ledger", str(ledger), "--format", "csv"],
+                cwd=tmp_path, env=env)
+    assert p.returncode == 0, p.stderr
+    return p.stdout.splitlines()[-1].strip('"')
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    root = tmp_path_factory.mktemp("budget")
+    for args in (["sample", "--out", "sample", "--docs", "3000", "--formats", "jsonl.gz"],
+                 ["scan", "sample/*.json.gz", "--ledger", "l.duckdb", "--top", "0", "--quiet"]):
+        p = run_cli(args, cwd=root)
+        assert p.returncode == 0, p.stderr
+    return root
+
+
+def test_the_budget_reaches_duckdb_from_the_option_and_the_environment(small):
+    env = {k: v for k, v in os.environ.items() if k != budget.ENV}
+    default = _setting(small, small / "l.duckdb", env=env)
+    assert default == "453.9 MiB"  # half of 1 GB: 476MB
+    assert _setting(small, small / "l.duckdb", env=dict(env, **{budget.ENV: "400MB"})) == "181.1 MiB"
+    assert _setting(small, small / "l.duckdb", env=env, args=["--memory-limit", "400MB"]) == "181.1 MiB"
+    p = run_cli(["ledger", "info", "--ledger", "l.duckdb"], cwd=small, env=dict(env, **{budget.ENV: "lots"}))
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1 and "memory limit 'lots'" in p.stderr
+    p = run_cli(["--memory-limit", "lots", "ledger", "info", "--ledger", "l.duckdb"], cwd=small, env=env)
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1
+
+
+def test_a_small_budget_spills_instead_of_failing_and_gives_the_same_ledger(small, tmp_path):
+    """DuckDB at its 64 MB floor: consent, verdicts, dedup, takedown, datasheet, diff and export finish, with the
+    same consent, verdicts and clusters as under the default budget."""
+    results = {}
+    for name, limit in (("default", None), ("small", "70MB")):
+        work = tmp_path / name
+        work.mkdir()
+        shutil.copy(small / "l.duckdb", work / "l.duckdb")
+        (work / "t.txt").write_text("the quick brown fox jumps over the lazy dog " * 20)
+        env = {k: v for k, v in os.environ.items() if k != budget.ENV}
+        if limit:
+            env[budget.ENV] = limit
+        for args in (["robots", "import", str(small / "sample" / "robots.jsonl.gz"), "--ledger", "l.duckdb"],
+                     ["verdicts", "--ledger", "l.duckdb"],
+                     ["dedup", "--ledger", "l.duckdb"],
+                     ["takedown", "add", "REQ-1", "--text", "t.txt", "--ledger", "l.duckdb"],
+                     ["datasheet", "--ledger", "l.duckdb", "--out", "ds"],
+                     ["diff", str(small / "l.duckdb"), "l.duckdb", "--format", "json"],
+                     ["export", "--ledger", "l.duckdb", "--out", "export", "--quiet"]):
+            p = run_cli(args, cwd=work, env=env)
+            assert p.returncode == 0, (name, args, p.stderr[-1500:])
+        led = work / "l.duckdb"
+        results[name] = (sql(led, "SELECT * FROM document_consent ORDER BY ALL"),
+                         sql(led, "SELECT shard_id, position, verdict, reasons FROM document_verdicts ORDER BY ALL"),
+                         sql(led, "SELECT shard_id, position, cluster_id, representative FROM document_duplicates ORDER BY ALL"),
+                         (work / "ds" / "datasheet.md").read_text().split("\n## ", 2)[1])
+    assert results["small"] == results["default"]
+    assert results["default"][0] and results["default"][2]
