@@ -72,6 +72,9 @@ ELASTIC_2_HEADER = """/*
         ("/*\t$OpenBSD: explicit_bzero.c,v 1.4 2015/08/31 02:53:57 guenther Exp $ */\n/*\n * Public domain.\n"
          " * Written by Matthew Dempsky.\n */\n#include <string.h>\n", {PD}),
         ("/* public domain */\nint x;\n", {PD}),
+        # the title line of a single-file library (stb)
+        ("// stb_include.h - v0.02 - parse and process #include directives - public domain\n//\n", {PD}),
+        ("/* stb_divide.h - v0.94 - public domain - Sean Barrett, Feb 2010\n", {PD}),
         ("This software is dual-licensed to the public domain and under the following\nlicense: you are granted a "
          "perpetual, irrevocable license to copy, modify,\npublish, and distribute this file as you see fit.", {PD}),
         # a GNU license whose "or later" falls just past the window of a multi-license list
@@ -100,6 +103,7 @@ def test_repository_notice_forms(text, expected):
         "Our sales team handles the Redis source code questions.",
         "// Public domain\n//   UNLICENSE (\"unlicense\", \"The Unlicense\")",  # a title over a list, no full stop
         "# Public domain\n\nWorks whose authors died long ago.",
+        "photos.html - 12 pictures - public domain images of birds",
     ],
 )
 def test_repository_false_positive_guards(text):

@@ -809,7 +809,18 @@ _PD_LINE_RE = re.compile(
 )
 
 
+# The title line of a single-file library: "stb_include.h - v0.02 - parse and process #include directives -
+# public domain" (a file name, then " - public domain" closing the line or a dash-separated part of it)
+_PD_TITLE_RE = re.compile(
+    r"^[ \t]*(?:/\*+|//+|#+|\*+|;+|--)?[ \t]*[\w.+-]+\.[a-z]{1,4}\b[^\n]{0,120}?[ \t]-+[ \t]*(public[ \t]+domain)"
+    r"(?=[ \t]*(?:\r?$|[-,;(]|\*/))",
+    re.I | re.M,
+)
+
+
 def _scan_pd_lines(text: str, out: list):
+    for m in _PD_TITLE_RE.finditer(text):
+        out.append(_finding("LicenseRef-scancode-public-domain", "notice", None, m.start(1), m.end(1), text))
     for m in _PD_LINE_RE.finditer(text):
         s = m.start() + len(m.group(0)) - len(m.group(0).lstrip(" \t/*;-!#"))
         out.append(_finding("LicenseRef-scancode-public-domain", "notice", None, s, m.end(), text))
