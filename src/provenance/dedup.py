@@ -97,69 +97,91 @@ def _write_bands(shards, bands_dir: Path, b: int, r: int, num_perm: int, batch_r
     return docs, sinks
 
 
-def _texts_of(led, keys: set[int], sinks) -> dict[int, str]:
-    """Texts of the given document keys, re-read from their source shards with the scan's read options."""
+def _texts_of(led, ordinal: int, positions: np.ndarray, sinks):
+    """(position, text) of the given positions of one shard, re-read from its source with the scan's read
+    options, a chunk at a time (nothing when the source is gone or unreadable)."""
     import json as _json
 
     from .export import _locate, _read_options
     from .readers import read_shard
 
-    by_ord: dict[int, set[int]] = {}
-    for k in keys:
-        by_ord.setdefault(k >> KEY_SHIFT, set()).add(k & ((1 << KEY_SHIFT) - 1))
     sid_of = {o: sid for o, sid, _ in sinks}
-    rows = led.con.execute("SELECT s.shard_id, s.uri, s.format, r.config FROM shards s JOIN runs r USING (run_id)").fetchall()
-    info = {sid: (uri, fmt, _json.loads(cfg) if isinstance(cfg, str) else (cfg or {})) for sid, uri, fmt, cfg in rows}
-    out: dict[int, str] = {}
-    for o, positions in by_ord.items():
-        uri, fmt, cfg = info[sid_of[o]]
-        shard = _locate(uri, fmt, cfg.get("format"))
-        if shard.error:
-            continue  # the source is gone: its pairs stay undecided (not linked)
-        want = np.array(sorted(positions), dtype=np.int64)
-        try:
-            for chunk in read_shard(shard, _read_options(cfg)):
-                if chunk.batch is None or chunk.batch.num_rows == 0:
-                    continue
-                pos = chunk.batch.column("position").to_numpy(zero_copy_only=False)
-                hit = np.flatnonzero(np.isin(pos, want))
-                if len(hit):
-                    texts = chunk.batch.column("text").take(pa.array(hit)).to_pylist()
-                    for i, t in zip(hit, texts):
-                        out[(o << KEY_SHIFT) | int(pos[i])] = t or ""
-        except ProvenanceError:
-            continue
-    return out
+    row = led.con.execute("SELECT s.uri, s.format, r.config FROM shards s JOIN runs r USING (run_id) WHERE s.shard_id = ?",
+                          [sid_of[ordinal]]).fetchall()
+    if not row:
+        return
+    uri, fmt, cfg = row[0]
+    cfg = _json.loads(cfg) if isinstance(cfg, str) else (cfg or {})
+    shard = _locate(uri, fmt, cfg.get("format"))
+    if shard.error:
+        return  # the source is gone: its pairs stay undecided (not linked)
+    want = np.sort(positions.astype(np.int64))
+    try:
+        for chunk in read_shard(shard, _read_options(cfg)):
+            if chunk.batch is None or chunk.batch.num_rows == 0:
+                continue
+            pos = chunk.batch.column("position").to_numpy(zero_copy_only=False)
+            hit = np.flatnonzero(np.isin(pos, want))
+            if len(hit):
+                texts = chunk.batch.column("text").take(pa.array(hit)).to_pylist()
+                for i, t in zip(hit, texts):
+                    yield int(pos[i]), t or ""
+    except ProvenanceError:
+        return
 
 
-def _exact_jaccard(led, pairs: list[tuple[int, int]], sinks, texts: dict[int, str], sets: dict[int, set],
-                   known: dict[tuple[int, int], float | None]) -> None:
-    """Exact Jaccard (the same shingles as the signatures) of each pair into ``known`` (None when a text
-    cannot be re-read: the pair stays undecided). ``texts``/``sets`` hold what was read for earlier pairs
-    (only documents of pairs near the threshold are ever read)."""
+_SHINGLE_ROWS = pa.schema([("key", pa.int64()), ("sh", pa.list_(pa.int64()))])
+
+
+def _exact_jaccard(led, pairs: str, sinks, flush_docs: int = 2000) -> None:
+    """Exact Jaccard (the same shingles as the signatures) of the pairs in DuckDB table ``pairs`` (a, b) into
+    ``_xknown`` (a, b, j; j NULL when a text cannot be re-read: the pair stays undecided). Out of core: each
+    document's shingle set is kept in DuckDB as sorted 64-bit hashes (``_xsh``; read once, for the documents
+    of pairs near the threshold only), texts are re-read a shard at a time and dropped once hashed, and the
+    Jaccard is computed in DuckDB."""
     from .minhash import shingles
 
-    todo = [p for p in pairs if p not in known]
-    if not todo:
-        return
-    missing = {k for p in todo for k in p if k not in texts}
-    if missing:
-        got = _texts_of(led, missing, sinks)
-        texts.update(got)
-        for k in missing - set(got):
-            texts[k] = None  # source gone or unreadable: not read again
+    con = led.con
+    missing = con.execute(f"""
+        SELECT k >> {KEY_SHIFT} AS ord, list(k & ((1::BIGINT << {KEY_SHIFT}) - 1) ORDER BY k) AS positions FROM (
+            SELECT a AS k FROM {pairs} UNION SELECT b FROM {pairs}
+        ) WHERE k NOT IN (SELECT key FROM _xsh) AND k NOT IN (SELECT key FROM _xgone)
+        GROUP BY ALL ORDER BY 1""").fetchall()
+    for ordinal, positions in missing:
+        got: set[int] = set()
+        keys, hashes = [], []
 
-    def sh(k):
-        if k not in sets:
-            sets[k] = set(shingles(texts[k]))
-        return sets[k]
+        def flush():
+            if keys:
+                con.register("_xsh_batch", pa.table([pa.array(keys, pa.int64()), pa.array(hashes, pa.list_(pa.int64()))],
+                                                    schema=_SHINGLE_ROWS))
+                con.execute("INSERT INTO _xsh SELECT * FROM _xsh_batch")
+                con.unregister("_xsh_batch")
+                keys.clear()
+                hashes.clear()
 
-    for a, b in todo:
-        if texts.get(a) is None or texts.get(b) is None:
-            known[(a, b)] = None
-            continue
-        sa, sb = sh(a), sh(b)
-        known[(a, b)] = len(sa & sb) / len(sa | sb) if sa and sb else 0.0
+        for pos, text in _texts_of(led, ordinal, np.asarray(positions, dtype=np.int64), sinks):
+            got.add(pos)
+            keys.append((ordinal << KEY_SHIFT) | pos)
+            # 64-bit hashes of the shingles, as a set: exact within this process (a collision among a
+            # document pair's few thousand shingles has probability ~1e-13)
+            hashes.append(np.unique(np.fromiter((hash(x) for x in shingles(text)), dtype=np.int64)).tolist())
+            if len(keys) >= flush_docs:
+                flush()
+        flush()
+        gone = [(ordinal << KEY_SHIFT) | p for p in positions if p not in got]
+        if gone:  # source gone or unreadable: not read again
+            con.register("_xgone_batch", pa.table({"key": pa.array(gone, pa.int64())}))
+            con.execute("INSERT INTO _xgone SELECT key FROM _xgone_batch")
+            con.unregister("_xgone_batch")
+    con.execute(f"""
+        INSERT INTO _xknown
+        SELECT a, b, CASE WHEN na IS NULL OR nb IS NULL THEN NULL WHEN na = 0 OR nb = 0 THEN 0.0
+                          ELSE ni::DOUBLE / (na + nb - ni) END
+        FROM (SELECT p.a, p.b, len(x.sh) AS na, len(y.sh) AS nb, len(list_intersect(x.sh, y.sh)) AS ni
+              FROM (SELECT DISTINCT a, b FROM {pairs}) p
+              LEFT JOIN _xsh x ON x.key = p.a LEFT JOIN _xsh y ON y.key = p.b
+              WHERE NOT EXISTS (SELECT 1 FROM _xknown k WHERE k.a = p.a AND k.b = p.b))""")
 
 
 def _components(con, edges: str, out: str, max_rounds: int = 200) -> None:
@@ -241,9 +263,6 @@ def cluster(led, *, threshold: float = 0.8, num_perm: int = 128, work_dir: str |
     fresh_dir(work)  # made anew: a leftover is removed (a symlink there is removed, never followed)
     con = led.con
     need = int(np.ceil((threshold - verify_margin) * num_perm - 1e-9))
-    texts: dict[int, str | None] = {}  # documents of pairs near the threshold, re-read once
-    sets: dict[int, set] = {}
-    known: dict[tuple[int, int], float | None] = {}  # exact Jaccard of the pairs settled on their texts
     rounds = 0
     try:
         shards = _shards(led)
@@ -277,10 +296,19 @@ def cluster(led, *, threshold: float = 0.8, num_perm: int = 128, work_dir: str |
         con.execute("CREATE OR REPLACE TEMP TABLE _edges (root BIGINT, key BIGINT)")
         con.execute("CREATE OR REPLACE TEMP TABLE _sig (key BIGINT, minhash UINTEGER[])")
 
-        def settle(rows: list[tuple[int, int]]) -> list[tuple[int, int, float]]:
-            """(a, b, exact J) of the pairs near the threshold whose exact Jaccard reaches it."""
-            _exact_jaccard(led, rows, sinks, texts, sets, known)
-            return [(a, c, known[(a, c)]) for a, c in rows if known[(a, c)] is not None and known[(a, c)] >= threshold]
+        # documents of pairs near the threshold (shingle hashes, read once), those whose source is gone, and the
+        # exact Jaccard of every pair settled on its texts
+        con.execute("CREATE OR REPLACE TEMP TABLE _xsh (key BIGINT, sh BIGINT[])")
+        con.execute("CREATE OR REPLACE TEMP TABLE _xgone (key BIGINT)")
+        con.execute("CREATE OR REPLACE TEMP TABLE _xknown (a BIGINT, b BIGINT, j DOUBLE)")
+
+        def settle(select_pairs: str) -> str:
+            """Settle the pairs (a, b) the SQL selects on their exact Jaccard; returns the SQL of those whose
+            exact Jaccard reaches the threshold (a, b, j)."""
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _unsure AS {select_pairs}")
+            _exact_jaccard(led, "_unsure", sinks)
+            return (f"SELECT u.a, u.b, k.j FROM (SELECT DISTINCT a, b FROM _unsure) u "
+                    f"JOIN _xknown k ON k.a = u.a AND k.b = u.b WHERE k.j >= {threshold}")
 
         if cand:
             con.register("_sinkmap", pa.table({"filename": [p for _, _, p in sinks],
@@ -300,14 +328,9 @@ def cluster(led, *, threshold: float = 0.8, num_perm: int = 128, work_dir: str |
                 # clear on the signatures; near the threshold the estimate (error ~0.035 at 0.8 with 128
                 # permutations) cannot tell, so the texts are re-read and the exact Jaccard decides
                 con.execute(f"INSERT INTO _edges SELECT root, key FROM _est WHERE est >= {threshold + exact_margin}")
-                unsure = con.execute(f"SELECT root, key FROM _est WHERE est >= {threshold - exact_margin} "
-                                     f"AND est < {threshold + exact_margin}").fetchall()
-                sure = settle(unsure)
-                if sure:
-                    con.register("_sure", pa.table({"root": pa.array([a for a, _, _ in sure], pa.int64()),
-                                                    "key": pa.array([c for _, c, _ in sure], pa.int64())}))
-                    con.execute("INSERT INTO _edges SELECT root, key FROM _sure")
-                    con.unregister("_sure")
+                sure = settle(f"SELECT root AS a, key AS b FROM _est WHERE est >= {threshold - exact_margin} "
+                              f"AND est < {threshold + exact_margin}")
+                con.execute(f"INSERT INTO _edges SELECT a, b FROM ({sure})")
             else:
                 con.execute(f"INSERT INTO _edges SELECT root, key FROM _est WHERE est * {num_perm} >= {need}")
             con.execute("DROP TABLE _est")
@@ -334,15 +357,9 @@ def cluster(led, *, threshold: float = 0.8, num_perm: int = 128, work_dir: str |
                 con.execute(f"""
                     CREATE OR REPLACE TEMP TABLE _acc AS
                     SELECT key, rep, est AS similarity, 'minhash' AS similarity_by FROM _try WHERE est >= {threshold + exact_margin}""")
-                unsure = con.execute(f"SELECT rep, key FROM _try WHERE est >= {threshold - exact_margin} "
-                                     f"AND est < {threshold + exact_margin}").fetchall()
-                sure = settle(unsure)
-                if sure:
-                    con.register("_sure", pa.table({"rep": pa.array([a for a, _, _ in sure], pa.int64()),
-                                                    "key": pa.array([c for _, c, _ in sure], pa.int64()),
-                                                    "j": pa.array([j for _, _, j in sure], pa.float64())}))
-                    con.execute("INSERT INTO _acc SELECT key, rep, j, 'exact' FROM _sure")
-                    con.unregister("_sure")
+                sure = settle(f"SELECT rep AS a, key AS b FROM _try WHERE est >= {threshold - exact_margin} "
+                              f"AND est < {threshold + exact_margin}")
+                con.execute(f"INSERT INTO _acc SELECT b, a, j, 'exact' FROM ({sure})")
             else:
                 con.execute(f"""
                     CREATE OR REPLACE TEMP TABLE _acc AS
@@ -377,12 +394,13 @@ def cluster(led, *, threshold: float = 0.8, num_perm: int = 128, work_dir: str |
                         [datetime.now(timezone.utc), threshold, num_perm, b, r, docs, cand, edges, clusters,
                          in_clusters - clusters, seconds, split_off, rounds])
         con.unregister("_ordmap")
-        for t in ("_cand", "_edges", "_sig", "_pend", "_comp", "_members", "_try", "_acc", "_rest", "_redges"):
+        exact_checked = con.execute("SELECT count(*) FROM _xknown").fetchone()[0] if exact_margin > 0 else 0
+        for t in ("_cand", "_edges", "_sig", "_pend", "_comp", "_members", "_try", "_acc", "_rest", "_redges",
+                  "_xsh", "_xgone", "_xknown", "_unsure"):
             con.execute(f"DROP TABLE IF EXISTS {t}")
     finally:
         budget.restore(con)
         shutil.rmtree(work, ignore_errors=True)
-    exact_checked = len(known)
     return {"documents": docs, "bands": b, "rows": r, "candidate_pairs": cand, "verified_pairs": edges,
             "exact_checked_pairs": exact_checked, "split_off": split_off, "split_rounds": rounds,
             "clusters": clusters, "in_clusters": in_clusters, "duplicates": in_clusters - clusters,
