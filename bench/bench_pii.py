@@ -17,6 +17,12 @@ each gold span at most once; "exact" counts matches with identical boundaries):
 3. Our own labels on the real C4 sample (tests/data/pii_c4_labels.json): every e-mail, phone and IP
    address in the 1000 documents; any finding of another type there is a false positive.
 4. WNUT-17 tweets (real, no labels of our types): every finding is listed for inspection.
+5. The injected set: real-format values and look-alikes inserted into real C4 pages and real config files.
+6. The real labelled set (tests/data/pii_real_labels.md): real web pages and real repository files labelled by
+   hand independently of the detector, plus secret values written from the vendors' formats placed in them;
+   this checkout, the previous pii.py and detect-secrets in the same run (``--only-real``). The repository
+   part needs the fetched repositories (PROVENANCE_MIRROR, default /work/.mirror) and is skipped, with a
+   count, when they are absent.
 
 Speed: ``scan_batch`` (hashes included) on the C4 sample replicated to ~50 MB, one core, MB/s of UTF-8
 text; against the RE2 prefilter alone, and against ``detect`` on every row with no prefilter (the

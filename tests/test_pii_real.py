@@ -32,7 +32,8 @@ def _r(alphabet: str, n: int, seed: int) -> str:
 
 SK = _r(string.ascii_lowercase, 14, 1) + _r(string.ascii_uppercase, 14, 2) + _r(string.digits + "/+", 12, 3)
 AKID = "AKIA" + _r(string.ascii_uppercase + "234567", 16, 4)
-HOOK = f"https://hooks.slack.com/services/T{_r(string.ascii_uppercase + string.digits, 8, 5)}/B{_r(string.ascii_uppercase + string.digits, 10, 6)}/{_r(AN, 24, 7)}"
+UP = string.ascii_uppercase + string.digits
+HOOK = f"https://hooks.slack.com/services/T{_r(UP, 8, 5)}/B{_r(UP, 10, 6)}/{_r(AN, 24, 7)}"
 SK_TEST = "sk_test_" + _r(AN, 24, 8)
 RK_TEST = "rk_test_" + _r(AN, 34, 9)
 

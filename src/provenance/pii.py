@@ -390,7 +390,8 @@ def _prefilter_parts(cfg: PiiConfig) -> dict[str, str]:
         "IBAN": rf"\b(?i:{'|'.join(sorted(_IBAN_LEN))})\d\d(?: ?[A-Za-z0-9]){{4}}",
         "US_SSN": r"\d{3}-\d{2}-\d{4}|(?i:ssn|ss#|social security|soc\.? ?sec)",
         "AWS_ACCESS_KEY": r"AKIA|ASIA",
-        "AWS_SECRET_KEY": r"(?i:\baws|_aws|secret[ _.-]?(?:access[ _.-]?)?key)",
+        "AWS_SECRET_KEY": (r"(?i:\baws|_aws|secret[ _-]?access[ _-]?key)"
+                           r"|(?i:secret[ _.-]?key)[\"']?[ \t]*(?:=>|:=|[:= \t])[ \t]*[\"']?[A-Za-z0-9/+]{40}"),
         "GITHUB_TOKEN": r"gh[pousr]_|github_pat_",
         "GITLAB_TOKEN": r"glpat-",
         "SLACK_TOKEN": r"xox[abpors]-|hooks\.slack\.com/(?:services|workflows)/",
@@ -961,7 +962,8 @@ _GITLAB_RE = re.compile(r"(?<![\w-])glpat-[0-9A-Za-z_-]{20,}(?:\.[0-9A-Za-z_-]+)
 _SLACK_RE = re.compile(r"(?<![\w-])xox[abpors]-[0-9A-Za-z]+(?:-[0-9A-Za-z]+)+(?![\w-])")
 # incoming webhooks carry their secret in the URL: https://hooks.slack.com/services/T.../B.../<24 characters>
 _SLACK_HOOK_RE = re.compile(
-    r"https?://hooks\.slack\.com/(?:services|workflows)/T[0-9A-Z]{6,12}/[AB][0-9A-Z]{6,12}/(?:\d+/)?[0-9A-Za-z]{20,40}(?![\w])")
+    r"https?://hooks\.slack\.com/(?:services|workflows)/T[0-9A-Z]{6,12}/[AB][0-9A-Z]{6,12}/(?:\d+/)?"
+    r"[0-9A-Za-z]{20,40}(?![\w])")
 # secret and restricted keys, live and test mode (a test-mode key reads and writes the account's test data)
 _STRIPE_RE = re.compile(r"(?<![\w])[sr]k_(?:live|test)_[0-9A-Za-z]{20,247}(?![\w])")
 _GOOGLE_RE = re.compile(r"(?<![\w-])AIza[0-9A-Za-z_-]{35}(?![\w-])")
@@ -1190,7 +1192,8 @@ def _passwords(t: str, cfg: PiiConfig, out: list) -> None:
             ls = t.rfind("\n", 0, ks) + 1
             # YAML / INI: "password: x" alone on its line; or a configuration-shaped key anywhere
             config_word = (_PW_CONFIG_KEY_RE.fullmatch(key) is not None
-                           or (key in ("password", "passwd", "pwd") and _PW_LINE_START_RE.fullmatch(t, ls, ks) is not None))
+                           or (key in ("password", "passwd", "pwd")
+                               and _PW_LINE_START_RE.fullmatch(t, ls, ks) is not None))
         if _pw_ok(v.strip(), minlen, loose=not quoted, config_word=config_word):
             out.append(Finding("PASSWORD", vs, ve, v))
     # URL credentials, PHP define(), XML elements, mysql -p / curl -u command lines
