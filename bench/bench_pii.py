@@ -736,6 +736,11 @@ def main() -> int:
     ap.add_argument("--no-anchors", action="store_true", help="injected and real sets: this checkout only")
     ap.add_argument("--only-real", action="store_true", help="only the real labelled set (section 6)")
     args = ap.parse_args()
+    if args.baseline:  # resolved once: other commits landing during a long run must not move the anchor
+        import subprocess
+        r = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", args.baseline], capture_output=True, text=True)
+        if r.returncode == 0:
+            args.baseline = r.stdout.strip()
     if not SHARED.exists():
         print(f"needs {SHARED} (shared data); nothing to measure")
         return 0
