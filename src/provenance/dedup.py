@@ -92,6 +92,9 @@ def _write_bands(shards, bands_dir: Path, b: int, r: int, num_perm: int, batch_r
                 docs += n
                 w.write_table(pa.table({"key": np.repeat(keys, b), "band": np.tile(np.arange(b, dtype=np.int16), n),
                                         "h": bh.reshape(-1).astype(np.uint64)}, schema=schema))
+        # Arrow's allocator keeps freed pages for reuse: returned after each shard, they would otherwise sit
+        # beside DuckDB's share of the budget for the rest of the run (measured: 460 -> 240 MB at 1M documents)
+        pa.default_memory_pool().release_unused()
         if progress:
             progress(ordinal + 1, len(shards))
     return docs, sinks
@@ -235,7 +238,7 @@ def _est_sql(num_perm: int) -> str:
 
 
 def cluster(led, *, threshold: float = 0.8, num_perm: int = 128, work_dir: str | Path | None = None,
-            memory_limit: str | None = None, batch_rows: int = 65536, progress=None,
+            memory_limit: str | None = None, batch_rows: int = 16384, progress=None,
             false_negative_weight: float = 0.9, verify_margin: float = 0.03, exact_margin: float = 0.06) -> dict:
     """Cluster every scanned document of the ledger; replaces ``document_duplicates``. ``work_dir`` holds
     the temporary band files and DuckDB's spill files (default: ``<ledger>.parts/dedup``).
@@ -474,7 +477,7 @@ def takedown_add(led, request_id: str, *, texts: list[str] | None = None, urls: 
 
 
 def match_takedowns(led, *, shard_ids: list[str] | None = None, request_ids: list[str] | None = None,
-                    num_perm: int = 128, batch_rows: int = 65536) -> int:
+                    num_perm: int = 128, batch_rows: int = 16384) -> int:
     """(Re)compute ``takedown_matches`` for the given shards (default all) and requests (default all)."""
     con = led.con
     reqs = con.execute("SELECT request_id, threshold FROM takedown_requests" +
@@ -506,6 +509,7 @@ def match_takedowns(led, *, shard_ids: list[str] | None = None, request_ids: lis
                     rows["request_id"].append(rid)
                     rows["similarity"].append(float(est[i]))
                     rows["matched_by"].append("minhash")
+        pa.default_memory_pool().release_unused()  # see _write_bands
     t = pa.table(rows, schema=pa.schema([("shard_id", pa.string()), ("position", pa.int64()), ("request_id", pa.string()),
                                          ("similarity", pa.float64()), ("matched_by", pa.string())]))
     con.register("_tdm", t)
