@@ -402,7 +402,8 @@ def _prefilter_parts(cfg: PiiConfig) -> dict[str, str]:
         "PASSWORD": (r"(?i:(?:pass(?:w(?:or)?[dt]|phrase)?|pwd|secret(?:_?key)?)[\"']?[ \t]*[:=])"
                      r"|://[^\s:/@'\"<>]{1,64}:[^\s/@'\"<>]{1,128}@"
                      r"|(?i:pass(?:w(?:or)?[dt])?\w*(?:['\"][ \t]*,|>))"
-                     r"|(?i:\bmysql\w*\b[^\n]{0,100}[ \t]-p[^\s-]|\bcurl\b[^\n]{0,200}[ \t](?:-u|--user)[ \t])"),
+                     r"|(?i:\bmysql\w*\b[^\n]{0,100}[ \t]-p[^\s-]|\bcurl\b[^\n]{0,200}[ \t](?:-u|--user)[ \t])"
+                     r"|(?i:\bidentified[ \t]+by[ \t])"),
     }
 
 
@@ -1074,9 +1075,9 @@ _PW_STOP = {
 }
 _PW_PLACEHOLDER_RE = re.compile(
     r"(?i)^(?:<.*>|\{\{.*\}\}|\$\{.*\}|\$\(.*\)|\$[A-Za-z_]\w*|%\(?\w*\)?s|%\w+%|\{\w*\}|[*x•●·.#?_-]+|\[.*\])$"
-    r"|^(?:your|my|the|enter|insert|some|example|sample|dummy|fake|placeholder|replace|type|new|old|generate|"
+    r"|^(?:your|the|enter|insert|some|example|sample|dummy|fake|placeholder|replace|type|new|old|generate|"
     r"change|put|set|use|add)[ _-]"
-    r"|xxx|\*{3}|\.\.\.|…\Z|[ _-]here\Z|\$\{|\$\(|%\(|\{\{"
+    r"|xxx|\*{3}|\.\.\.|…\Z|[ _-]here\Z|\$\{|\$\(|%\(|\{\{|[_.-]your[_-]"
 )
 # a value made only of these words (db_password, secret-key, Your_Root_Password, SECRET) names a password, it
 # is not one; a value with another part is (mysecretpassword, pfsecret, Password123, examplepass)
@@ -1089,7 +1090,13 @@ _PW_PART_RE = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 # single words that say what a field holds, not a value: "password: boolean", "pwd: required"
 _PW_KIND_WORDS = frozenset(
     "boolean bool integer number object array bytes datetime float optional required hashed encrypted masked "
-    "hidden secure sensitive unknown missing invalid incorrect wrong forgotten reset protected".split())
+    "hidden secure sensitive unknown missing invalid incorrect wrong forgotten reset protected "
+    "str int char any list dict uuid json blob yes off".split())
+#: the shortest password taken where the syntax leaves no doubt that a value is a password: URL credentials,
+#: a value assigned to a password key in configuration or command-line syntax, SQL ``IDENTIFIED BY``
+#: (default and example credentials are often 3-5 characters: scott/tiger, DB_PASS=bpm); elsewhere the
+#: configured ``password_min_length`` keeps words out
+SHORT_PASSWORD = 3
 # a key written as a configuration key: DB_PASSWORD, MYSQL_ROOT_PASSWORD, userPassword, db.password, PWD
 _PW_CONFIG_KEY_RE = re.compile(r"\w+[_.-][\w.-]*|[a-z]+[A-Z]\w*|[A-Z][A-Z0-9_]+")
 _PW_LINE_START_RE = re.compile(r"[ \t]*(?:-[ \t]+)?")
@@ -1098,18 +1105,23 @@ _PW_ENV_FLAG_RE = re.compile(r"(?:^|[ \t])(?:-e|--env)(?:[ \t]+|=)\Z")
 # command line (docker run -e POSTGRES_PASSWORD=x -d postgres), or a line continuation
 _PW_CONFIG_END_RE = re.compile(r"[ \t]*(?:\r?\n|\Z|#|;|,)|[ \t]+(?:--?[A-Za-z]|\\\r?\n)")
 # passwords written in other shapes than "key = value"
-_PW_URL_RE = re.compile(r"(?i)\b[a-z][a-z0-9+.-]{1,20}://[^\s:/@'\"<>]{1,64}:([^\s/@'\"<>]{1,128})@(?=[\w\[])")
+_PW_URL_RE = re.compile(r"(?i)\b[a-z][a-z0-9+._-]{1,30}://[^\s:/@'\"<>]{1,64}:([^\s/@'\"<>]{1,128})@(?=[\w\[])")
 _PW_DEFINE_RE = re.compile(
     r"(?i)\bdefine[ \t]*\([ \t]*(['\"])\w*pass(?:w(?:or)?d)?\w*\1[ \t]*,[ \t]*(['\"])([^'\"\r\n]{1,200})\2[ \t]*\)")
 _PW_XML_RE = re.compile(r"(?i)<(\w*pass(?:w(?:or)?d)?\w*)>[ \t]*([^<\s][^<\r\n]{0,199}?)[ \t]*</\1>")
 _PW_MYSQL_RE = re.compile(
     r"(?i)\b(?:mysql\w*|mariadb\w*)\b[^\n]{0,100}?[ \t](?-i:-p)(?:(['\"])([^'\"\r\n]{1,128})\1|([^\s'\"-][^\s'\"]{0,127}))")
+# SQL: CREATE USER scott IDENTIFIED BY tiger; ALTER USER x IDENTIFIED BY 'pw' (not IDENTIFIED BY VALUES / EXTERNALLY)
+_PW_IDENTIFIED_RE = re.compile(r"(?i)\b(?:user|to|role|login)[ \t]+[^\s;]{1,64}[ \t]+identified[ \t]+by[ \t]+(['\"]?)(?!(?:values|externally|globally|password)\b)"
+                               r"([^\s'\";,)]{1,128})\1(?=[\s;,)]|\Z)")
 _PW_CURL_RE = re.compile(
     r"(?i)\bcurl\b[^\n]{0,200}?[ \t](?:-u|--user)[ \t]+(['\"]?)[^\s:'\"]{1,64}:([^\s'\"]{1,128})\1(?=[\s;]|\Z)")
 
 
 def _pw_generic(core: str) -> bool:
     parts = _PW_PART_RE.findall(core)
+    if parts and parts[0].lower() == "my" and len(parts) > 1:
+        parts = parts[1:]  # my-secret-pw, my_password: the generic words after "my"; my_cool_secret is a value
     return bool(parts) and all(x.lower() in _PW_GENERIC for x in parts) and not re.search(r"\d", core)
 
 
@@ -1119,7 +1131,7 @@ def _pw_ok(core: str, minlen: int, loose: bool, config_word: bool = False) -> bo
     configuration key that ends its line (MYSQL_PASSWORD=friendica), where a single word is a value."""
     if len(core) < minlen or len(set(core)) < 3:
         return False
-    if core.lower() in _PW_STOP or _PW_PLACEHOLDER_RE.search(core) or _pw_generic(core):
+    if core.lower() in _PW_STOP or core.lower() in _PW_KIND_WORDS or _PW_PLACEHOLDER_RE.search(core) or _pw_generic(core):
         return False
     if not loose:
         if core.endswith("(") or re.match(r"[+.][ \t]*[A-Za-z_]", core):
@@ -1144,7 +1156,7 @@ def _pw_ok(core: str, minlen: int, loose: bool, config_word: bool = False) -> bo
         return not all(len(x) <= 1 or x.isupper() or any(c in "aeiouyAEIOUY" for c in x) for x in parts)
     if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+", core):  # self.password, os.environ
         return False
-    if re.fullmatch(r"[A-Za-z_.]+", core):  # EXT_PASS, user_name: an identifier, not a value
+    if re.fullmatch(r"[A-Za-z_.]+", core) and not config_word:  # EXT_PASS, user_name: an identifier, not a value
         return False
     return True
 
@@ -1194,17 +1206,19 @@ def _passwords(t: str, cfg: PiiConfig, out: list) -> None:
             config_word = (_PW_CONFIG_KEY_RE.fullmatch(key) is not None
                            or (key in ("password", "passwd", "pwd")
                                and _PW_LINE_START_RE.fullmatch(t, ls, ks) is not None))
-        if _pw_ok(v.strip(), minlen, loose=not quoted, config_word=config_word):
+        assigned = config_word or (quoted and re.search(r"[=:]", t[m.start():vs]) is not None)
+        if _pw_ok(v.strip(), min(minlen, SHORT_PASSWORD) if assigned else minlen, loose=not quoted,
+                  config_word=config_word):
             out.append(Finding("PASSWORD", vs, ve, v))
     # URL credentials, PHP define(), XML elements, mysql -p / curl -u command lines
     if "://" in t:
         for m in _PW_URL_RE.finditer(t):
-            if _pw_ok(m.group(1), minlen, loose=False):
+            if _pw_ok(m.group(1), min(minlen, SHORT_PASSWORD), loose=False):
                 out.append(Finding("PASSWORD", m.start(1), m.end(1), m.group(1)))
     low = None
     for rx, grp, needle in ((_PW_DEFINE_RE, 3, "define"), (_PW_XML_RE, 2, "</"), (_PW_MYSQL_RE, None, "-p"),
-                            (_PW_CURL_RE, 2, "curl")):
-        if needle == "define" or needle == "curl":
+                            (_PW_CURL_RE, 2, "curl"), (_PW_IDENTIFIED_RE, 2, "identified")):
+        if needle in ("define", "curl", "identified"):
             low = low if low is not None else t.lower()
             if needle not in low:
                 continue
@@ -1213,7 +1227,7 @@ def _passwords(t: str, cfg: PiiConfig, out: list) -> None:
         for m in rx.finditer(t):
             g = grp if grp is not None else (2 if m.group(2) is not None else 3)
             v = m.group(g)
-            if _pw_ok(v.strip(), minlen, loose=False):
+            if _pw_ok(v.strip(), min(minlen, SHORT_PASSWORD) if needle == "identified" else minlen, loose=False):
                 out.append(Finding("PASSWORD", m.start(g), m.end(g), v))
 
 
