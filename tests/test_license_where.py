@@ -278,3 +278,23 @@ def test_a_parquet_ledger_carries_a_column_change_over(tmp_path, monkeypatch):
     with Ledger(p) as led:
         assert "toxicity" not in [r[0] for r in led.con.execute("DESCRIBE documents").fetchall()]
         assert led.query("SELECT count(*) AS n FROM documents").to_pylist() == [{"n": k}]
+
+
+def test_a_license_only_in_a_code_block_of_the_html_is_not_the_pages_own():
+    """A WARC page's extracted text loses its structure: a GPL header shown in <pre><code> reads as an inline
+    statement there; the HTML, which finds it only in the code block, decides its place (no page license)."""
+    import pyarrow as pa
+
+    from provenance import licenses as lic
+
+    code = ("This program is free software; you can redistribute it and/or modify it under the terms of the GNU "
+            "General Public License as published by the Free Software Foundation; either version 2 of the License, "
+            "or (at your option) any later version.")
+    text = "How to build the driver\nHere is the header of the file:\n" + code + "\nThen run make."
+    html = ("<html><body><h1>How to build the driver</h1><p>Here is the header of the file:</p><pre><code>/*\n * "
+            + code + "\n */</code></pre><p>Then run make.</p></body></html>")
+    rows, primary = lic.scan_batch_findings(pa.record_batch([pa.array([text, text]), pa.array([html, None])],
+                                                            names=["text", "html"]))
+    assert primary == [None, "GPL-2.0-or-later"]  # without the HTML the text is all there is
+    assert [(f["spdx"], f["where"]) for f in rows[0]] == [("GPL-2.0-or-later", "code")]
+    assert [f["where"] for f in rows[1]] == ["inline"]

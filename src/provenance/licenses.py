@@ -36,7 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 __all__ = ["LICENSE_TYPE", "FINDING_TYPE", "PREFILTER", "SUPPORTED_IDS", "INVALID_TAG", "scan_batch", "detect",
-           "primary_license", "valid_spdx_expression", "scan_batch_primary", "ALL_RIGHTS_RESERVED",
+           "primary_license", "valid_spdx_expression", "scan_batch_primary", "scan_batch_findings", "ALL_RIGHTS_RESERVED",
            "WHERE_RANK", "CONFIDENCE"]
 
 FINDING_TYPE = pa.struct(
@@ -1138,6 +1138,10 @@ def _merge_html(rows: list[dict], extra: list[dict]) -> list[dict]:
         h = best.get(f["spdx"])
         if h is not None and h["where"] in ("rel-license", "meta") and WHERE_RANK.get(f.get("where"), 9) > WHERE_RANK[h["where"]]:
             f["where"], f["confidence"] = h["where"], h["confidence"]
+        elif h is not None and h["where"] in NOT_DECIDING and f.get("where") == "inline":
+            # the extracted text lost the page's structure: a license the HTML finds only in a code block
+            # or an image credit is that, not a statement of the page's own (a GPL header in <pre>)
+            f["where"], f["confidence"] = h["where"], h["confidence"]
         have.add(f["spdx"])
     for f in extra:
         if f["spdx"] in have:
@@ -1149,10 +1153,10 @@ def _merge_html(rows: list[dict], extra: list[dict]) -> list[dict]:
     return rows
 
 
-def scan_batch_primary(batch: pa.RecordBatch | pa.Table, text_column: str = "text",
-                       html_column: str = "html") -> tuple[pa.Array, list[str | None]]:
-    """:func:`scan_batch` and, per row, the primary license (:func:`primary_license`), decided on the
-    findings with their ``where`` (which ``LICENSE_TYPE`` does not store)."""
+def scan_batch_findings(batch: pa.RecordBatch | pa.Table, text_column: str = "text",
+                        html_column: str = "html") -> tuple[list[list[dict]], list[str | None]]:
+    """Per row, the findings (dicts with ``where`` and ``confidence``) and the primary license
+    (:func:`primary_license`): the prefilter, :func:`detect` on candidate rows, the HTML column merged in."""
     names = batch.schema.names
     n = batch.num_rows
     text_arr = batch.column(text_column) if text_column in names else None
@@ -1175,6 +1179,14 @@ def scan_batch_primary(batch: pa.RecordBatch | pa.Table, text_column: str = "tex
                 continue
             rows[i] = _merge_html(rows[i], extra)
     primary = [primary_license(r) if r else None for r in rows]
+    return rows, primary
+
+
+def scan_batch_primary(batch: pa.RecordBatch | pa.Table, text_column: str = "text",
+                       html_column: str = "html") -> tuple[pa.Array, list[str | None]]:
+    """:func:`scan_batch_findings` with the findings as ``LICENSE_TYPE`` (without ``where`` and
+    ``confidence``; the scanner stores them, see ``provenance.scanners.license``)."""
+    rows, primary = scan_batch_findings(batch, text_column, html_column)
     return pa.array(rows, type=LICENSE_TYPE), primary
 
 

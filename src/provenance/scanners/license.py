@@ -32,35 +32,8 @@ WHERE_VALUES = tuple(lic.CONFIDENCE)
 
 def scan_batch_placed(batch: pa.RecordBatch | pa.Table, text_column: str = "text",
                       html_column: str = "html") -> tuple[list[list[dict]], list[str | None]]:
-    """Per row, the findings as dicts (with ``where`` and ``confidence``) and the primary license.
-
-    The same steps as :func:`provenance.licenses.scan_batch_primary` (prefilter, ``detect`` on candidate
-    rows, the HTML column merged in), which returns the findings as ``LICENSE_TYPE`` and so drops the two
-    fields; ``tests/test_license_where.py`` checks the two agree. When ``LICENSE_TYPE`` carries the fields,
-    this becomes a call to that function."""
-    names = batch.schema.names
-    n = batch.num_rows
-    text_arr = batch.column(text_column) if text_column in names else None
-    html_arr = batch.column(html_column) if html_column and html_column in names else None
-    if isinstance(text_arr, pa.ChunkedArray):
-        text_arr = text_arr.combine_chunks()
-    if isinstance(html_arr, pa.ChunkedArray):
-        html_arr = html_arr.combine_chunks()
-    rows: list[list[dict]] = [[] for _ in range(n)]
-    if text_arr is not None:
-        for i, t in lic._candidate_values(text_arr):
-            rows[i] = lic.detect(t)
-    if html_arr is not None:
-        for i, h in lic._candidate_values(html_arr):
-            extra = lic.detect(h)
-            if not extra:
-                continue
-            if text_arr is None:
-                rows[i] = extra
-                continue
-            rows[i] = lic._merge_html(rows[i], extra)
-    primary = [lic.primary_license(r) if r else None for r in rows]
-    return rows, primary
+    """Per row, the findings as dicts (with ``where`` and ``confidence``) and the primary license."""
+    return lic.scan_batch_findings(batch, text_column, html_column)
 
 
 def primary_place(findings: list[dict], primary: str | None) -> tuple[str | None, float | None]:
