@@ -25,8 +25,8 @@ def test_sizes_parse_and_bad_ones_are_refused():
     assert budget.duckdb_limit(10 ** 9) == "476MB"
 
 
-def _setting(tmp_path, ledger, env=None, args=()):
-    p = run_cli([*args, "query", "select current_setting('memory_limit') as m", "--ledger", str(ledger), "--format", "csv"],
+def _setting(tmp_path, ledger, env=None, args=(), name="memory_limit"):
+    p = run_cli([*args, "query", f"select current_setting('{name}') as m", "--ledger", str(ledger), "--format", "csv"],
                 cwd=tmp_path, env=env)
     assert p.returncode == 0, p.stderr
     return p.stdout.splitlines()[-1].strip('"')
@@ -48,6 +48,8 @@ def test_the_budget_reaches_duckdb_from_the_option_and_the_environment(small):
     assert default == "453.9 MiB"  # half of 1 GB: 476MB
     assert _setting(small, small / "l.duckdb", env=dict(env, **{budget.ENV: "400MB"})) == "181.1 MiB"
     assert _setting(small, small / "l.duckdb", env=env, args=["--memory-limit", "400MB"]) == "181.1 MiB"
+    # a DuckDB share under 256 MB runs on one thread (each thread pins its own buffers)
+    assert _setting(small, small / "l.duckdb", env=env, args=["--memory-limit", "400MB"], name="threads") == "1"
     p = run_cli(["ledger", "info", "--ledger", "l.duckdb"], cwd=small, env=dict(env, **{budget.ENV: "lots"}))
     assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1 and "memory limit 'lots'" in p.stderr
     p = run_cli(["--memory-limit", "lots", "ledger", "info", "--ledger", "l.duckdb"], cwd=small, env=env)

@@ -18,6 +18,8 @@ ENV = "PROVENANCE_MEMORY_LIMIT"
 DEFAULT = "1GB"
 #: DuckDB's share of the budget; measured in bench/scale.py (Python, pyarrow and the scanners take the rest)
 DUCKDB_SHARE = 0.5
+#: a DuckDB share under this runs DuckDB on one thread
+SMALL = 256 * 1024 ** 2
 #: below this DuckDB cannot do its work (its own floor for a hash join or a sort of wide rows)
 MINIMUM = 64 * 1024 ** 2
 
@@ -53,6 +55,10 @@ def apply(con, temp_directory: str | None = None) -> str:
     ``con``; returns the limit set."""
     limit = duckdb_limit()
     con.execute(f"SET memory_limit = '{limit}'")
+    if budget_bytes() * DUCKDB_SHARE < SMALL:
+        # each DuckDB thread pins its own buffers (a hash join's partitions, an aggregate's state): under a
+        # small limit one thread spills where two run out of memory (DuckDB's own advice)
+        con.execute("SET threads = 1")
     if temp_directory:
         con.execute("SET temp_directory = '" + temp_directory.replace("'", "''") + "'")
     return limit
