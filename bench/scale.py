@@ -6,7 +6,8 @@ projection to 10^8 and 10^9 documents.
     python bench/scale.py --sizes 20000,80000 --stages scan,consent   # a quick look
     python bench/scale.py ... --markdown docs/scale.md     # also write the results table
 
-Each size gets a generated corpus (`provenance sample --docs N`, JSON Lines shards of ~250k documents; the
+Each size gets a generated corpus (`provenance sample --docs N`, JSON Lines shards of at most 250k documents and
+at least one per core; the
 generator is not a measured stage) and a fresh ledger; each stage is the CLI command a user runs, in its own
 process, timed by wall clock with the peak RSS of that process (os.wait4's ru_maxrss: the process and the
 children it waited for). The budget is 1 GB of peak RSS per stage by default (PROVENANCE_MEMORY_LIMIT or
@@ -95,7 +96,8 @@ def main(argv=None) -> int:
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
         (work / "takedown.txt").write_text(TAKEDOWN_TEXT)
-        shards = max(1, math.ceil(n / args.docs_per_shard))
+        # at least one shard per core (the scan is parallel by shard), at most --docs-per-shard documents each
+        shards = max(os.cpu_count() or 1, math.ceil(n / args.docs_per_shard))
         t, rss, rc, last = run(["sample", "--out", "corpus", "--docs", str(n), "--shards", str(shards),
                                 "--formats", "jsonl.gz"], work, env)
         if rc != 0:
