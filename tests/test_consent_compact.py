@@ -87,6 +87,14 @@ def test_an_old_ledger_keeps_every_answer_and_a_new_evaluation_gives_the_same_on
     assert decisions < 0.3 * len(old)   # documents x agents before
     assert pairs <= decisions <= 3 * pairs  # a few agent groups per snapshot, not one per agent
     assert _rows(ledger, "SELECT count(*) FROM consent_changes") == [(0,)]  # nothing moved
+    # consent_by_agent (summed per robots.txt group since 0011) is the per-document, per-agent count of 0002
+    import re
+
+    per_agent = re.search(r"CREATE VIEW consent_by_agent AS\n(.*?);\n", (REPO / "src" / "provenance" / "ledger" / "migrations"
+                          / "0002_consent.sql").read_text(), re.S).group(1)
+    by_agent = _rows(ledger, "SELECT * FROM consent_by_agent ORDER BY agent")
+    assert len(by_agent) == 15 and by_agent == _rows(ledger, f"SELECT * FROM ({per_agent}) ORDER BY agent")
+    assert _rows(ledger, "DESCRIBE SELECT * FROM consent_by_agent") == _rows(ledger, f"DESCRIBE SELECT * FROM ({per_agent})")
 
 
 def test_a_refresh_records_flips_only_where_the_snapshot_changed(tmp_path):
