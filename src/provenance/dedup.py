@@ -71,7 +71,7 @@ def _write_bands(shards, bands_dir: Path, b: int, r: int, num_perm: int, batch_r
     sinks = []
     schema = pa.schema([("key", pa.int64()), ("band", pa.int16()), ("h", pa.uint64())])
     for ordinal, (sid, path) in enumerate(shards):
-        pf = pq.ParquetFile(path)
+        pf = pq.ParquetFile(path, pre_buffer=False)  # not every column chunk at once (~260 MB per 500k rows)
         if "minhash" not in pf.schema_arrow.names:
             raise ProvenanceError(f"shard {sid} was scanned before signatures were computed ({path}); "
                                   f"rescan it (`provenance scan ... --force`)")
@@ -422,7 +422,7 @@ def _sink_signatures(led, refs: list[tuple[str, int]], num_perm: int) -> list[tu
         path = paths.get(sid)
         if not path or not Path(path).exists():
             continue
-        pf = pq.ParquetFile(path)
+        pf = pq.ParquetFile(path, pre_buffer=False)  # not every column chunk at once (~260 MB per 500k rows)
         if "minhash" not in pf.schema_arrow.names:
             continue
         for pos, sig in _signature_batches(pf, num_perm):
@@ -496,7 +496,7 @@ def match_takedowns(led, *, shard_ids: list[str] | None = None, request_ids: lis
     for sid, path in shards:
         if not len(sig_mat):
             break
-        pf = pq.ParquetFile(path)
+        pf = pq.ParquetFile(path, pre_buffer=False)  # not every column chunk at once (~260 MB per 500k rows)
         if "minhash" not in pf.schema_arrow.names:
             continue
         for pos, sig in _signature_batches(pf, num_perm, batch_rows):

@@ -295,7 +295,7 @@ def evaluate(led: Ledger, agents: list[str], *, batch_rows: int = 100_000, work_
         n_pairs = 0
         import numpy as np
 
-        pf = pq.ParquetFile(pairs_file)
+        pf = pq.ParquetFile(pairs_file, pre_buffer=False)  # read a row group at a time, not the whole file ahead
         seen: set[str] = set()  # snapshots whose agent groups are recorded (a snapshot may span batches)
         for batch in pf.iter_batches(batch_size=batch_rows):
             n_pairs += batch.num_rows
