@@ -16,15 +16,16 @@ from provenance import runs
 
 
 @task(name="cluster-near-duplicates", cache_policy=NO_CACHE)
-def cluster_task(ledger: str, threshold: float, memory_limit: str | None) -> dict:
-    return runs.cluster_in_ledger(ledger, threshold, memory_limit)
+def cluster_task(ledger: str, threshold: float, memory_limit: str | None, cluster: str | None = None) -> dict:
+    return runs.cluster_in_ledger(ledger, threshold, memory_limit, cluster)
 
 
 @flow(name="cluster-duplicates", log_prints=False)
 def cluster_duplicates(ledger: str = "provenance.duckdb", threshold: float = 0.8, memory_limit: str | None = None,
-                       rules: list[str] | None = None) -> dict:
-    """Cluster every document by estimated Jaccard >= threshold, rematch takedowns, re-evaluate verdicts."""
-    summary = runs.cluster_duplicates(ledger, threshold, memory_limit, rules, cluster_step=cluster_task)
+                       rules: list[str] | None = None, cluster: str | None = None) -> dict:
+    """Cluster every document by estimated Jaccard >= threshold, rematch takedowns, re-evaluate verdicts;
+    ``cluster`` runs the band and candidate tasks on Dask (``provenance.dedup.cluster``)."""
+    summary = runs.cluster_duplicates(ledger, threshold, memory_limit, rules, cluster_step=cluster_task, cluster=cluster)
     if summary["top_clusters"]:
         create_table_artifact(key="duplicate-clusters", table=summary["top_clusters"],
                               description=f"largest near-duplicate clusters (threshold {threshold})")

@@ -34,9 +34,10 @@ def refresh_robots(
     max_workers: int = 8,
     per_host_delay: float = 1.0,
     chunk: int = 500,
+    cluster: str | None = None,
 ) -> dict:
     r = runs.refresh_robots(ledger, hosts, allow_internal, proxy, resolve, agents, rules, max_workers, per_host_delay,
-                            chunk, fetch_step=fetch_chunk)
+                            chunk, fetch_step=fetch_chunk, cluster=cluster)
     create_table_artifact(
         key="consent-changes",
         table=r["changed"] or [{"host": "(none)", "agent": "", "change": "no host started or stopped disallowing an agent",

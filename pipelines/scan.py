@@ -14,7 +14,6 @@ work dir, which must therefore be a path every worker sees (a shared file system
 from __future__ import annotations
 
 import os
-import re
 from contextlib import contextmanager
 
 from prefect import flow, task
@@ -23,15 +22,12 @@ from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from provenance import runs
+from provenance.distribute import LOCAL as _LOCAL, parse_cluster, probe_scheduler  # one parser of --cluster
 from provenance.errors import ProvenanceError
 from provenance.ledger import ShardResult
 from provenance.readers import ReadOptions
 from provenance.runs import ShardReadError, default_work_dir  # noqa: F401 - part of this module's API
 from provenance.sources import Shard
-
-
-_LOCAL = re.compile(r"local(?::(\d+))?")
-_ADDRESS = re.compile(r"(?:(tcp|tls|ucx|ws|wss)://)?(?:\[[0-9A-Fa-f:.]+\]|[^\s/:\[\]]+)(?::\d+)?")
 
 
 def dask_task_runner(cluster: str):
@@ -54,24 +50,13 @@ def check_cluster(cluster: str, probe: bool = True) -> None:
     """Raise a one-line ProvenanceError for a malformed ``--cluster``, a missing prefect-dask, or (``probe``)
     a scheduler address where nothing listens (else Dask retries for 30 s, then the flow fails with a long
     traceback)."""
-    m = _LOCAL.fullmatch(cluster)
-    a = _ADDRESS.fullmatch(cluster)
-    if (m and m.group(1) is not None and int(m.group(1)) < 1) or not (m or a):
-        raise ProvenanceError(f"--cluster {cluster!r}: expected tcp://HOST:PORT (a running Dask scheduler) or local:N")
+    parse_cluster(cluster)
     try:
         import prefect_dask  # noqa: F401
     except ImportError as exc:
         raise ProvenanceError(f"--cluster needs Prefect's Dask integration: pip install prefect-dask ({exc})") from exc
-    if probe and not m and (a.group(1) or "tcp") in ("tcp", "tls"):
-        import socket
-
-        hostport = cluster.split("://", 1)[-1]
-        host, _, port = hostport.rpartition(":") if re.search(r":\d+$", hostport) else (hostport, "", "8786")
-        try:
-            socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
-        except OSError as exc:
-            raise ProvenanceError(f"no Dask scheduler answers at {cluster} ({exc.strerror or exc}); start one with "
-                                  f"`dask scheduler`, or use --cluster local:N") from exc
+    if probe:
+        probe_scheduler(cluster)
 
 
 @contextmanager

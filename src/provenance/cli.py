@@ -135,7 +135,8 @@ def _tracked(args) -> str | None:
     --cluster); None: in this process, no Prefect (see provenance.runs)."""
     from .runs import check_api, tracking
 
-    why = "--cluster" if getattr(args, "cluster", None) else tracking(getattr(args, "track", False))
+    # scan's --cluster runs its flow's tasks on Dask through Prefect; the corpus stages' --cluster needs no Prefect
+    why = "--cluster" if args.command == "scan" and args.cluster else tracking(getattr(args, "track", False))
     if why:
         check_api()
     return why
@@ -359,6 +360,15 @@ def _agent_tokens(st) -> list[str]:
     return [a.token for a in evaluated_agents(st.rules, st.agents)]
 
 
+def _check_cluster(args) -> None:
+    """A corpus stage's --cluster, checked before the ledger is opened: one line (exit 2) when malformed or
+    when no scheduler answers."""
+    if getattr(args, "cluster", None):
+        from .distribute import check_cluster
+
+        check_cluster(args.cluster)
+
+
 def _evaluate_and_report(led, args) -> None:
     from .robots.consent import evaluate
     from .settings import agents_note
@@ -368,7 +378,7 @@ def _evaluate_and_report(led, args) -> None:
     note = agents_note(tokens)
     if note:
         print(f"note: {note}")
-    r = evaluate(led, tokens)
+    r = evaluate(led, tokens, cluster=getattr(args, "cluster", None))
     print(f"consent evaluated: {r['documents']:,} documents x {r['agents']} agents "
           f"({r['distinct_snapshot_paths']:,} distinct snapshot/path pairs) in {r['seconds']:.1f} s; "
           f"{r['changes']:,} host/agent change(s) since the previous evaluation")
@@ -386,6 +396,8 @@ def cmd_robots_import(args) -> int:
     from .robots.snapshots import import_any
 
     when = _parse_when(args.captured_at)
+    if not args.no_evaluate:
+        _check_cluster(args)
     with Ledger(args.ledger, create=False) as led:
         for src in args.sources:
             new, dup = store_snapshots(led, import_any(src, when))
@@ -416,6 +428,8 @@ def cmd_robots_fetch(args) -> int:
     from .robots.snapshots import from_fetch
 
     fetcher = _fetcher(args)
+    if not args.no_evaluate:
+        _check_cluster(args)
     with Ledger(args.ledger, create=False) as led:
         hosts = args.hosts or fetch_targets(led)
         results = []
@@ -439,13 +453,14 @@ def cmd_robots_refresh(args) -> int:
     from .ledger import Ledger
     from .settings import agents_note
 
+    _check_cluster(args)
     with Ledger(args.ledger, create=False) as led:
         tokens = _agent_tokens(_settle(led, args, agents=_agents_arg(args)))
     if agents_note(tokens):
         print(f"note: {agents_note(tokens)}")
     kw = dict(ledger=args.ledger, allow_internal=args.allow_internal, proxy=args.proxy,
               resolve=dict(i.split("=", 1) for i in (args.resolve or [])), agents=tokens,
-              max_workers=args.workers, per_host_delay=args.delay)
+              max_workers=args.workers, per_host_delay=args.delay, cluster=args.cluster)
     if _tracked(args):
         _prefect_env()
         from .pipelines.robots import refresh_robots
@@ -494,6 +509,7 @@ def cmd_consent(args) -> int:
     from .ledger import Ledger
 
     if args.evaluate:
+        _check_cluster(args)
         with Ledger(args.ledger, create=False) as led:
             _evaluate_and_report(led, args)
     with Ledger(args.ledger, read_only=True) as led:
@@ -639,8 +655,10 @@ def need_ledger(path: str) -> None:
 
 
 def cmd_dedup(args) -> int:
+    _check_cluster(args)
     need_ledger(args.ledger)
-    kw = dict(ledger=args.ledger, threshold=args.threshold, memory_limit=args.memory_limit, rules=rules_arg(args))
+    kw = dict(ledger=args.ledger, threshold=args.threshold, memory_limit=args.memory_limit, rules=rules_arg(args),
+              cluster=args.cluster)
     if _tracked(args):
         _prefect_env()
         from .pipelines.dedup import cluster_duplicates
@@ -1085,6 +1103,11 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--workers", type=_whole(1), default=8, help="global concurrency (default 8)")
         sp.add_argument("--delay", type=_number(0, what="a number of seconds"), default=1.0, help="seconds between requests to one host (default 1)")
 
+    def cluster_opt(sp, what: str):
+        sp.add_argument("--cluster", metavar="tcp://HOST:PORT|local:N",
+                        help=f"run {what} on Dask: a running scheduler's address, or local:N worker processes (the "
+                             f"ledger's folder must be a path every worker sees; only this process writes the ledger)")
+
     def agent_opts(sp):
         sp.add_argument("--agents", type=_agents_list, help="comma-separated product tokens (recorded in the ledger; default: the ledger's, "
                                          "else agents.yaml entries with evaluate: true; `rules` goes back to those)")
@@ -1098,6 +1121,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--ledger", default=DEFAULT_LEDGER)
     s.add_argument("--no-evaluate", action="store_true", help="do not re-evaluate consent afterwards")
     agent_opts(s)
+    cluster_opt(s, "the consent decisions (partitioned by host)")
     s.set_defaults(func=cmd_robots_import)
     s = rsub.add_parser("fetch", help="fetch robots.txt live (RFC 9309) for the given hosts, or every host in the ledger")
     s.add_argument("hosts", nargs="*")
@@ -1106,11 +1130,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tdmrep", action="store_true", help="also fetch each host's /.well-known/tdmrep.json (TDMRep)")
     net_opts(s)
     agent_opts(s)
+    cluster_opt(s, "the consent decisions (partitioned by host)")
     s.set_defaults(func=cmd_robots_fetch)
     s = rsub.add_parser("refresh", help="the refresh flow: fetch every host in the ledger, evaluate, record changes")
     s.add_argument("--ledger", default=DEFAULT_LEDGER)
     net_opts(s)
     agent_opts(s)
+    cluster_opt(s, "the consent decisions (partitioned by host)")
     track_opt(s)
     s.set_defaults(func=cmd_robots_refresh)
     s = rsub.add_parser("agents-import", help="convert the ai.robots.txt project's robots.json into an agents.yaml")
@@ -1126,6 +1152,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--evaluate", action="store_true", help="re-evaluate from the stored snapshots first")
     s.add_argument("--format", choices=["table", "csv", "json"], default="table")
     agent_opts(s)
+    cluster_opt(s, "the consent decisions of --evaluate (partitioned by host)")
     s.set_defaults(func=cmd_consent)
 
     ru = sub.add_parser("rules", help="validate, apply and import rules (rules/*.yaml, layered with --rules DIR)")
@@ -1185,6 +1212,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threshold", type=_number(0, 1, above=True), default=0.8, help="estimated Jaccard of word 5-grams (default 0.8)")
     s.add_argument("--memory-limit", type=_memory_limit, help="DuckDB memory limit while grouping band hashes, e.g. 2GB (spills to disk)")
     s.add_argument("--json", action="store_true")
+    cluster_opt(s, "the band hashing (per shard) and the candidate pairs (per band partition)")
     rules_opt(s)
     track_opt(s)
     s.set_defaults(func=cmd_dedup)

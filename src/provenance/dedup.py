@@ -19,11 +19,15 @@
    ``document_duplicates``.
 
 Nothing here holds the corpus's signatures in memory: memory follows the read batch and DuckDB's limit.
+Steps 1 and 2 are task functions (``band_file`` per shard, ``candidate_pairs`` per partition of the bands)
+that run in this process or on a Dask cluster (``cluster=``) alike.
 Document keys are ``shard ordinal << 40 | position``.
 """
 
 from __future__ import annotations
 
+import functools
+import os
 import shutil
 import time
 from datetime import datetime, timezone
@@ -33,7 +37,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import budget
+from . import budget, distribute
 from .errors import ProvenanceError
 from .safeio import arrow_sink, fresh_dir, open_new
 
@@ -63,41 +67,107 @@ def _signature_batches(pf: pq.ParquetFile, num_perm: int, batch_rows: int = 6553
         yield pos, flat.reshape(-1, num_perm).astype(np.uint64)
 
 
-def _write_bands(shards, bands_dir: Path, b: int, r: int, num_perm: int, batch_rows: int, progress=None) -> tuple[int, list]:
+_BAND_ROWS = pa.schema([("key", pa.int64()), ("band", pa.int16()), ("h", pa.uint64())])
+
+
+def band_file(task: dict) -> dict:
+    """One shard's band hashes: its sink's signatures (read in batches) -> ``b`` band hashes per document with
+    at least one token, written to ``task["out"]`` (key, band, h). Returns the shard's document count and
+    this process's id. Runs in the calling process or on a Dask worker alike (it never opens the ledger)."""
+    import os
+
     from .minhash import band_hashes
 
-    bands_dir.mkdir(parents=True, exist_ok=True)
+    ordinal, sid, path, num_perm = task["ordinal"], task["shard_id"], task["sink"], task["num_perm"]
+    b, r = task["bands"], task["rows"]
+    pf = pq.ParquetFile(path, pre_buffer=False)  # not every column chunk at once (~260 MB per 500k rows)
+    if "minhash" not in pf.schema_arrow.names:
+        raise ProvenanceError(f"shard {sid} was scanned before signatures were computed ({path}); "
+                              f"rescan it (`provenance scan ... --force`)")
+    k = pf.schema_arrow.field("minhash").type.list_size
+    if k != num_perm:
+        raise ProvenanceError(f"{path}: signatures have {k} permutations, not {num_perm}")
     docs = 0
-    sinks = []
-    schema = pa.schema([("key", pa.int64()), ("band", pa.int16()), ("h", pa.uint64())])
-    for ordinal, (sid, path) in enumerate(shards):
-        pf = pq.ParquetFile(path, pre_buffer=False)  # not every column chunk at once (~260 MB per 500k rows)
-        if "minhash" not in pf.schema_arrow.names:
-            raise ProvenanceError(f"shard {sid} was scanned before signatures were computed ({path}); "
-                                  f"rescan it (`provenance scan ... --force`)")
-        k = pf.schema_arrow.field("minhash").type.list_size
-        if k != num_perm:
-            raise ProvenanceError(f"{path}: signatures have {k} permutations, not {num_perm}")
-        sinks.append((ordinal, sid, path))
-        # created by this call in a folder made for it (exclusive, never through a symlink), written through its fd
-        with arrow_sink(open_new(bands_dir / f"{ordinal:08d}.parquet")) as fh, \
-                pq.ParquetWriter(fh, schema, compression="zstd") as w:
-            for pos, sig in _signature_batches(pf, num_perm, batch_rows):
-                keep = ~(sig == MAX_HASH).all(axis=1)  # no token at all: not a document to cluster
-                if not keep.any():
-                    continue
-                bh = band_hashes(sig[keep], b, r)  # (n, b)
-                keys = (np.int64(ordinal) << KEY_SHIFT) | pos[keep]
-                n = len(keys)
-                docs += n
-                w.write_table(pa.table({"key": np.repeat(keys, b), "band": np.tile(np.arange(b, dtype=np.int16), n),
-                                        "h": bh.reshape(-1).astype(np.uint64)}, schema=schema))
-        # Arrow's allocator keeps freed pages for reuse: returned after each shard, they would otherwise sit
-        # beside DuckDB's share of the budget for the rest of the run (measured: 460 -> 240 MB at 1M documents)
-        pa.default_memory_pool().release_unused()
+    # created by this call in a folder made for it (exclusive, never through a symlink), written through its fd
+    with arrow_sink(open_new(task["out"])) as fh, pq.ParquetWriter(fh, _BAND_ROWS, compression="zstd") as w:
+        for pos, sig in _signature_batches(pf, num_perm, task["batch_rows"]):
+            keep = ~(sig == MAX_HASH).all(axis=1)  # no token at all: not a document to cluster
+            if not keep.any():
+                continue
+            bh = band_hashes(sig[keep], b, r)  # (n, b)
+            keys = (np.int64(ordinal) << KEY_SHIFT) | pos[keep]
+            n = len(keys)
+            docs += n
+            w.write_table(pa.table({"key": np.repeat(keys, b), "band": np.tile(np.arange(b, dtype=np.int16), n),
+                                    "h": bh.reshape(-1).astype(np.uint64)}, schema=_BAND_ROWS))
+    # Arrow's allocator keeps freed pages for reuse: returned after each shard, they would otherwise sit
+    # beside DuckDB's share of the budget for the rest of the run (measured: 460 -> 240 MB at 1M documents)
+    pa.default_memory_pool().release_unused()
+    return {"documents": docs, "pid": os.getpid()}
+
+
+def _write_bands(shards, bands_dir: Path, b: int, r: int, num_perm: int, batch_rows: int, progress=None,
+                 client=None) -> tuple[int, list, set]:
+    """Band files of every shard (one ``band_file`` task per shard, here or on the client's cluster); returns
+    the document count, the sinks (ordinal, shard_id, path) and the ids of the processes that ran the tasks."""
+    from . import distribute
+
+    bands_dir.mkdir(parents=True, exist_ok=True)
+    sinks = [(ordinal, sid, path) for ordinal, (sid, path) in enumerate(shards)]
+    tasks = [{"ordinal": o, "shard_id": sid, "sink": path, "out": str(bands_dir / f"{o:08d}.parquet"),
+              "bands": b, "rows": r, "num_perm": num_perm, "batch_rows": batch_rows} for o, sid, path in sinks]
+    finished = [0]
+
+    def done(_i, _result):
+        finished[0] += 1
         if progress:
-            progress(ordinal + 1, len(shards))
-    return docs, sinks
+            progress(finished[0], len(tasks))
+
+    out = distribute.run_map(band_file, tasks, c=client, on_done=done,
+                             names=[f"band hashes of shard {sid} ({path})" for _, sid, path in sinks])
+    return sum(o["documents"] for o in out), sinks, {o["pid"] for o in out}
+
+
+def candidate_pairs(task: dict, con=None) -> dict:
+    """Candidate pairs of one partition of the bands (``band % parts = part``), from every band file in
+    ``task["bands"]`` (a glob), to ``task["out"]`` (root, key). Buckets with more than one document; in small
+    buckets every pair is a candidate (a chance member must not hide a true pair behind a failed check
+    against the bucket's first document), in big ones (boilerplate) each member pairs with the first. On
+    ``con`` (this process's ledger connection) or, by default, an in-memory DuckDB of its own under the
+    budget's limit (``task["memory_limit"]`` if set), spilling to ``task["temp_dir"]``. Returns the pair
+    count and this process's id."""
+    import os
+
+    import duckdb
+
+    own = con is None
+    if own:
+        con = duckdb.connect()
+        budget.apply(con, task["temp_dir"])
+        if task.get("memory_limit"):
+            con.execute(f"SET memory_limit = '{_sql_str(task['memory_limit'])}'")
+    where = f"WHERE band % {task['parts']} = {task['part']}" if task["parts"] > 1 else ""
+    try:
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _bk AS
+            SELECT * FROM (
+                SELECT band, h, key, count(*) OVER w AS n, min(key) OVER w AS root
+                FROM read_parquet('{_sql_str(task['bands'])}') {where}
+                WINDOW w AS (PARTITION BY band, h)
+            ) WHERE n > 1""")
+        con.execute(f"""
+            COPY (
+                SELECT DISTINCT x.key AS root, y.key AS key FROM _bk x JOIN _bk y
+                    ON x.band = y.band AND x.h = y.h AND x.key < y.key
+                    WHERE x.n <= {SMALL_BUCKET}
+                UNION
+                SELECT root, key FROM _bk WHERE n > {SMALL_BUCKET} AND key <> root
+            ) TO '{_sql_str(task['out'])}' (FORMAT parquet)""")
+        con.execute("DROP TABLE _bk")
+    finally:
+        if own:
+            con.close()
+    return {"pid": os.getpid()}
 
 
 def _texts_of(led, ordinal: int, positions: np.ndarray, sinks):
@@ -238,7 +308,7 @@ def _est_sql(num_perm: int) -> str:
 
 
 def cluster(led, *, threshold: float = 0.8, num_perm: int = 128, work_dir: str | Path | None = None,
-            memory_limit: str | None = None, batch_rows: int = 16384, progress=None,
+            memory_limit: str | None = None, batch_rows: int = 16384, progress=None, cluster: str | None = None,
             false_negative_weight: float = 0.9, verify_margin: float = 0.03, exact_margin: float = 0.06) -> dict:
     """Cluster every scanned document of the ledger; replaces ``document_duplicates``. ``work_dir`` holds
     the temporary band files and DuckDB's spill files (default: ``<ledger>.parts/dedup``).
@@ -255,47 +325,49 @@ def cluster(led, *, threshold: float = 0.8, num_perm: int = 128, work_dir: str |
     similarity to its representative (the cluster's most connected member; the first by shard URI and
     position among equals) reaches the threshold, decided as for the pairs; members that do not are
     clustered again among themselves by the same rule (``split_off`` counts the documents not in their
-    component's first cluster, ``split_rounds`` the rounds)."""
+    component's first cluster, ``split_rounds`` the rounds).
+
+    ``cluster`` (``local:N`` or a Dask scheduler's address, see ``provenance.distribute``) runs the band
+    hashing (one task per shard) and the candidate pairs (one task per partition of the bands, each in a
+    DuckDB of its own under the memory budget) on Dask workers; the work dir must then be a path every
+    worker sees. Verification, components and clusters stay in this process, the ledger's one writer; the
+    clusters are the same either way."""
     from .minhash import lsh_params
 
     if not 0 < threshold <= 1:
         raise ProvenanceError(f"threshold must be in (0, 1], not {threshold}")
     t0 = time.perf_counter()
     b, r = lsh_params(threshold, num_perm, 1 - false_negative_weight, false_negative_weight)
-    work = Path(work_dir) if work_dir else Path(led.path + ".parts") / "dedup"
+    # absolute: tasks on a cluster's workers have other working directories
+    work = Path(os.path.abspath(work_dir)) if work_dir else Path(os.path.abspath(led.path + ".parts")) / "dedup"
     fresh_dir(work)  # made anew: a leftover is removed (a symlink there is removed, never followed)
     con = led.con
     need = int(np.ceil((threshold - verify_margin) * num_perm - 1e-9))
     rounds = 0
     try:
         shards = _shards(led)
-        docs, sinks = _write_bands(shards, work / "bands", b, r, num_perm, batch_rows, progress)
-        con.execute(f"SET temp_directory = '{_sql_str(str(work / 'duckdb.tmp'))}'")
-        if memory_limit:
-            con.execute(f"SET memory_limit = '{_sql_str(memory_limit)}'")
-        con.execute("DROP TABLE IF EXISTS _cand")
-        cand = 0
-        edges = 0
-        if docs:
-            # buckets with more than one document; in small buckets every pair is a candidate (a chance
-            # member must not hide a true pair behind a failed check against the bucket's first document),
-            # in big ones (boilerplate) each member pairs with the first
-            con.execute(f"""
-                CREATE OR REPLACE TEMP TABLE _bk AS
-                SELECT * FROM (
-                    SELECT band, h, key, count(*) OVER w AS n, min(key) OVER w AS root
-                    FROM read_parquet('{_sql_str(str(work / 'bands' / '*.parquet'))}')
-                    WINDOW w AS (PARTITION BY band, h)
-                ) WHERE n > 1""")
-            con.execute(f"""
-                CREATE TEMP TABLE _cand AS
-                SELECT DISTINCT x.key AS root, y.key AS key FROM _bk x JOIN _bk y
-                    ON x.band = y.band AND x.h = y.h AND x.key < y.key
-                    WHERE x.n <= {SMALL_BUCKET}
-                UNION
-                SELECT root, key FROM _bk WHERE n > {SMALL_BUCKET} AND key <> root""")
-            con.execute("DROP TABLE _bk")
-            cand = con.execute("SELECT count(*) FROM _cand").fetchone()[0]
+        with distribute.client(cluster) as client:
+            docs, sinks, pids = _write_bands(shards, work / "bands", b, r, num_perm, batch_rows, progress, client)
+            con.execute(f"SET temp_directory = '{_sql_str(str(work / 'duckdb.tmp'))}'")
+            if memory_limit:
+                con.execute(f"SET memory_limit = '{_sql_str(memory_limit)}'")
+            con.execute("DROP TABLE IF EXISTS _cand")
+            cand = 0
+            edges = 0
+            if docs:
+                # candidates per partition of the bands (a pair found in several bands is in several
+                # partitions: made distinct here); on a cluster, four partitions per worker
+                parts = 4 * distribute.workers(client) if client is not None else 1
+                tasks = [{"bands": str(work / "bands" / "*.parquet"), "part": p, "parts": parts,
+                          "out": str(work / f"cand_{p:05d}.parquet"), "memory_limit": memory_limit,
+                          "temp_dir": str(work / f"duckdb.tmp.{p}")} for p in range(parts)]
+                # in this process: on the ledger's connection, under its limit (no second DuckDB beside it)
+                step = candidate_pairs if client is not None else functools.partial(candidate_pairs, con=con)
+                pids |= {o["pid"] for o in distribute.run_map(
+                    step, tasks, c=client, names=[f"candidate pairs of band partition {p + 1}/{parts}" for p in range(parts)])}
+                files = ", ".join(f"'{_sql_str(t['out'])}'" for t in tasks)
+                con.execute(f"CREATE TEMP TABLE _cand AS SELECT DISTINCT root, key FROM read_parquet([{files}])")
+                cand = con.execute("SELECT count(*) FROM _cand").fetchone()[0]
         con.execute("CREATE OR REPLACE TEMP TABLE _edges (root BIGINT, key BIGINT)")
         con.execute("CREATE OR REPLACE TEMP TABLE _sig (key BIGINT, minhash UINTEGER[])")
 
@@ -407,7 +479,7 @@ def cluster(led, *, threshold: float = 0.8, num_perm: int = 128, work_dir: str |
     return {"documents": docs, "bands": b, "rows": r, "candidate_pairs": cand, "verified_pairs": edges,
             "exact_checked_pairs": exact_checked, "split_off": split_off, "split_rounds": rounds,
             "clusters": clusters, "in_clusters": in_clusters, "duplicates": in_clusters - clusters,
-            "seconds": seconds, "shards": len(sinks)}
+            "seconds": seconds, "shards": len(sinks), "task_pids": sorted(pids)}
 
 
 # -- takedown requests ------------------------------------------------------------------------------------

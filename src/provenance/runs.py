@@ -291,25 +291,28 @@ def scan_corpus(
 # -- the other flow commands -----------------------------------------------------------------------------
 
 
-def cluster_in_ledger(ledger: str, threshold: float, memory_limit: str | None) -> dict:
-    """The clustering step (the dedup flow's task)."""
-    from .dedup import cluster
+def cluster_in_ledger(ledger: str, threshold: float, memory_limit: str | None, cluster: str | None = None) -> dict:
+    """The clustering step (the dedup flow's task); ``cluster`` runs its band and candidate tasks on Dask."""
+    from .dedup import cluster as cluster_documents
     from .ledger import Ledger
 
     with Ledger(ledger, create=False) as led:
-        return cluster(led, threshold=threshold, memory_limit=memory_limit)
+        return cluster_documents(led, threshold=threshold, memory_limit=memory_limit, cluster=cluster)
 
 
 def cluster_duplicates(ledger: str = "provenance.duckdb", threshold: float = 0.8, memory_limit: str | None = None,
-                       rules: list[str] | None = None, cluster_step: Callable = cluster_in_ledger) -> dict:
+                       rules: list[str] | None = None, cluster_step: Callable = cluster_in_ledger,
+                       cluster: str | None = None) -> dict:
     """Cluster every document by estimated Jaccard >= threshold, rematch takedowns, re-evaluate verdicts.
-    The summary's ``top_clusters`` are the 20 largest clusters (the flow posts them as an artifact)."""
+    The summary's ``top_clusters`` are the 20 largest clusters (the flow posts them as an artifact).
+    ``cluster`` (``local:N`` or a Dask scheduler's address) runs the band hashing and the candidate pairs on
+    Dask workers (``provenance.dedup.cluster``); takedown matching and verdicts stay here, out of core."""
     from .dedup import match_takedowns
     from .ledger import Ledger
     from .settings import settle
     from .verdict import reevaluate
 
-    summary = cluster_step(ledger, threshold, memory_limit)
+    summary = cluster_step(ledger, threshold, memory_limit, cluster) if cluster else cluster_step(ledger, threshold, memory_limit)
     with Ledger(ledger, create=False) as led:
         st = settle(led, rules=rules)  # the ledger's rules and policy unless new ones are given
         summary["settings"] = st.changes
@@ -353,9 +356,10 @@ def fetch_chunk(hosts: list[str], allow_internal: bool, proxy: str | None, resol
 def refresh_robots(ledger: str = "provenance.duckdb", hosts: list[str] | None = None, allow_internal: bool = False,
                    proxy: str | None = None, resolve: dict[str, str] | None = None, agents: list[str] | None = None,
                    rules: list[str] | None = None, max_workers: int = 8, per_host_delay: float = 1.0, chunk: int = 500,
-                   fetch_step: Callable = fetch_chunk) -> dict:
+                   fetch_step: Callable = fetch_chunk, cluster: str | None = None) -> dict:
     """Fetch robots.txt of every host in the ledger (in chunks), re-evaluate consent, record what changed;
-    ``changed`` lists the host/agent changes of this refresh (the flow posts them as an artifact)."""
+    ``changed`` lists the host/agent changes of this refresh (the flow posts them as an artifact). ``cluster``
+    decides consent on Dask workers (``provenance.robots.consent.evaluate``)."""
     from .ledger import Ledger
     from .robots.consent import evaluate, fetch_targets, store_snapshots
     from .ruleset import evaluated_agents
@@ -369,7 +373,7 @@ def refresh_robots(ledger: str = "provenance.duckdb", hosts: list[str] | None = 
             snaps = fetch_step(hosts[i : i + chunk], allow_internal, proxy, resolve, max_workers, per_host_delay)
             n, _ = store_snapshots(led, snaps)
             new += n
-        result = evaluate(led, agents)
+        result = evaluate(led, agents, cluster=cluster)
         changes = led.query(
             "SELECT host, agent, change, documents, words FROM consent_changes "
             "WHERE detected_at = (SELECT max(detected_at) FROM consent_changes) ORDER BY words DESC, host, agent"

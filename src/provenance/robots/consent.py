@@ -38,6 +38,11 @@ def path_sql(url: str = "url") -> str:
 
 PATH_SQL = path_sql()
 
+
+def _sql_str(v: str) -> str:
+    return v.replace("'", "''")
+
+
 def fetch_targets(led: Ledger) -> list[str]:
     """Every distinct ``host`` (or ``host:port`` for a non-default port) that documents come from: robots.txt
     applies per scheme, host and port (RFC 9309 §2.3); snapshots are stored per host. An IPv6 host with a
@@ -147,11 +152,11 @@ _GROUP_SCHEMA = pa.schema([("snapshot_id", pa.string()), ("agent", pa.string()),
 
 class _Decisions:
     """Decisions per (snapshot, agent group, path key), and which group each agent falls into per snapshot,
-    flushed into the ledger's staging tables every ``flush_rows`` rows (memory follows the batch, not the
-    corpus)."""
+    handed to ``write_decisions`` / ``write_groups`` (Arrow tables) every ``flush_rows`` rows (memory follows
+    the batch, not the corpus)."""
 
-    def __init__(self, con, decisions: str, groups: str, flush_rows: int = 200_000):
-        self.con, self.decisions_table, self.groups_table, self.flush_rows = con, decisions, groups, flush_rows
+    def __init__(self, write_decisions, write_groups, flush_rows: int = 200_000):
+        self.write_decisions, self.write_groups, self.flush_rows = write_decisions, write_groups, flush_rows
         self.rows = 0
         self._clear()
 
@@ -173,18 +178,14 @@ class _Decisions:
 
     def flush(self):
         if self.key:
-            d = pa.table([pa.array(self.snap, pa.string()), pa.array(self.gk, pa.int32()), pa.array(self.key, pa.uint64()),
-                          pa.array(self.outcome, pa.string()), pa.array(self.line, pa.int32()), pa.array(self.rule, pa.string())],
-                         schema=_DECISION_SCHEMA)
-            self.con.register("_dec_batch", d)
-            self.con.execute(f"INSERT INTO {self.decisions_table} SELECT * FROM _dec_batch")
-            self.con.unregister("_dec_batch")
+            self.write_decisions(pa.table(
+                [pa.array(self.snap, pa.string()), pa.array(self.gk, pa.int32()), pa.array(self.key, pa.uint64()),
+                 pa.array(self.outcome, pa.string()), pa.array(self.line, pa.int32()), pa.array(self.rule, pa.string())],
+                schema=_DECISION_SCHEMA))
         if self.g_snap:
-            g = pa.table([pa.array(self.g_snap, pa.string()), pa.array(self.g_agent, pa.string()), pa.array(self.g_gk, pa.int32())],
-                         schema=_GROUP_SCHEMA)
-            self.con.register("_grp_batch", g)
-            self.con.execute(f"INSERT INTO {self.groups_table} SELECT * FROM _grp_batch")
-            self.con.unregister("_grp_batch")
+            self.write_groups(pa.table(
+                [pa.array(self.g_snap, pa.string()), pa.array(self.g_agent, pa.string()), pa.array(self.g_gk, pa.int32())],
+                schema=_GROUP_SCHEMA))
         self._clear()
 
 
@@ -252,50 +253,54 @@ def _decide_snapshot(acc: _Decisions, snap: str, outcome: str, status, body: str
                     [lines[i] for i in ix], [texts[i] for i in ix])
 
 
-def evaluate(led: Ledger, agents: list[str], *, batch_rows: int = 100_000, work_dir=None) -> dict:
-    """Recompute consent for ``agents`` (``consent_documents``, ``consent_decisions``, ``consent_agent_groups``,
-    ``consent_agents``; the view ``document_consent`` joins them) and record flips since the previous
-    evaluation in ``consent_changes``.
+class _SnapshotCursor:
+    """``(outcome, http_status, body)`` of snapshots asked for in ascending ``snapshot_id`` order, read from a
+    Parquet file sorted the same way (DuckDB sorted both), a few rows at a time: one pass over the file."""
 
-    Out of core: DuckDB picks each document's snapshots and the distinct (snapshot, path) pairs (spilling under
-    its memory limit); the pairs go to a Parquet file sorted by snapshot and are decided ``batch_rows`` at a
-    time, each snapshot's body read once per batch; decisions are written in batches. Python memory follows
-    the batch and the robots.txt parse cache, not the corpus."""
-    import tempfile
+    def __init__(self, path, batch_rows: int = 256):
+        import pyarrow.parquet as pq
 
+        self._batches = pq.ParquetFile(path, pre_buffer=False).iter_batches(
+            batch_size=batch_rows, columns=["snapshot_id", "outcome", "http_status", "body"])
+        self._rows: list[dict] = []
+        self._i = 0
+
+    def get(self, snapshot_id: str):
+        while True:
+            while self._i < len(self._rows):
+                r = self._rows[self._i]
+                if r["snapshot_id"] == snapshot_id:
+                    return r["outcome"], r["http_status"], r["body"]
+                self._i += 1
+            batch = next(self._batches, None)
+            if batch is None:
+                raise RuntimeError(f"snapshot {snapshot_id} is not in the snapshots file (or not in its order)")
+            self._rows, self._i = batch.to_pylist(), 0
+
+
+def decide_partition(task: dict) -> dict:
+    """Consent decisions of one partition of the (snapshot, path) pairs (every pair of a snapshot is in the same
+    partition): ``task`` names its pairs file (sorted by snapshot), its snapshots file (snapshot_id, outcome,
+    http_status, body; sorted by snapshot_id), the output folder, the partition number, the agents and the
+    batch size. Writes ``decisions_P.parquet`` and ``groups_P.parquet`` there and returns counts and this
+    process's id. Runs in the calling process or on a Dask worker alike (it never opens the ledger)."""
+    import os
+
+    import numpy as np
     import pyarrow.parquet as pq
 
-    t0 = time.perf_counter()
-    con = led.con
-    agents = list(dict.fromkeys(agents))
-    con.execute("DROP TABLE IF EXISTS _doc_snap")
-    con.execute(f"""
-        CREATE TEMP TABLE _doc_snap AS
-        WITH latest AS (SELECT host, arg_max(snapshot_id, captured_at) AS snapshot_id FROM robots_snapshots GROUP BY host)
-        SELECT d.shard_id, d.position, {path_sql('d.url')} AS path, cs.snapshot_id AS crawl_snap, l.snapshot_id AS now_snap
-        FROM documents d
-        ASOF LEFT JOIN robots_snapshots cs ON d.host = cs.host AND d.crawl_date >= cs.captured_at
-        LEFT JOIN latest l ON d.host = l.host
-    """)
-    for t, like in (("_new_decisions", "consent_decisions"), ("_new_groups", "consent_agent_groups")):
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {t} AS SELECT * FROM {like} LIMIT 0")
-    work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="provenance-consent-"))
-    work.mkdir(parents=True, exist_ok=True)
-    pairs_file = work / "pairs.parquet"
-    acc = _Decisions(con, "_new_decisions", "_new_groups")
-    try:
-        con.execute(f"""
-            COPY (
-                SELECT DISTINCT snap, path, hash(path) AS path_key FROM (
-                    SELECT crawl_snap AS snap, path FROM _doc_snap WHERE crawl_snap IS NOT NULL
-                    UNION ALL SELECT now_snap, path FROM _doc_snap WHERE now_snap IS NOT NULL)
-                ORDER BY snap
-            ) TO '{str(pairs_file).replace("'", "''")}' (FORMAT parquet, ROW_GROUP_SIZE {batch_rows})""")
-        t_select = time.perf_counter() - t0
-        n_pairs = 0
-        import numpy as np
+    from ..safeio import arrow_sink, open_new
 
-        pf = pq.ParquetFile(pairs_file, pre_buffer=False)  # read a row group at a time, not the whole file ahead
+    part, agents, batch_rows = task["part"], task["agents"], task["batch_rows"]
+    out = Path(task["out_dir"])
+    n_pairs = 0
+    with arrow_sink(open_new(out / f"decisions_{part:05d}.parquet")) as dfh, \
+            pq.ParquetWriter(dfh, _DECISION_SCHEMA, compression="zstd") as dw, \
+            arrow_sink(open_new(out / f"groups_{part:05d}.parquet")) as gfh, \
+            pq.ParquetWriter(gfh, _GROUP_SCHEMA, compression="zstd") as gw:
+        acc = _Decisions(dw.write_table, gw.write_table)
+        snapshots = _SnapshotCursor(task["snapshots_file"])
+        pf = pq.ParquetFile(task["pairs_file"], pre_buffer=False)  # a row group at a time, not the whole file ahead
         seen: set[str] = set()  # snapshots whose agent groups are recorded (a snapshot may span batches)
         for batch in pf.iter_batches(batch_size=batch_rows):
             n_pairs += batch.num_rows
@@ -304,19 +309,102 @@ def evaluate(led: Ledger, agents: list[str], *, batch_rows: int = 100_000, work_
             starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])
             ends = np.r_[starts[1:], len(idx)]
             names = snaps.take(pa.array(starts)).to_pylist()
-            info = {r[0]: r[1:] for r in con.execute(
-                "SELECT snapshot_id, outcome, http_status, body FROM robots_snapshots WHERE snapshot_id IN (SELECT unnest(?::VARCHAR[]))",
-                [names]).fetchall()}
             path_col = batch.column("path")
             key_col = batch.column("path_key")
             for name, s0, e0 in zip(names, starts.tolist(), ends.tolist()):
-                outcome, status, body = info[name]
+                outcome, status, body = snapshots.get(name)
                 _decide_snapshot(acc, name, outcome, status, body, path_col.slice(s0, e0 - s0),
                                  key_col.slice(s0, e0 - s0).to_pylist(), agents, name in seen)
                 seen.add(name)
         acc.flush()
-    finally:
-        shutil.rmtree(work, ignore_errors=True) if not work_dir else pairs_file.unlink(missing_ok=True)
+    pa.default_memory_pool().release_unused()
+    return {"part": part, "pairs": n_pairs, "decisions": acc.rows, "pid": os.getpid()}
+
+
+def evaluate(led: Ledger, agents: list[str], *, batch_rows: int = 100_000, work_dir=None, cluster: str | None = None) -> dict:
+    """Recompute consent for ``agents`` (``consent_documents``, ``consent_decisions``, ``consent_agent_groups``,
+    ``consent_agents``; the view ``document_consent`` joins them) and record flips since the previous
+    evaluation in ``consent_changes``.
+
+    Out of core: DuckDB picks each document's snapshots and the distinct (snapshot, path) pairs (spilling under
+    its memory limit); the pairs go to Parquet sorted by snapshot and are decided ``batch_rows`` at a time,
+    each snapshot's body read once; decisions are written in batches. Python memory follows the batch and the
+    robots.txt parse cache, not the corpus.
+
+    ``cluster`` (``local:N`` or a Dask scheduler's address, see ``provenance.distribute``) decides the pairs
+    on Dask workers, partitioned by snapshot (one host's robots.txt: every path of a snapshot in one
+    partition), two partitions per worker; the work files are then in ``<ledger>.parts/consent``, which every
+    worker must see. The decisions are the same either way; only this process opens the ledger."""
+    import os
+    import tempfile
+
+    from .. import distribute
+    from ..errors import ProvenanceError
+    from ..safeio import fresh_dir
+
+    t0 = time.perf_counter()
+    con = led.con
+    agents = list(dict.fromkeys(agents))
+    if cluster and led.path in ("", ":memory:"):
+        raise ProvenanceError("--cluster needs a ledger file (its work files go beside it)")
+    with distribute.client(cluster) as client:
+        con.execute("DROP TABLE IF EXISTS _doc_snap")
+        con.execute(f"""
+            CREATE TEMP TABLE _doc_snap AS
+            WITH latest AS (SELECT host, arg_max(snapshot_id, captured_at) AS snapshot_id FROM robots_snapshots GROUP BY host)
+            SELECT d.shard_id, d.position, {path_sql('d.url')} AS path, cs.snapshot_id AS crawl_snap, l.snapshot_id AS now_snap
+            FROM documents d
+            ASOF LEFT JOIN robots_snapshots cs ON d.host = cs.host AND d.crawl_date >= cs.captured_at
+            LEFT JOIN latest l ON d.host = l.host
+        """)
+        for t, like in (("_new_decisions", "consent_decisions"), ("_new_groups", "consent_agent_groups")):
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {t} AS SELECT * FROM {like} LIMIT 0")
+        if work_dir:
+            work = fresh_dir(Path(work_dir) / "consent")
+        elif client is not None:  # a path every worker sees under the same name
+            work = fresh_dir(Path(os.path.abspath(led.path + ".parts")) / "consent")
+        else:
+            work = Path(tempfile.mkdtemp(prefix="provenance-consent-"))
+        parts = 2 * distribute.workers(client) if client is not None else 1
+        try:
+            pairs = """
+                SELECT DISTINCT snap, path, hash(path) AS path_key FROM (
+                    SELECT crawl_snap AS snap, path FROM _doc_snap WHERE crawl_snap IS NOT NULL
+                    UNION ALL SELECT now_snap, path FROM _doc_snap WHERE now_snap IS NOT NULL)"""
+            if parts > 1:  # distinct once, then one file per partition
+                con.execute(f"CREATE OR REPLACE TEMP TABLE _pairs AS {pairs}")
+                pairs = "SELECT * FROM _pairs"
+            tasks = []
+            for p in range(parts):
+                where = f"hash(snap) % {parts} = {p}" if parts > 1 else "true"
+                task = {"part": p, "pairs_file": str(work / f"pairs_{p:05d}.parquet"),
+                        "snapshots_file": str(work / f"snapshots_{p:05d}.parquet"), "out_dir": str(work),
+                        "agents": agents, "batch_rows": batch_rows}
+                con.execute(f"""
+                    COPY (SELECT * FROM ({pairs}) WHERE {where} ORDER BY snap)
+                    TO '{_sql_str(task["pairs_file"])}' (FORMAT parquet, ROW_GROUP_SIZE {batch_rows})""")
+                con.execute(f"""
+                    COPY (
+                        SELECT snapshot_id, outcome, http_status, body FROM robots_snapshots
+                        WHERE snapshot_id IN (SELECT crawl_snap FROM _doc_snap UNION SELECT now_snap FROM _doc_snap)
+                          AND {where.replace('snap', 'snapshot_id')}
+                        ORDER BY snapshot_id
+                    ) TO '{_sql_str(task["snapshots_file"])}' (FORMAT parquet, ROW_GROUP_SIZE 1024)""")
+                tasks.append(task)
+            con.execute("DROP TABLE IF EXISTS _pairs")
+            t_select = time.perf_counter() - t0
+            done = distribute.run_map(decide_partition, tasks, c=client,
+                                      names=[f"consent partition {t['part'] + 1}/{parts}" for t in tasks])
+            n_pairs = sum(d["pairs"] for d in done)
+            n_decisions = sum(d["decisions"] for d in done)
+
+            def files(kind: str) -> str:
+                return "[" + ", ".join("'" + _sql_str(str(work / f"{kind}_{t['part']:05d}.parquet")) + "'" for t in tasks) + "]"
+
+            con.execute(f"INSERT INTO _new_decisions SELECT * FROM read_parquet({files('decisions')})")
+            con.execute(f"INSERT INTO _new_groups SELECT * FROM read_parquet({files('groups')})")
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     t_decide = time.perf_counter() - t0 - t_select
     detected = datetime.now(timezone.utc)
     con.register("_agents", pa.table({"agent": pa.array(agents, pa.string())}))
@@ -360,8 +448,9 @@ def evaluate(led: Ledger, agents: list[str], *, batch_rows: int = 100_000, work_
         con.execute(f"DROP TABLE IF EXISTS {t}")
     n_changes = con.execute("SELECT count(*) FROM consent_changes WHERE detected_at = ?", [detected]).fetchall()[0][0]
     return {"documents": n_docs, "agents": len(agents), "distinct_snapshot_paths": n_pairs,
-            "decisions": acc.rows, "seconds": time.perf_counter() - t0, "select_seconds": t_select,
-            "decide_seconds": t_decide, "changes": n_changes, "blocked": blocked_summary(led)}
+            "decisions": n_decisions, "seconds": time.perf_counter() - t0, "select_seconds": t_select,
+            "decide_seconds": t_decide, "changes": n_changes, "blocked": blocked_summary(led), "partitions": parts,
+            "task_pids": sorted({d["pid"] for d in done})}
 
 
 def blocked_summary(led) -> dict:
