@@ -22,7 +22,8 @@ def test_sizes_parse_and_bad_ones_are_refused():
     for bad in ("", "lots", "1XB", "-1GB", "10MB"):
         with pytest.raises(ConfigError):
             budget.parse_size(bad)
-    assert budget.duckdb_limit(10 ** 9) == "476MB"
+    assert budget.duckdb_limit(10 ** 9) == "381MiB"
+    assert budget.duckdb_limit(100 * 1024 ** 2) == "64MiB"  # DuckDB's floor
 
 
 def _setting(tmp_path, ledger, env=None, args=(), name="memory_limit"):
@@ -45,9 +46,9 @@ def small(tmp_path_factory):
 def test_the_budget_reaches_duckdb_from_the_option_and_the_environment(small):
     env = {k: v for k, v in os.environ.items() if k != budget.ENV}
     default = _setting(small, small / "l.duckdb", env=env)
-    assert default == "453.9 MiB"  # half of 1 GB: 476MB
-    assert _setting(small, small / "l.duckdb", env=dict(env, **{budget.ENV: "400MB"})) == "181.1 MiB"
-    assert _setting(small, small / "l.duckdb", env=env, args=["--memory-limit", "400MB"]) == "181.1 MiB"
+    assert default == "381.0 MiB"  # 40% of 1 GB
+    assert _setting(small, small / "l.duckdb", env=dict(env, **{budget.ENV: "400MB"})) == "152.0 MiB"
+    assert _setting(small, small / "l.duckdb", env=env, args=["--memory-limit", "400MB"]) == "152.0 MiB"
     # a DuckDB share under 256 MB runs on one thread (each thread pins its own buffers)
     assert _setting(small, small / "l.duckdb", env=env, args=["--memory-limit", "400MB"], name="threads") == "1"
     p = run_cli(["ledger", "info", "--ledger", "l.duckdb"], cwd=small, env=dict(env, **{budget.ENV: "lots"}))

@@ -127,7 +127,8 @@ def _cases() -> list[tuple[str, list[str], str]]:
         ("--rules with --no-rules", ["verdicts", "--rules", BAD_RULES, "--no-rules"], "--no-rules"),
         ("--resolve without an address", ["robots", "fetch", "--resolve", "example.com=not-an-ip"], "--resolve"),
         ("--agents with an empty token", ["consent", "--agents", ","], "--agents"),
-        ("--memory-limit without a unit", ["dedup", "--memory-limit", "500"], "--memory-limit"),
+        ("--memory-limit below DuckDB's floor", ["dedup", "--memory-limit", "500"], "--memory-limit"),
+        ("--memory-limit not a size", ["dedup", "--memory-limit", "lots"], "--memory-limit"),
         ("--threshold above 1", ["dedup", "--threshold", "1.5"], "--threshold"),
         ("--max-doc-bytes 0", ["scan", INPUT, "--max-doc-bytes", "0"], "--max-doc-bytes"),
     ]

@@ -932,15 +932,16 @@ def _number(low: float, high: float | None = None, *, above: bool = False, what:
     return parse
 
 
-_MEMORY = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", re.IGNORECASE)
-
-
 def _memory_limit(text: str) -> str:
-    m = _MEMORY.fullmatch(text)
-    if not m or float(m.group(1)) <= 0:
-        raise argparse.ArgumentTypeError(f"expected a DuckDB memory size: a number and a unit of KB, MB, GB, TB "
-                                         f"(or KiB, MiB, GiB, TiB), e.g. 500MB, 2GB, 1.5GiB; got {text!r}")
-    return text.strip()
+    """A size for --memory-limit, checked by the budget's own parser (one set of rules for the flag and
+    $PROVENANCE_MEMORY_LIMIT), as a DuckDB size string."""
+    from .budget import parse_size
+
+    try:
+        n = parse_size(text)
+    except ProvenanceError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return f"{n // 1024}KiB"
 
 
 def _host_ip(text: str) -> str:
@@ -1038,7 +1039,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"provenance {__version__}")
     p.add_argument("--memory-limit", dest="memory_budget", type=_memory_limit, metavar="SIZE",
                    help="peak memory the command aims to stay within (default 1GB, or $PROVENANCE_MEMORY_LIMIT); "
-                        "DuckDB gets half of it and spills beyond that to <ledger>.tmp")
+                        "DuckDB gets 40%% of it and spills beyond that to <ledger>.tmp")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("sample", help="generate the embedded default corpus (deterministic, C4-style)")
