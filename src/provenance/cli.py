@@ -1329,6 +1329,7 @@ def main(argv: list[str] | None = None) -> int:
     PROVENANCE_DEBUG=1."""
     import errno
 
+    budget.tune_allocators()
     try:
         return _run(argv)
     except ProvenanceError as exc:
