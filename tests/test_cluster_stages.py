@@ -154,8 +154,8 @@ def test_a_task_that_fails_on_a_worker_is_one_line_naming_its_partition(dask_clu
     from provenance.distribute import run_map
 
     cluster, _ = dask_cluster
-    task = {"ordinal": 0, "shard_id": "s0", "sink": str(tmp_path / "gone.parquet"), "out": str(tmp_path / "b.parquet"),
-            "bands": 14, "rows": 9, "num_perm": 128, "batch_rows": 1024}
+    task = {"ordinal": 0, "shard_id": "s0", "sink": str(tmp_path / "gone.parquet"), "out_dir": str(tmp_path),
+            "parts": 1, "bands": 14, "rows": 9, "num_perm": 128, "batch_rows": 1024}
     with distributed.Client(cluster.scheduler_address) as client:
         with pytest.raises(ProvenanceError) as err:
             run_map(band_file, [task], c=client, names=["band hashes of shard s0"])

@@ -19,7 +19,7 @@
    ``document_duplicates``.
 
 Nothing here holds the corpus's signatures in memory: memory follows the read batch and DuckDB's limit.
-Steps 1 and 2 are task functions (``band_file`` per shard, ``candidate_pairs`` per partition of the bands)
+Steps 1 and 2 are task functions (``band_file`` per shard, ``candidate_pairs`` per partition of the hashes)
 that run in this process or on a Dask cluster (``cluster=``) alike.
 Document keys are ``shard ordinal << 40 | position``.
 """
@@ -72,14 +72,17 @@ _BAND_ROWS = pa.schema([("key", pa.int64()), ("band", pa.int16()), ("h", pa.uint
 
 def band_file(task: dict) -> dict:
     """One shard's band hashes: its sink's signatures (read in batches) -> ``b`` band hashes per document with
-    at least one token, written to ``task["out"]`` (key, band, h). Returns the shard's document count and
-    this process's id. Runs in the calling process or on a Dask worker alike (it never opens the ledger)."""
+    at least one token (key, band, h), split into ``task["parts"]`` partitions by ``h % parts`` (a bucket, one
+    (band, h), is whole in one partition): ``{task["out_dir"]}/pNNNNN/{ordinal}.parquet``. Returns the shard's
+    document count and this process's id. Runs in the calling process or on a Dask worker alike (it never
+    opens the ledger)."""
     import os
+    from contextlib import ExitStack
 
     from .minhash import band_hashes
 
     ordinal, sid, path, num_perm = task["ordinal"], task["shard_id"], task["sink"], task["num_perm"]
-    b, r = task["bands"], task["rows"]
+    b, r, parts = task["bands"], task["rows"], task["parts"]
     pf = pq.ParquetFile(path, pre_buffer=False)  # not every column chunk at once (~260 MB per 500k rows)
     if "minhash" not in pf.schema_arrow.names:
         raise ProvenanceError(f"shard {sid} was scanned before signatures were computed ({path}); "
@@ -88,18 +91,29 @@ def band_file(task: dict) -> dict:
     if k != num_perm:
         raise ProvenanceError(f"{path}: signatures have {k} permutations, not {num_perm}")
     docs = 0
-    # created by this call in a folder made for it (exclusive, never through a symlink), written through its fd
-    with arrow_sink(open_new(task["out"])) as fh, pq.ParquetWriter(fh, _BAND_ROWS, compression="zstd") as w:
+    with ExitStack() as stack:
+        writers = []
+        for p in range(parts):
+            # created by this call in a folder made for it (exclusive, never through a symlink), written through its fd
+            fh = stack.enter_context(arrow_sink(open_new(Path(task["out_dir"]) / f"p{p:05d}" / f"{ordinal:08d}.parquet")))
+            writers.append(stack.enter_context(pq.ParquetWriter(fh, _BAND_ROWS, compression="zstd")))
+        bands = np.arange(b, dtype=np.int16)
         for pos, sig in _signature_batches(pf, num_perm, task["batch_rows"]):
             keep = ~(sig == MAX_HASH).all(axis=1)  # no token at all: not a document to cluster
             if not keep.any():
                 continue
-            bh = band_hashes(sig[keep], b, r)  # (n, b)
+            bh = band_hashes(sig[keep], b, r).astype(np.uint64)  # (n, b)
             keys = (np.int64(ordinal) << KEY_SHIFT) | pos[keep]
             n = len(keys)
             docs += n
-            w.write_table(pa.table({"key": np.repeat(keys, b), "band": np.tile(np.arange(b, dtype=np.int16), n),
-                                    "h": bh.reshape(-1).astype(np.uint64)}, schema=_BAND_ROWS))
+            key_col, band_col, h_col = np.repeat(keys, b), np.tile(bands, n), bh.reshape(-1)
+            if parts == 1:
+                writers[0].write_table(pa.table({"key": key_col, "band": band_col, "h": h_col}, schema=_BAND_ROWS))
+                continue
+            part = h_col % np.uint64(parts)
+            for p, w in enumerate(writers):
+                m = part == p
+                w.write_table(pa.table({"key": key_col[m], "band": band_col[m], "h": h_col[m]}, schema=_BAND_ROWS))
     # Arrow's allocator keeps freed pages for reuse: returned after each shard, they would otherwise sit
     # beside DuckDB's share of the budget for the rest of the run (measured: 460 -> 240 MB at 1M documents)
     pa.default_memory_pool().release_unused()
@@ -107,14 +121,16 @@ def band_file(task: dict) -> dict:
 
 
 def _write_bands(shards, bands_dir: Path, b: int, r: int, num_perm: int, batch_rows: int, progress=None,
-                 client=None) -> tuple[int, list, set]:
-    """Band files of every shard (one ``band_file`` task per shard, here or on the client's cluster); returns
-    the document count, the sinks (ordinal, shard_id, path) and the ids of the processes that ran the tasks."""
+                 client=None, parts: int = 1) -> tuple[int, list, set]:
+    """Band files of every shard in ``parts`` partitions (one ``band_file`` task per shard, here or on the
+    client's cluster); returns the document count, the sinks (ordinal, shard_id, path) and the ids of the
+    processes that ran the tasks."""
     from . import distribute
 
-    bands_dir.mkdir(parents=True, exist_ok=True)
+    for p in range(parts):
+        (bands_dir / f"p{p:05d}").mkdir(parents=True, exist_ok=True)
     sinks = [(ordinal, sid, path) for ordinal, (sid, path) in enumerate(shards)]
-    tasks = [{"ordinal": o, "shard_id": sid, "sink": path, "out": str(bands_dir / f"{o:08d}.parquet"),
+    tasks = [{"ordinal": o, "shard_id": sid, "sink": path, "out_dir": str(bands_dir), "parts": parts,
               "bands": b, "rows": r, "num_perm": num_perm, "batch_rows": batch_rows} for o, sid, path in sinks]
     finished = [0]
 
@@ -129,13 +145,12 @@ def _write_bands(shards, bands_dir: Path, b: int, r: int, num_perm: int, batch_r
 
 
 def candidate_pairs(task: dict, con=None) -> dict:
-    """Candidate pairs of one partition of the bands (``band % parts = part``), from every band file in
-    ``task["bands"]`` (a glob), to ``task["out"]`` (root, key). Buckets with more than one document; in small
-    buckets every pair is a candidate (a chance member must not hide a true pair behind a failed check
-    against the bucket's first document), in big ones (boilerplate) each member pairs with the first. On
-    ``con`` (this process's ledger connection) or, by default, an in-memory DuckDB of its own under the
-    budget's limit (``task["memory_limit"]`` if set), spilling to ``task["temp_dir"]``. Returns the pair
-    count and this process's id."""
+    """Candidate pairs of one partition of the band hashes (every band file in ``task["bands"]``, a glob) to
+    ``task["out"]`` (root, key). Buckets with more than one document; in small buckets every pair is a
+    candidate (a chance member must not hide a true pair behind a failed check against the bucket's first
+    document), in big ones (boilerplate) each member pairs with the first. On ``con`` (this process's ledger
+    connection) or, by default, an in-memory DuckDB of its own under the budget's limit
+    (``task["memory_limit"]`` if set), spilling to ``task["temp_dir"]``. Returns this process's id."""
     import os
 
     import duckdb
@@ -146,13 +161,12 @@ def candidate_pairs(task: dict, con=None) -> dict:
         budget.apply(con, task["temp_dir"])
         if task.get("memory_limit"):
             con.execute(f"SET memory_limit = '{_sql_str(task['memory_limit'])}'")
-    where = f"WHERE band % {task['parts']} = {task['part']}" if task["parts"] > 1 else ""
     try:
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _bk AS
             SELECT * FROM (
                 SELECT band, h, key, count(*) OVER w AS n, min(key) OVER w AS root
-                FROM read_parquet('{_sql_str(task['bands'])}') {where}
+                FROM read_parquet('{_sql_str(task['bands'])}')
                 WINDOW w AS (PARTITION BY band, h)
             ) WHERE n > 1""")
         con.execute(f"""
@@ -328,7 +342,7 @@ def cluster(led, *, threshold: float = 0.8, num_perm: int = 128, work_dir: str |
     component's first cluster, ``split_rounds`` the rounds).
 
     ``cluster`` (``local:N`` or a Dask scheduler's address, see ``provenance.distribute``) runs the band
-    hashing (one task per shard) and the candidate pairs (one task per partition of the bands, each in a
+    hashing (one task per shard) and the candidate pairs (one task per partition of the band hashes, each in a
     DuckDB of its own under the memory budget) on Dask workers; the work dir must then be a path every
     worker sees. Verification, components and clusters stay in this process, the ledger's one writer; the
     clusters are the same either way."""
@@ -347,7 +361,10 @@ def cluster(led, *, threshold: float = 0.8, num_perm: int = 128, work_dir: str |
     try:
         shards = _shards(led)
         with distribute.client(cluster) as client:
-            docs, sinks, pids = _write_bands(shards, work / "bands", b, r, num_perm, batch_rows, progress, client)
+            # partitions of the band hashes (by hash: a bucket is whole in one partition), each a candidate-pairs
+            # task; on a cluster two per worker, in this process one
+            parts = 2 * distribute.workers(client) if client is not None else 1
+            docs, sinks, pids = _write_bands(shards, work / "bands", b, r, num_perm, batch_rows, progress, client, parts)
             con.execute(f"SET temp_directory = '{_sql_str(str(work / 'duckdb.tmp'))}'")
             if memory_limit:
                 con.execute(f"SET memory_limit = '{_sql_str(memory_limit)}'")
@@ -355,10 +372,8 @@ def cluster(led, *, threshold: float = 0.8, num_perm: int = 128, work_dir: str |
             cand = 0
             edges = 0
             if docs:
-                # candidates per partition of the bands (a pair found in several bands is in several
-                # partitions: made distinct here); on a cluster, four partitions per worker
-                parts = 4 * distribute.workers(client) if client is not None else 1
-                tasks = [{"bands": str(work / "bands" / "*.parquet"), "part": p, "parts": parts,
+                # a pair found in several bands may be in several partitions: made distinct here
+                tasks = [{"bands": str(work / "bands" / f"p{p:05d}" / "*.parquet"),
                           "out": str(work / f"cand_{p:05d}.parquet"), "memory_limit": memory_limit,
                           "temp_dir": str(work / f"duckdb.tmp.{p}")} for p in range(parts)]
                 # in this process: on the ledger's connection, under its limit (no second DuckDB beside it)
