@@ -158,7 +158,8 @@ def candidate_pairs(task: dict, con=None) -> dict:
     own = con is None
     if own:
         con = duckdb.connect()
-        budget.apply(con, task["temp_dir"])
+        budget.apply(con, task["temp_dir"])  # this process's budget (a worker's own environment)
+        con.execute("SET threads = 1")  # a Dask worker runs one task per core
         if task.get("memory_limit"):
             con.execute(f"SET memory_limit = '{_sql_str(task['memory_limit'])}'")
     try:
