@@ -298,7 +298,9 @@ def decide_partition(task: dict) -> dict:
             pq.ParquetWriter(dfh, _DECISION_SCHEMA, compression="zstd") as dw, \
             arrow_sink(open_new(out / f"groups_{part:05d}.parquet")) as gfh, \
             pq.ParquetWriter(gfh, _GROUP_SCHEMA, compression="zstd") as gw:
-        acc = _Decisions(dw.write_table, gw.write_table)
+        # each flush is a row group, whose encoding buffers are live while it is written: 50k rows, not 200k
+        # (measured at 200k documents: consent's peak 367 -> 323 MB; 331 MB when it inserted into DuckDB)
+        acc = _Decisions(dw.write_table, gw.write_table, flush_rows=50_000)
         snapshots = _SnapshotCursor(task["snapshots_file"])
         pf = pq.ParquetFile(task["pairs_file"], pre_buffer=False)  # a row group at a time, not the whole file ahead
         seen: set[str] = set()  # snapshots whose agent groups are recorded (a snapshot may span batches)
