@@ -24,6 +24,7 @@ from .errors import ProvenanceError
 LOCAL = re.compile(r"local(?::(\d+))?")
 ADDRESS = re.compile(r"(?:(tcp|tls|ucx|ws|wss)://)?(?:\[[0-9A-Fa-f:.]+\]|[^\s/:\[\]]+)(?::\d+)?")
 METAVAR = "tcp://HOST:PORT|local:N"
+WAIT_FOR_WORKERS = 60  # seconds a scheduler may take to have a first worker
 
 
 def parse_cluster(cluster: str) -> tuple[str, int | str]:
@@ -91,6 +92,11 @@ def client(cluster: str | None):
             raise ProvenanceError(f"no Dask scheduler answers at {cluster} ({exc}); start one with `dask scheduler`, "
                                   f"or use --cluster local:N") from exc
         with c:
+            try:  # tasks sent to a scheduler without workers would wait forever
+                c.wait_for_workers(1, timeout=WAIT_FOR_WORKERS)
+            except (TimeoutError, OSError) as exc:
+                raise ProvenanceError(f"the Dask scheduler at {cluster} has no workers (waited {WAIT_FOR_WORKERS} s); "
+                                      f"start some with `dask worker {value}`") from exc
             yield c
 
 
