@@ -251,6 +251,62 @@ def test_one_file_per_shard_named_by_its_run_and_readable_outside_duckdb(ledgers
     assert "shard_id" not in pq.read_schema(expected[0]).names  # it is the folder's name (hive)
 
 
+def test_each_shard_file_is_the_workers_sink_linked_not_copied(ledgers):
+    """No per-row ingest: a parquet-mode shard file is the scan's sink itself (the same inode), read by name
+    through the view; its run comes from the file name (the sink has no run_id column)."""
+    p = ledgers["parquet"]
+    rows = q(p, "SELECT shard_id, run_id, annotations_path FROM shards ORDER BY shard_id").to_pylist()
+    for r in rows:
+        f = Path(str(p) + ".documents") / f"shard_id={r['shard_id']}" / f"part-{r['run_id']}.parquet"
+        assert os.stat(f).st_ino == os.stat(r["annotations_path"]).st_ino
+        assert "run_id" not in pq.read_schema(f).names
+    assert q(p, "SELECT count(DISTINCT run_id) AS n, count(*) FILTER (run_id IS NULL) AS missing FROM documents"
+             ).to_pylist() == [{"n": 1, "missing": 0}]
+
+
+def test_a_ledger_made_before_linked_sinks_gets_the_view_that_reads_them(ledgers, tmp_path):
+    """Its stored view filtered on the files' run_id column; the first writable open replaces it, so the
+    linked sinks of later scans show (read-only opens of such a ledger see only copied files, which match)."""
+    old = copy_ledger(ledgers["parquet"], tmp_path / "old")
+    with Ledger(old) as led:
+        sql = led._stored_view_sql()
+        sel = sql[sql.index("SELECT ") + 7: sql.index(" FROM (read_parquet")].replace("CAST(s.run_id AS VARCHAR)", "CAST(d.run_id AS VARCHAR)")
+        led.con.execute(f"CREATE OR REPLACE VIEW documents AS SELECT {sel} FROM read_parquet("
+                        f"'{led._dataset_glob()}', hive_partitioning = true, union_by_name = true, "
+                        f"hive_types = {{'shard_id': 'VARCHAR'}}) d SEMI JOIN shards s ON s.shard_id = d.shard_id "
+                        f"AND s.run_id = d.run_id")
+    with Ledger(old, read_only=True) as led:
+        assert led.query("SELECT count(*) AS n FROM documents").to_pylist() == [{"n": 0}]  # the sinks lack run_id
+    with Ledger(old) as led:
+        assert "s.file = d.filename" in led._stored_view_sql()
+    assert q(old, "SELECT count(*) AS n FROM documents").to_pylist() == [{"n": 3000}]
+
+
+def test_where_a_sink_cannot_be_linked_its_rows_are_copied_with_the_same_view(ledgers, tmp_path, monkeypatch):
+    """Another file system (EXDEV), or one without hard links: the rows are copied (with run_id); the view
+    shows the same documents as the linked ledger's."""
+    import errno
+
+    t, p = ledgers["table"], ledgers["parquet"]
+    c = tmp_path / "copied.duckdb"
+    Ledger(c, documents_store="parquet").close()
+    shutil.copy(str(p) + ".pii-key", str(c) + ".pii-key")
+
+    def no_link(*a, **k):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", no_link)
+    from provenance.pipelines.scan import scan_corpus
+
+    assert scan_corpus(inputs=[str(ledgers["sample"] / "*.json.gz")], ledger=str(c), quiet=True)["documents"] == 3000
+    files = files_of(c)
+    assert len(files) == 3 and all("run_id" in pq.read_schema(f).names and "minhash" not in pq.read_schema(f).names
+                                   for f in files)
+    order = "SELECT * EXCLUDE (run_id) FROM documents ORDER BY shard_id, position"
+    assert q(c, order).equals(q(p, order)) and q(c, order).equals(q(t, order))
+    assert not [f for f in Path(str(c) + ".documents").rglob("*.tmp")]
+
+
 def test_read_only_from_another_directory_and_after_moving(ledgers, tmp_path, monkeypatch):
     p = ledgers["parquet"]
     elsewhere = tmp_path / "cwd"

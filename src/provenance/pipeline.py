@@ -32,6 +32,8 @@ from .sources import Shard
 PERSISTED_SOURCE = ["position", "doc_id", "url", "crawl_date", "crawl", "language"]
 HIGH_CARDINALITY = {"doc_id", "url"}
 QUARANTINE_FLUSH = 10_000
+#: rows per row group of an annotation sink (buffered across read batches: ~30 MB per worker at 900 B a row)
+SINK_ROW_GROUP = 32_768
 #: what the readers do with a given shard; bumped when that changes, so cached per-shard results are redone
 READER_VERSION = 2
 SUMMARY_LINES = 5
@@ -127,6 +129,17 @@ def scan_shard(
     dict_cols = [f.name for f in schema if pa.types.is_string(f.type) and f.name not in HIGH_CARDINALITY]
     tmp_ann, ann_file = open_temp(ann_path)
     writer = None
+    pending: list[pa.RecordBatch] = []
+    pending_rows = 0
+
+    def write_pending():
+        # row groups of SINK_ROW_GROUP rows, not one per read batch: the sink is what a parquet-mode ledger's
+        # documents view reads (linked, not copied), and DuckDB scans 2k-row groups 5x slower than 32k ones
+        nonlocal pending, pending_rows
+        if pending:
+            writer.write_table(pa.Table.from_batches(pending, schema=schema), row_group_size=max(pending_rows, 1))
+            pending, pending_rows = [], 0
+
     try:
         ann_file = arrow_sink(ann_file)
         writer = pq.ParquetWriter(ann_file, schema, compression="zstd", use_dictionary=dict_cols)
@@ -144,7 +157,10 @@ def scan_shard(
                     if batch is None:
                         continue
                     out = pa.RecordBatch.from_arrays([batch.column(f.name) for f in schema], schema=schema)
-                    writer.write_batch(out)
+                    pending.append(out)
+                    pending_rows += out.num_rows
+                    if pending_rows >= SINK_ROW_GROUP:
+                        write_pending()
                     result.documents += out.num_rows
                     result.bytes += int(pa.compute.sum(batch.column("bytes")).as_py() or 0) if "bytes" in schema.names else 0
                     result.words += int(pa.compute.sum(batch.column("words")).as_py() or 0) if "words" in schema.names else 0
@@ -170,6 +186,7 @@ def scan_shard(
             result.error_reason = first["reason"]
             more = f" (and {len(ranges) - 1:,} more damaged range(s), see the quarantine table)" if len(ranges) > 1 else ""
             result.error = f"{first['detail']}{more}"
+        write_pending()
         writer.close()
         ann_file.close()
         flush_quarantine(force=True)

@@ -41,6 +41,26 @@ class LedgerBusy(ProvenanceError):
     """Another process holds the ledger (DuckDB allows one writer process per file)."""
 
 
+def _link_into(src: Path, target: Path) -> bool:
+    """Hard-link ``src`` as ``target`` (through a hidden temporary name, renamed over ``target``, the folder
+    fsynced); False, with nothing left behind, where that cannot be done (a symlink, another file system, a
+    file system without hard links)."""
+    if src.is_symlink() or not src.is_file():
+        return False
+    tmp = target.parent / f".{target.name}.{uuid.uuid4().hex[:16]}.tmp"
+    try:
+        os.link(src, tmp, follow_symlinks=False)
+    except OSError:
+        return False
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(target.parent)
+    return True
+
+
 @dataclass
 class ShardResult:
     """What a worker reports for one shard. Paths point at Parquet files the ledger ingests."""
@@ -353,12 +373,19 @@ class Ledger:
         """``documents`` over the dataset: the template's columns in its order, cast to its types, and only the
         rows of the run the shards table lists for each shard (a file not yet committed, or left behind by a
         replaced run, shows nothing)."""
-        sel = ", ".join(f'CAST(d."{c}" AS {t}) AS "{c}"' for c, t in self._template_columns())
+        sel = ", ".join(('CAST(s.run_id AS VARCHAR) AS "run_id"' if c == "run_id" else f'CAST(d."{c}" AS {t}) AS "{c}"')
+                        for c, t in self._template_columns())
+        glob = self._dataset_glob()
+        folder = glob[: -len("shard_id=*/*.parquet")]
+        # the file the shards row names, compared with each row's file name (a constant per file: as fast as no
+        # filter; a linked sink has no run_id column, and a regexp over the name cost 2x)
+        listed = (f"SELECT shard_id, run_id, {_sql_str(folder)} || 'shard_id=' || shard_id || '/part-' || run_id "
+                  f"|| '.parquet' AS file FROM shards")
         return (
             f"CREATE OR REPLACE {'TEMPORARY ' if temporary else ''}VIEW documents AS SELECT {sel} "
-            f"FROM read_parquet({_sql_str(self._dataset_glob())}, hive_partitioning = true, union_by_name = true, "
-            f"hive_types = {{'shard_id': 'VARCHAR'}}) d "
-            f"SEMI JOIN shards s ON s.shard_id = d.shard_id AND s.run_id = d.run_id")
+            f"FROM read_parquet({_sql_str(glob)}, hive_partitioning = true, union_by_name = true, "
+            f"hive_types = {{'shard_id': 'VARCHAR'}}, filename = true) d "
+            f"JOIN ({listed}) s ON s.shard_id = d.shard_id AND s.file = d.filename")
 
     def _write_placeholder(self, force: bool = False) -> None:
         """The empty file that carries the template's columns into the dataset (``union_by_name`` makes the
@@ -441,7 +468,10 @@ class Ledger:
         self._cache_footers()
         self._check_dataset_present()
         self._write_placeholder()
-        if _sql_str(self._dataset_glob()) not in self._stored_view_sql():
+        stored = self._stored_view_sql()
+        # recreated when the ledger moved, or when it was made before shard files could be linked sinks (its
+        # view filtered on a run_id column those files do not have)
+        if _sql_str(self._dataset_glob()) not in stored or "s.file = d.filename" not in stored:
             self.con.execute(self._view_sql())
         pending = self.con.execute("SELECT key FROM ledger_meta WHERE starts_with(key, ?)", [META_PENDING]).fetchall()
         for (key,) in pending:
@@ -674,8 +704,17 @@ class Ledger:
 
     def _write_shard_file(self, r: ShardResult, run_id: str, target: Path) -> None:
         """The shard's rows as ``target`` (the table insert's columns and casts; shard_id comes from the folder
-        name), through a hidden temporary file renamed into place: a reader never sees half a file."""
+        name), through a hidden temporary file renamed into place: a reader never sees half a file.
+
+        No copy when it can be avoided: the worker's sink itself becomes the shard's file, hard-linked under
+        the dataset's name (the view reads the table's columns from it by name; its run is the file name's
+        ``part-<run_id>``). The ingest of a shard is then a link and a transaction, whatever its size. The
+        rows are copied instead when the sink is on another file system, is a symlink, or carries
+        ``shard_id`` / ``run_id`` columns of its own."""
         have = set(pq.read_schema(r.annotations_path).names)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not ({"shard_id", "run_id"} & have) and _link_into(Path(r.annotations_path), target):
+            return
         sel = []
         for c, t in self._template_columns():
             if c == "shard_id":
@@ -686,7 +725,6 @@ class Ledger:
                 sel.append(f'CAST("{c}" AS {t}) AS "{c}"')
             else:
                 sel.append(f'CAST(NULL AS {t}) AS "{c}"')
-        target.parent.mkdir(parents=True, exist_ok=True)
         tmp = temp_path(target)  # created exclusively (no symlink followed); a leftover is swept with the folder
         try:
             self.con.execute(
