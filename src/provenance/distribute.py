@@ -107,6 +107,14 @@ def workers(c) -> int:
     return max(1, len(c.nthreads()))
 
 
+def _tuned_call(fn: Callable, item):
+    """``fn(item)`` on a worker, its allocators tuned as the CLI's own process (budget.tune_allocators)."""
+    from . import budget
+
+    budget.tune_allocators()
+    return fn(item)
+
+
 def run_map(fn: Callable, items: Sequence, *, c=None, names: Iterable[str] | None = None,
             on_done: Callable[[int, object], None] | None = None) -> list:
     """``[fn(item) for item in items]``, in this process (``c`` None) or as one task per item on the client's
@@ -136,7 +144,7 @@ def run_map(fn: Callable, items: Sequence, *, c=None, names: Iterable[str] | Non
     import distributed
 
     # pure=False: a rerun of the same stage computes again (its input files were written anew)
-    futures = c.map(fn, items, pure=False)
+    futures = c.map(_tuned_call, [fn] * len(items), items, pure=False)
     index = {f.key: i for i, f in enumerate(futures)}
     try:
         for f in distributed.as_completed(futures):
