@@ -95,6 +95,12 @@ def test_an_old_ledger_keeps_every_answer_and_a_new_evaluation_gives_the_same_on
     by_agent = _rows(ledger, "SELECT * FROM consent_by_agent ORDER BY agent")
     assert len(by_agent) == 15 and by_agent == _rows(ledger, f"SELECT * FROM ({per_agent}) ORDER BY agent")
     assert _rows(ledger, "DESCRIBE SELECT * FROM consent_by_agent") == _rows(ledger, f"DESCRIBE SELECT * FROM ({per_agent})")
+    # so is consent_by_domain (from the same per-group counts since 0012)
+    per_domain = re.search(r"CREATE VIEW consent_by_domain AS\n(.*?);\n", (REPO / "src" / "provenance" / "ledger" / "migrations"
+                           / "0002_consent.sql").read_text(), re.S).group(1)
+    by_domain = _rows(ledger, "SELECT * FROM consent_by_domain ORDER BY registered_domain, agent")
+    assert len(by_domain) > 15 * 10 and by_domain == _rows(ledger, f"SELECT * FROM ({per_domain}) ORDER BY registered_domain, agent")
+    assert _rows(ledger, "DESCRIBE SELECT * FROM consent_by_domain") == _rows(ledger, f"DESCRIBE SELECT * FROM ({per_domain})")
 
 
 def test_a_refresh_records_flips_only_where_the_snapshot_changed(tmp_path):
@@ -135,3 +141,63 @@ def test_a_refresh_records_flips_only_where_the_snapshot_changed(tmp_path):
     p = run_cli(["consent", "--evaluate", "--ledger", str(ledger)], cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     assert _rows(ledger, "SELECT count(*) FROM consent_changes") == [(1,)]
+
+
+# the datasheet's consent table per agent as it was computed before 0012, from the per-document, per-agent rows
+PER_DOCUMENT_FACTS = """
+WITH j AS (SELECT c.agent, c.crawl_outcome, c.now_outcome, d.words
+           FROM document_consent c JOIN documents d USING (shard_id, position))
+SELECT agent,
+       count(*) AS documents,
+       sum(words)::BIGINT AS words,
+       count(*) FILTER (crawl_outcome = 'disallowed') AS disallowed_docs_crawl,
+       count(*) FILTER (now_outcome = 'disallowed') AS disallowed_docs_now,
+       count(*) FILTER (crawl_outcome = 'disallowed') / count(*) AS share_docs_disallowed_crawl,
+       count(*) FILTER (now_outcome = 'disallowed') / count(*) AS share_docs_disallowed_now,
+       coalesce(sum(words) FILTER (crawl_outcome = 'disallowed'), 0) / sum(words) AS share_words_disallowed_crawl,
+       coalesce(sum(words) FILTER (now_outcome = 'disallowed'), 0) / sum(words) AS share_words_disallowed_now,
+       count(*) FILTER (crawl_outcome = 'unknown') AS unknown_docs_crawl,
+       count(*) FILTER (now_outcome = 'unknown') AS unknown_docs_now,
+       coalesce(sum(words) FILTER (crawl_outcome = 'allowed'), 0) / nullif(sum(words), 0) AS share_words_allowed_crawl,
+       coalesce(sum(words) FILTER (crawl_outcome NOT IN ('allowed', 'disallowed')), 0)
+           / nullif(sum(words), 0) AS share_words_unknown_crawl,
+       coalesce(sum(words) FILTER (now_outcome = 'allowed'), 0) / nullif(sum(words), 0) AS share_words_allowed_now,
+       coalesce(sum(words) FILTER (now_outcome NOT IN ('allowed', 'disallowed')), 0)
+           / nullif(sum(words), 0) AS share_words_unknown_now,
+       coalesce(sum(words) FILTER (crawl_outcome = 'disallowed'), 0)
+           / nullif(sum(words) FILTER (crawl_outcome IN ('allowed', 'disallowed')), 0) AS share_words_disallowed_crawl_known,
+       count(*) FILTER (crawl_outcome = 'allowed') AS allowed_docs_crawl,
+       count(*) FILTER (now_outcome = 'allowed') AS allowed_docs_now
+FROM j GROUP BY agent
+ORDER BY share_words_disallowed_now DESC, agent
+"""
+
+
+def test_the_datasheet_consent_table_from_the_group_counts_equals_the_per_document_one(sample, tmp_path):
+    """facts' consent by agent reads consent_outcome_counts (summed per robots.txt group); it equals the same
+    table computed from document_consent's documents x agents rows, value for value."""
+    from provenance.ledger import Ledger
+    from provenance.reports.facts import _rows as facts_rows, collect
+
+    ledger = tmp_path / "l.duckdb"
+    for args in (["scan", str(sample / "sample" / "*.json.gz"), "--ledger", str(ledger), "--top", "0", "--quiet"],
+                 ["robots", "import", str(sample / "sample" / "robots.jsonl.gz"), "--ledger", str(ledger)]):
+        p = run_cli(args, cwd=tmp_path)
+        assert p.returncode == 0, p.stderr
+    with Ledger(str(ledger), read_only=True) as led:
+        got = collect(led)["consent"]["by_agent"]
+        want = facts_rows(led.con, PER_DOCUMENT_FACTS)
+        by_domain = facts_rows(led.con, "SELECT * FROM consent_by_domain ORDER BY ALL")
+        per_doc_domain = facts_rows(led.con, """
+            SELECT d.registered_domain, c.agent, count(*) AS documents, sum(d.words)::BIGINT AS words,
+                   count(*) FILTER (c.crawl_outcome = 'disallowed') AS disallowed_docs_crawl,
+                   count(*) FILTER (c.now_outcome = 'disallowed') AS disallowed_docs_now,
+                   coalesce(sum(d.words) FILTER (c.now_outcome = 'disallowed'), 0) / sum(d.words) AS share_words_disallowed_now
+            FROM document_consent c JOIN documents d USING (shard_id, position) GROUP BY ALL ORDER BY ALL""")
+    assert len(got) == 15 and {r["disallowed_docs_now"] > 0 for r in got} == {True, False}
+    assert [list(r) for r in got] == [list(r) for r in want]
+    assert len(by_domain) == len(per_doc_domain) > 100
+    for a, b in [*zip(got, want), *zip(by_domain, per_doc_domain)]:
+        assert list(a) == list(b)
+        for k, v in b.items():
+            assert a[k] == (pytest.approx(v, rel=1e-12) if isinstance(v, float) else v), (a, k)

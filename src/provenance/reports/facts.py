@@ -272,31 +272,34 @@ def collect(led, *, top: int = 30, sme: bool = False) -> dict:
             "available": True,
             # consent_by_agent's shares are over all words: disallowed + allowed + unknown (no snapshot at that
             # time) = 1 at crawl time and now; the share disallowed among words known at crawl time is beside them
+            # consent_by_agent's columns, and the counts and shares beside them, from the per-group counts
+            # (consent_outcome_counts, 0012), never the documents x agents rows of document_consent
             "by_agent": _rows(con, """
-                WITH j AS (SELECT c.agent, c.crawl_outcome, c.now_outcome, d.words
-                           FROM document_consent c JOIN documents d USING (shard_id, position))
-                SELECT agent,
-                       count(*) AS documents,
-                       sum(words)::BIGINT AS words,
-                       count(*) FILTER (crawl_outcome = 'disallowed') AS disallowed_docs_crawl,
-                       count(*) FILTER (now_outcome = 'disallowed') AS disallowed_docs_now,
-                       count(*) FILTER (crawl_outcome = 'disallowed') / count(*) AS share_docs_disallowed_crawl,
-                       count(*) FILTER (now_outcome = 'disallowed') / count(*) AS share_docs_disallowed_now,
-                       coalesce(sum(words) FILTER (crawl_outcome = 'disallowed'), 0) / sum(words) AS share_words_disallowed_crawl,
-                       coalesce(sum(words) FILTER (now_outcome = 'disallowed'), 0) / sum(words) AS share_words_disallowed_now,
-                       count(*) FILTER (crawl_outcome = 'unknown') AS unknown_docs_crawl,
-                       count(*) FILTER (now_outcome = 'unknown') AS unknown_docs_now,
-                       coalesce(sum(words) FILTER (crawl_outcome = 'allowed'), 0) / nullif(sum(words), 0) AS share_words_allowed_crawl,
-                       coalesce(sum(words) FILTER (crawl_outcome NOT IN ('allowed', 'disallowed')), 0)
-                           / nullif(sum(words), 0) AS share_words_unknown_crawl,
-                       coalesce(sum(words) FILTER (now_outcome = 'allowed'), 0) / nullif(sum(words), 0) AS share_words_allowed_now,
-                       coalesce(sum(words) FILTER (now_outcome NOT IN ('allowed', 'disallowed')), 0)
-                           / nullif(sum(words), 0) AS share_words_unknown_now,
-                       coalesce(sum(words) FILTER (crawl_outcome = 'disallowed'), 0)
-                           / nullif(sum(words) FILTER (crawl_outcome IN ('allowed', 'disallowed')), 0) AS share_words_disallowed_crawl_known,
-                       count(*) FILTER (crawl_outcome = 'allowed') AS allowed_docs_crawl,
-                       count(*) FILTER (now_outcome = 'allowed') AS allowed_docs_now
-                FROM j GROUP BY agent
+                WITH k AS (SELECT agent,
+                                  sum(documents) FILTER (moment = 'crawl' AND outcome = 'unknown') AS unknown_n_crawl,
+                                  sum(documents) FILTER (moment = 'now' AND outcome = 'unknown') AS unknown_n_now,
+                                  sum(documents) FILTER (moment = 'crawl' AND outcome = 'allowed') AS allowed_n_crawl,
+                                  sum(documents) FILTER (moment = 'now' AND outcome = 'allowed') AS allowed_n_now,
+                                  sum(words) FILTER (moment = 'crawl' AND outcome = 'allowed') AS allowed_w_crawl,
+                                  sum(words) FILTER (moment = 'now' AND outcome = 'allowed') AS allowed_w_now,
+                                  sum(words) FILTER (moment = 'crawl' AND outcome = 'disallowed') AS disallowed_w_crawl,
+                                  sum(words) FILTER (moment = 'crawl' AND outcome NOT IN ('allowed', 'disallowed')) AS unknown_w_crawl,
+                                  sum(words) FILTER (moment = 'now' AND outcome NOT IN ('allowed', 'disallowed')) AS unknown_w_now
+                           FROM consent_outcome_counts GROUP BY agent)
+                SELECT a.agent, a.documents, a.words, a.disallowed_docs_crawl, a.disallowed_docs_now,
+                       a.share_docs_disallowed_crawl, a.share_docs_disallowed_now,
+                       a.share_words_disallowed_crawl, a.share_words_disallowed_now,
+                       a.unknown_docs_crawl, a.unknown_docs_now,
+                       coalesce(k.allowed_w_crawl, 0) / nullif(a.words, 0) AS share_words_allowed_crawl,
+                       coalesce(k.unknown_w_crawl, 0) / nullif(a.words, 0) AS share_words_unknown_crawl,
+                       coalesce(k.allowed_w_now, 0) / nullif(a.words, 0) AS share_words_allowed_now,
+                       coalesce(k.unknown_w_now, 0) / nullif(a.words, 0) AS share_words_unknown_now,
+                       coalesce(k.disallowed_w_crawl, 0)
+                           / nullif(coalesce(k.allowed_w_crawl, 0) + coalesce(k.disallowed_w_crawl, 0), 0)
+                           AS share_words_disallowed_crawl_known,
+                       coalesce(k.allowed_n_crawl, 0)::BIGINT AS allowed_docs_crawl,
+                       coalesce(k.allowed_n_now, 0)::BIGINT AS allowed_docs_now
+                FROM consent_by_agent a JOIN k USING (agent)
                 ORDER BY share_words_disallowed_now DESC, agent"""),
             "snapshots": _one(con, """SELECT count(*) AS snapshots, count(DISTINCT host) AS hosts,
                                       min(captured_at) AS first, max(captured_at) AS last
