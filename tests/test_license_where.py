@@ -19,7 +19,7 @@ from conftest import run_cli
 
 from provenance import licenses as lic
 from provenance.ledger import Ledger
-from provenance.scanners.license import WHERE_VALUES, scan_batch_placed
+from provenance.scanners.license import WHERE_VALUES
 
 FILLER = "<p>" + " ".join(["The committee met on Tuesday and discussed the garden plan for the spring."] * 12) + "</p>"
 GPL_IN_CODE = ("<pre><code># This program is free software; you can redistribute it and/or modify it under the terms\n"
@@ -135,7 +135,8 @@ def datasheet_where(ledger: Path, out: Path) -> dict[str, int]:
 
 # -- the scanner agrees with the detector ---------------------------------------------------------------------
 def test_the_scanner_keeps_what_scan_batch_primary_decides():
-    """``scan_batch_placed`` repeats licenses.scan_batch_primary's steps to keep where/confidence: the same
+    """``licenses.scan_batch_findings`` (what the scanner calls: findings with where/confidence) and
+    ``scan_batch_primary`` agree: the same
     findings (on LICENSE_TYPE's fields) and the same primary license, for text-only, HTML-only and both."""
     html = list(PAGES.values()) + [TEXTS_A["https://code.example/snippet"], None, ""]
     texts = [re.sub(r"<[^>]*>", " ", h) if h else h for h in html]  # roughly what a WARC reader extracts
@@ -143,7 +144,7 @@ def test_the_scanner_keeps_what_scan_batch_primary_decides():
                  {"text": list(TEXTS_A.values()) + list(TEXTS_B.values())}):
         batch = pa.RecordBatch.from_pydict(cols)
         found, primary = lic.scan_batch_primary(batch)
-        rows, primary2 = scan_batch_placed(batch)
+        rows, primary2 = lic.scan_batch_findings(batch)
         assert primary2 == primary
         stored = [f.name for f in lic.LICENSE_TYPE.value_type]
         assert [[{k: f[k] for k in stored} for f in r] for r in rows] == found.to_pylist()

@@ -30,12 +30,6 @@ STORED_TYPE = pa.list_(STORED_FINDING_TYPE)
 WHERE_VALUES = tuple(lic.CONFIDENCE)
 
 
-def scan_batch_placed(batch: pa.RecordBatch | pa.Table, text_column: str = "text",
-                      html_column: str = "html") -> tuple[list[list[dict]], list[str | None]]:
-    """Per row, the findings as dicts (with ``where`` and ``confidence``) and the primary license."""
-    return lic.scan_batch_findings(batch, text_column, html_column)
-
-
 def primary_place(findings: list[dict], primary: str | None) -> tuple[str | None, float | None]:
     """Where the primary license was found and with what confidence: its most confident finding (earliest on
     ties) among those that may decide it. (None, None) without a primary license."""
@@ -61,7 +55,7 @@ class LicenseScanner:
     def scan(self, batch: pa.RecordBatch, context: ScanContext) -> dict[str, pa.Array]:
         # the primary license is decided on the findings' places on the page (rel=license, metadata,
         # footer, inline; credits and code blocks never), see provenance.licenses.primary_license
-        rows, primary = scan_batch_placed(batch)
+        rows, primary = lic.scan_batch_findings(batch)  # per row: findings with where/confidence; primary
         where: list[str | None] = [None] * len(rows)
         conf: list[float | None] = [None] * len(rows)
         for i, p in enumerate(primary):
