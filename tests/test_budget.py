@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 
+import pyarrow.parquet as pq
 import pytest
 
 from conftest import run_cli, sql
@@ -58,8 +59,9 @@ def test_the_budget_reaches_duckdb_from_the_option_and_the_environment(small):
 
 
 def test_a_small_budget_spills_instead_of_failing_and_gives_the_same_ledger(small, tmp_path):
-    """DuckDB at its 64 MB floor: consent, verdicts, dedup, takedown, datasheet, diff and export finish, with the
-    same consent, verdicts and clusters as under the default budget."""
+    """DuckDB at its 64 MB floor, one thread: scan, consent, verdicts, rules apply, dedup, takedown, datasheet,
+    diff, export and redact finish, with the same documents, consent, verdicts, clusters, datasheet, exported
+    and redacted files as under the default budget."""
     results = {}
     for name, limit in (("default", None), ("small", "70MB")):
         work = tmp_path / name
@@ -69,19 +71,27 @@ def test_a_small_budget_spills_instead_of_failing_and_gives_the_same_ledger(smal
         env = {k: v for k, v in os.environ.items() if k != budget.ENV}
         if limit:
             env[budget.ENV] = limit
-        for args in (["robots", "import", str(small / "sample" / "robots.jsonl.gz"), "--ledger", "l.duckdb"],
+        shard = sorted((small / "sample").glob("*.json.gz"))[0]
+        shutil.copy(small / "l.duckdb.pii-key", work / "s.duckdb.pii-key")  # the same keyed PII hashes in both scans
+        for args in (["scan", str(small / "sample" / "*.json.gz"), "--ledger", "s.duckdb", "--top", "0", "--quiet"],
+                     ["robots", "import", str(small / "sample" / "robots.jsonl.gz"), "--ledger", "l.duckdb"],
                      ["verdicts", "--ledger", "l.duckdb"],
+                     ["rules", "apply", "--ledger", "l.duckdb"],
                      ["dedup", "--ledger", "l.duckdb"],
                      ["takedown", "add", "REQ-1", "--text", "t.txt", "--ledger", "l.duckdb"],
                      ["datasheet", "--ledger", "l.duckdb", "--out", "ds"],
                      ["diff", str(small / "l.duckdb"), "l.duckdb", "--format", "json"],
-                     ["export", "--ledger", "l.duckdb", "--out", "export", "--quiet"]):
+                     ["export", "--ledger", "l.duckdb", "--out", "export", "--quiet"],
+                     ["redact", str(shard), "--out", "redacted", "--quiet"]):
             p = run_cli(args, cwd=work, env=env)
             assert p.returncode == 0, (name, args, p.stderr[-1500:])
         led = work / "l.duckdb"
         results[name] = (sql(led, "SELECT * FROM document_consent ORDER BY ALL"),
                          sql(led, "SELECT shard_id, position, verdict, reasons FROM document_verdicts ORDER BY ALL"),
                          sql(led, "SELECT shard_id, position, cluster_id, representative FROM document_duplicates ORDER BY ALL"),
-                         (work / "ds" / "datasheet.md").read_text().split("\n## ", 2)[1])
+                         (work / "ds" / "datasheet.md").read_text().split("\n## ", 2)[1],
+                         sql(work / "s.duckdb", "SELECT * EXCLUDE (run_id) FROM documents ORDER BY shard_id, position"),
+                         sorted((p.name, pq.read_table(p).to_pylist()) for p in (work / "redacted").glob("*.parquet")),
+                         sorted((p.name, pq.read_table(p).to_pylist()) for p in (work / "export").glob("*.parquet")))
     assert results["small"] == results["default"]
-    assert results["default"][0] and results["default"][2]
+    assert results["default"][0] and results["default"][2] and results["default"][5] and results["default"][6]
