@@ -50,16 +50,47 @@ STAGES = {
 }
 
 
+def _spilled(cwd: Path) -> int:
+    """Bytes in DuckDB's spill folders under ``cwd`` now (``<ledger>.tmp``, dedup's ``duckdb.tmp``)."""
+    total = 0
+    for root, dirs, files in os.walk(cwd):
+        if Path(root).name.endswith(".tmp"):
+            for f in files:
+                try:
+                    total += os.stat(os.path.join(root, f)).st_size
+                except OSError:
+                    pass
+        dirs[:] = [d for d in dirs if d not in ("corpus", "export", "redact", "datasheet")]
+    return total
+
+
 def run(args: list[str], cwd: Path, env: dict) -> tuple[float, float, int, str]:
-    """(seconds, peak RSS in MB, exit code, last line of output) of one command in its own process."""
+    """(seconds, peak RSS in MB, exit code, last line of output) of one command in its own process; the most
+    DuckDB had spilled to disk meanwhile (sampled every 0.5 s) is in ``SPILL["mb"]``."""
+    import threading
+
     t0 = time.perf_counter()
     p = subprocess.Popen([str(EXE), *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    SPILL["mb"] = 0.0
+    done = threading.Event()
+
+    def watch():
+        while not done.wait(0.5):
+            SPILL["mb"] = max(SPILL["mb"], _spilled(cwd) / 1e6)
+
+    w = threading.Thread(target=watch, daemon=True)
+    w.start()
     out = p.stdout.read()
     _, status, ru = os.wait4(p.pid, 0)
+    done.set()
+    w.join()
     p.returncode = os.waitstatus_to_exitcode(status)
     dt = time.perf_counter() - t0
     last = [ln for ln in out.strip().splitlines() if ln.strip()][-1:] or [""]
     return dt, ru.ru_maxrss / 1024, p.returncode, last[0][:160]
+
+
+SPILL = {"mb": 0.0}
 
 
 def exponent(n1, v1, n2, v2) -> float | None:
@@ -105,12 +136,12 @@ def main(argv=None) -> int:
             return 1
         corpus_mb = sum(f.stat().st_size for f in (work / "corpus").glob("*.json.gz")) / 1e6
         print(f"\n== {n:,} documents: {shards} shard(s), {corpus_mb:,.0f} MB gzip JSON Lines (generated in {t:.0f} s)")
-        print(f"   {'stage':<12} {'seconds':>9} {'docs/s':>10} {'peak RSS MB':>12}  exit  last line")
+        print(f"   {'stage':<12} {'seconds':>9} {'docs/s':>10} {'peak RSS MB':>12} {'spill MB':>8}  exit  last line")
         for st in stages:
             cmd = [a.format(corpus="corpus", ledger="ledger.duckdb", work=str(work), shards=shards) for a in STAGES[st][0]]
             t, rss, rc, last = run(cmd, work, env)
-            results[st][n] = {"seconds": t, "rss_mb": rss, "exit": rc}
-            print(f"   {st:<12} {t:>9.1f} {n / t:>10,.0f} {rss:>12,.0f}  {rc:>4}  {last}", flush=True)
+            results[st][n] = {"seconds": t, "rss_mb": rss, "exit": rc, "spilled_mb": SPILL["mb"]}
+            print(f"   {st:<12} {t:>9.1f} {n / t:>10,.0f} {rss:>12,.0f} {SPILL['mb']:>8,.0f}  {rc:>4}  {last}", flush=True)
         if not args.keep:
             for p in ("corpus", "export", "redact", "datasheet"):
                 shutil.rmtree(work / p, ignore_errors=True)
@@ -125,7 +156,7 @@ def main(argv=None) -> int:
 
 def report(results: dict, sizes: list[int], nodes: list[int]) -> list[str]:
     sizes = sorted(sizes)
-    head = "| stage | " + " | ".join(f"{n:,}: s / MB" for n in sizes) + " | time exp. | memory exp. | " + \
+    head = "| stage | " + " | ".join(f"{n:,}: s / MB" for n in sizes) + f" | spilled at {sizes[-1]:,} (MB) | time exp. | memory exp. | " + \
         " | ".join(f"10^{e} docs on {k} node(s)" for e in (8, 9) for k in nodes) + " |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for st, by_n in results.items():
@@ -147,7 +178,9 @@ def report(results: dict, sizes: list[int], nodes: list[int]) -> list[str]:
                 secs /= k if STAGES[st][1] else 1
                 mem = by_n[big]["rss_mb"] * ((10 ** e / big) ** km if km and km > 0.05 else 1)
                 proj.append(f"{_dur(secs)}, {mem / 1024:,.1f} GB")
-        lines.append(f"| {st} | " + " | ".join(cells) + f" | {_f(kt)} | {_f(km)} | " + " | ".join(proj) + " |")
+        spill = by_n.get(sizes[-1], {}).get("spilled_mb")
+        lines.append(f"| {st} | " + " | ".join(cells) + f" | {'' if spill is None else f'{spill:,.0f}'} | {_f(kt)} | {_f(km)} | "
+                     + " | ".join(proj) + " |")
     return lines
 
 
