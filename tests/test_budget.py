@@ -95,3 +95,21 @@ def test_a_small_budget_spills_instead_of_failing_and_gives_the_same_ledger(smal
                          sorted((p.name, pq.read_table(p).to_pylist()) for p in (work / "export").glob("*.parquet")))
     assert results["small"] == results["default"]
     assert results["default"][0] and results["default"][2] and results["default"][5] and results["default"][6]
+
+
+def test_a_connection_that_spilled_keeps_its_spill_folder(tmp_path):
+    """DuckDB refuses a new temp_directory once its folder holds spilled data (export failed that way at 5M
+    documents): spill_to keeps the current folder and says so; a connection that has not spilled switches."""
+    import duckdb
+
+    con = duckdb.connect(str(tmp_path / "x.duckdb"))
+    con.execute("SET memory_limit = '64MB'")
+    con.execute("SET threads = 1")
+    # a temporary table bigger than the limit goes to <db>.tmp
+    con.execute("CREATE TEMP TABLE big AS SELECT i, md5(i::VARCHAR) || md5((i + 1)::VARCHAR) AS s FROM range(3000000) t(i)")
+    assert con.execute("SELECT count(*) FROM duckdb_temporary_files()").fetchone()[0] > 0
+    assert budget.spill_to(con, str(tmp_path / "elsewhere")) is False
+    assert con.execute("SELECT count(*), count(DISTINCT s) FROM big").fetchone() == (3000000, 3000000)
+    fresh = duckdb.connect(str(tmp_path / "y.duckdb"))
+    assert budget.spill_to(fresh, str(tmp_path / "elsewhere")) is True
+    assert fresh.execute("SELECT current_setting('temp_directory')").fetchone()[0].endswith("elsewhere")

@@ -100,6 +100,20 @@ def apply(con, temp_directory: str | None = None) -> str:
     return limit
 
 
+def spill_to(con, folder: str) -> bool:
+    """Make ``folder`` DuckDB's spill folder for the rest of the connection's work. DuckDB refuses to switch once
+    its current folder holds spilled data (at 5M documents, export's own planning queries had spilled beside the
+    ledger and the switch failed the export): then the current folder (beside the ledger) is kept and False
+    returned."""
+    import duckdb
+
+    try:
+        con.execute("SET temp_directory = '" + str(folder).replace("'", "''") + "'")
+        return True
+    except duckdb.NotImplementedException:
+        return False
+
+
 def restore(con) -> None:
     """Back to the budget after a stage that set its own limit (``RESET`` would give DuckDB 80% of RAM)."""
     con.execute(f"SET memory_limit = '{duckdb_limit()}'")

@@ -366,7 +366,7 @@ def cluster(led, *, threshold: float = 0.8, num_perm: int = 128, work_dir: str |
             # task; on a cluster two per worker, in this process one
             parts = 2 * distribute.workers(client) if client is not None else 1
             docs, sinks, pids = _write_bands(shards, work / "bands", b, r, num_perm, batch_rows, progress, client, parts)
-            con.execute(f"SET temp_directory = '{_sql_str(str(work / 'duckdb.tmp'))}'")
+            budget.spill_to(con, str(work / "duckdb.tmp"))
             if memory_limit:
                 con.execute(f"SET memory_limit = '{_sql_str(memory_limit)}'")
             con.execute("DROP TABLE IF EXISTS _cand")

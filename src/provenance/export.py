@@ -41,7 +41,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from . import __version__
+from . import __version__, budget
 from .errors import ProvenanceError, ShardError
 from .ledger import Ledger
 from .readers import ReadOptions, read_shard
@@ -599,8 +599,9 @@ def export(
         cur = led.con.cursor()
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="provenance-export-writer")
         try:
-            # DuckDB sorts the selected rows out of core; its spill files stay inside out_dir
-            cur.execute(f"SET temp_directory = '{_sql_str(str(staging / 'duckdb.tmp'))}'")
+            # DuckDB sorts the selected rows out of core; its spill files stay inside out_dir (or beside the
+            # ledger, where the planning queries spilled already)
+            budget.spill_to(cur, str(staging / "duckdb.tmp"))
             if memory_limit:
                 cur.execute(f"SET memory_limit = '{_sql_str(memory_limit)}'")
             cur.execute("SET TimeZone = 'UTC'")
