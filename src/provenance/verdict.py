@@ -176,8 +176,9 @@ def _host_signal_batches(con, policy: Policy, batch_rows: int = 65_536):
         return
     cur = con.cursor()
     try:
-        reader = cur.execute(f"SELECT shard_id, position, host, {path_sql('url')} AS path FROM documents "
-                             "WHERE host IN (SELECT unnest(?::VARCHAR[]))", [list(by_host)]).to_arrow_reader(batch_rows)
+        # a relation's reader streams (a DB-API result's would copy every row first)
+        reader = cur.sql(f"SELECT shard_id, position, host, {path_sql('url')} AS path FROM documents "
+                         "WHERE host IN (SELECT unnest(?::VARCHAR[]))", params=[list(by_host)]).to_arrow_reader(batch_rows)
         for rb in reader:
             out = {"shard_id": [], "position": [], "reason": [], "action": []}
             c = rb.to_pydict()
