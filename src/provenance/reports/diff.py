@@ -166,13 +166,16 @@ def _documents_and_verdicts(con, A: str, B: str, fa: dict, fb: dict) -> tuple[di
         out["documents"] = {"available": False,
                             "why": "they need verdicts in both ledgers"}
         return docs, out
-    joined = f"""
+    # the matched documents' verdicts, joined once (the three summaries below each ran this join)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _joined AS
         SELECT p.url, p.matched_by, va.verdict AS verdict_a, vb.verdict AS verdict_b,
                va.reasons AS reasons_a, vb.reasons AS reasons_b
         FROM _pairs p
         LEFT JOIN {A}.document_verdicts va ON va.shard_id = p.a_shard AND va.position = p.a_pos
         LEFT JOIN {B}.document_verdicts vb ON vb.shard_id = p.b_shard AND vb.position = p.b_pos
-        WHERE p.matched_by IS NOT NULL"""
+        WHERE p.matched_by IS NOT NULL""")
+    joined = "SELECT * FROM _joined"
     transitions = _rows(con, f"""
         SELECT * FROM (SELECT coalesce(verdict_a, '(none)') AS "from", coalesce(verdict_b, '(none)') AS "to",
                               count(*) AS documents FROM ({joined}) GROUP BY 1, 2) t
