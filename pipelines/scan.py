@@ -22,7 +22,7 @@ from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from provenance import runs
-from provenance.distribute import LOCAL as _LOCAL, parse_cluster, probe_scheduler  # one parser of --cluster
+from provenance.distribute import check_cluster as _check_cluster, parse_cluster  # one parser of --cluster
 from provenance.errors import ProvenanceError
 from provenance.ledger import ShardResult
 from provenance.readers import ReadOptions
@@ -37,26 +37,19 @@ def dask_task_runner(cluster: str):
     check_cluster(cluster, probe=False)
     from prefect_dask import DaskTaskRunner
 
-    m = _LOCAL.fullmatch(cluster)
-    if m:
-        n = int(m.group(1)) if m.group(1) else (os.cpu_count() or 2)
+    kind, value = parse_cluster(cluster)
+    if kind == "local":
         return DaskTaskRunner(cluster_class="distributed.LocalCluster",
-                              cluster_kwargs={"n_workers": n, "threads_per_worker": 1, "processes": True,
+                              cluster_kwargs={"n_workers": value, "threads_per_worker": 1, "processes": True,
                                               "dashboard_address": None})
-    return DaskTaskRunner(address=cluster if "://" in cluster else f"tcp://{cluster}")
+    return DaskTaskRunner(address=value)
 
 
 def check_cluster(cluster: str, probe: bool = True) -> None:
     """Raise a one-line ProvenanceError for a malformed ``--cluster``, a missing prefect-dask, or (``probe``)
     a scheduler address where nothing listens (else Dask retries for 30 s, then the flow fails with a long
-    traceback)."""
-    parse_cluster(cluster)
-    try:
-        import prefect_dask  # noqa: F401
-    except ImportError as exc:
-        raise ProvenanceError(f"--cluster needs Prefect's Dask integration: pip install prefect-dask ({exc})") from exc
-    if probe:
-        probe_scheduler(cluster)
+    traceback): distribute.check_cluster, for Prefect's Dask integration."""
+    _check_cluster(cluster, probe, needs="prefect_dask", install="Prefect's Dask integration: pip install prefect-dask")
 
 
 @contextmanager

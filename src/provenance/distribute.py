@@ -53,14 +53,16 @@ def probe_scheduler(cluster: str) -> None:
                               f"`dask scheduler`, or use --cluster local:N") from exc
 
 
-def check_cluster(cluster: str, probe: bool = True) -> None:
-    """Raise a one-line ProvenanceError for a malformed ``--cluster``, a missing ``distributed``, or (``probe``)
-    a scheduler address where nothing listens."""
+def check_cluster(cluster: str, probe: bool = True, *, needs: str = "distributed", install: str = "Dask: pip install distributed") -> None:
+    """Raise a one-line ProvenanceError for a malformed ``--cluster``, a missing ``needs`` module (the scan flow
+    needs prefect_dask), or (``probe``) a scheduler address where nothing listens."""
+    import importlib
+
     parse_cluster(cluster)
     try:
-        import distributed  # noqa: F401
+        importlib.import_module(needs)
     except ImportError as exc:
-        raise ProvenanceError(f"--cluster needs Dask: pip install distributed ({exc})") from exc
+        raise ProvenanceError(f"--cluster needs {install} ({exc})") from exc
     if probe:
         probe_scheduler(cluster)
 
