@@ -105,34 +105,61 @@ def _composition(con, A: str, B: str, top: int) -> dict:
             "share_changes": changes, "categories": categories}
 
 
-def _matching_sql(A: str, B: str) -> str:
-    """CREATE TEMP TABLE _pairs (one row per document in either ledger: its shard/position on each side)."""
-    def side(cat: str) -> str:
-        return f"""SELECT d.shard_id, d.position, d.doc_id, d.url, s.uri,
-                          d.doc_id <> d.shard_id || ':' || d.position::VARCHAR AS has_id
-                   FROM {cat}.documents d LEFT JOIN {cat}.shards s USING (shard_id)"""
+_PAIRS_COLS = "a_shard VARCHAR, a_pos BIGINT, b_shard VARCHAR, b_pos BIGINT, url VARCHAR, matched_by VARCHAR"
 
+
+def _side_sql(cat: str) -> str:
+    """One ledger's documents with what the matching needs: ``ord`` ranks the shards by URI (then id), so
+    ``(ord, position)`` is the order of occurrence without sorting the URIs' strings with every document."""
+    return f"""SELECT d.shard_id, d.position, d.doc_id, d.url, s.ord,
+                      d.doc_id <> d.shard_id || ':' || d.position::VARCHAR AS has_id
+               FROM {cat}.documents d
+               LEFT JOIN (SELECT shard_id, row_number() OVER (ORDER BY uri, shard_id) AS ord FROM {cat}.shards) s
+               USING (shard_id)"""
+
+
+def _by_id_sql(xa: str, xb: str) -> str:
     return f"""
-    CREATE OR REPLACE TEMP TABLE _pairs AS
-    WITH da AS ({side(A)}), db AS ({side(B)}),
-    ida AS (SELECT *, row_number() OVER (PARTITION BY doc_id ORDER BY uri, position) AS occ FROM da WHERE has_id),
-    idb AS (SELECT *, row_number() OVER (PARTITION BY doc_id ORDER BY uri, position) AS occ FROM db WHERE has_id),
-    by_id AS (SELECT ida.shard_id AS a_shard, ida.position AS a_pos, idb.shard_id AS b_shard, idb.position AS b_pos,
-                     ida.url AS url, 'doc_id' AS matched_by
-              FROM ida JOIN idb ON ida.doc_id = idb.doc_id AND ida.occ = idb.occ),
-    ra AS (SELECT da.*, row_number() OVER (PARTITION BY da.url ORDER BY da.uri, da.position) AS occ
-           FROM da ANTI JOIN by_id ON da.shard_id = by_id.a_shard AND da.position = by_id.a_pos),
-    rb AS (SELECT db.*, row_number() OVER (PARTITION BY db.url ORDER BY db.uri, db.position) AS occ
-           FROM db ANTI JOIN by_id ON db.shard_id = by_id.b_shard AND db.position = by_id.b_pos),
-    by_url AS (SELECT ra.shard_id AS a_shard, ra.position AS a_pos, rb.shard_id AS b_shard, rb.position AS b_pos,
-                      coalesce(ra.url, rb.url) AS url,
-                      CASE WHEN ra.shard_id IS NOT NULL AND rb.shard_id IS NOT NULL THEN 'url' END AS matched_by
-               FROM ra FULL OUTER JOIN rb ON ra.url = rb.url AND ra.occ = rb.occ)
-    SELECT * FROM by_id UNION ALL SELECT * FROM by_url"""
+    WITH ida AS (SELECT shard_id, position, doc_id, url,
+                        row_number() OVER (PARTITION BY doc_id ORDER BY ord, position) AS occ FROM {xa}),
+         idb AS (SELECT shard_id, position, doc_id,
+                        row_number() OVER (PARTITION BY doc_id ORDER BY ord, position) AS occ FROM {xb})
+    SELECT ida.shard_id, ida.position, idb.shard_id, idb.position, ida.url, 'doc_id'
+    FROM ida JOIN idb ON ida.doc_id = idb.doc_id AND ida.occ = idb.occ"""
+
+
+def _by_url_sql(xa: str, xb: str) -> str:
+    return f"""
+    WITH ra AS (SELECT shard_id, position, url,
+                       row_number() OVER (PARTITION BY url ORDER BY ord, position) AS occ FROM {xa}),
+         rb AS (SELECT shard_id, position, url,
+                       row_number() OVER (PARTITION BY url ORDER BY ord, position) AS occ FROM {xb})
+    SELECT ra.shard_id, ra.position, rb.shard_id, rb.position, coalesce(ra.url, rb.url),
+           CASE WHEN ra.shard_id IS NOT NULL AND rb.shard_id IS NOT NULL THEN 'url' END
+    FROM ra FULL OUTER JOIN rb ON ra.url = rb.url AND ra.occ = rb.occ"""
+
+
+def _match(con, A: str, B: str, ids: bool) -> None:
+    """CREATE TEMP TABLE _pairs: one row per document in either ledger, with its shard/position on each side
+    and how it was matched (``doc_id``, ``url``, or NULL: on one side only). The sorts and the join carry only
+    the keys, the shard's rank and the position: with every column of both sides (and the shards' URIs as sort
+    keys) matching 5M documents with themselves spilled more and took 24-38 s instead of 17 (docs/scale.md).
+    ``ids``: both ledgers have documents with identifiers from the source."""
+    xa, xb = _side_sql(A), _side_sql(B)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _pairs ({_PAIRS_COLS})")
+    if ids:  # by doc_id first; the rest of each side goes on to the URL matching
+        con.execute(f"INSERT INTO _pairs {_by_id_sql(f'(SELECT * FROM ({xa}) WHERE has_id)', f'(SELECT * FROM ({xb}) WHERE has_id)')}")
+        xa = f"SELECT x.* FROM ({xa}) x ANTI JOIN _pairs m ON x.shard_id = m.a_shard AND x.position = m.a_pos"
+        xb = f"SELECT x.* FROM ({xb}) x ANTI JOIN _pairs m ON x.shard_id = m.b_shard AND x.position = m.b_pos"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _by_url AS {_by_url_sql(f'({xa})', f'({xb})')}")
+        con.execute("INSERT INTO _pairs SELECT * FROM _by_url")
+        con.execute("DROP TABLE _by_url")
+    else:
+        con.execute(f"INSERT INTO _pairs {_by_url_sql(f'({xa})', f'({xb})')}")
 
 
 def _documents_and_verdicts(con, A: str, B: str, fa: dict, fb: dict) -> tuple[dict, dict]:
-    con.execute(_matching_sql(A, B))
+    _match(con, A, B, ids=bool(fa["doc_ids_from_source"] and fb["doc_ids_from_source"]))
     docs = _rows(con, """SELECT count(*) FILTER (matched_by IS NOT NULL) AS in_both,
                                 count(*) FILTER (matched_by = 'doc_id') AS matched_by_doc_id,
                                 count(*) FILTER (matched_by = 'url') AS matched_by_url,
