@@ -77,12 +77,15 @@ def write_text(path: str | os.PathLike, text: str, perms: int = 0o644) -> None:
 def temp_path(path: str | os.PathLike) -> Path:
     """A fresh, exclusively created (empty) temporary file beside ``path``, for writers that need a path
     (pyarrow, DuckDB COPY): the caller writes it, then ``os.replace(tmp, path)``, and unlinks it on failure."""
-    tmp = _temp_name(Path(path))
+    tmp = temp_name(path)
     os.close(os.open(tmp, _FLAGS, 0o644))
     return tmp
 
 
-def _temp_name(path: Path) -> Path:
+def temp_name(path: str | os.PathLike) -> Path:
+    """A hidden, random name beside ``path`` for a file that will be renamed over it (not created here: the
+    caller creates it exclusively, with ``open_new``, ``os.link`` or ``os.open(..., O_EXCL)``)."""
+    path = Path(path)
     return path.parent / f".{safe_name(path.name, 60)}.{secrets.token_hex(8)}.tmp"
 
 
@@ -101,7 +104,7 @@ def open_new(path: str | os.PathLike, mode: str = "wb", perms: int = 0o644, enco
 def open_temp(path: str | os.PathLike, mode: str = "wb", perms: int = 0o644, encoding: str | None = None):
     """``(tmp, file)``: a fresh, exclusively created temporary file beside ``path``, open for writing. The
     caller closes it, then ``os.replace(tmp, path)``; on failure it closes it and unlinks ``tmp``."""
-    tmp = _temp_name(Path(path))
+    tmp = temp_name(path)
     return tmp, open_new(tmp, mode, perms, encoding)
 
 

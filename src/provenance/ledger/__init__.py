@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 
 from .. import __version__
 from ..errors import ProvenanceError
-from ..safeio import temp_path
+from ..safeio import temp_name, temp_path
 
 
 class LedgerBusy(ProvenanceError):
@@ -47,7 +47,7 @@ def _link_into(src: Path, target: Path) -> bool:
     file system without hard links)."""
     if src.is_symlink() or not src.is_file():
         return False
-    tmp = target.parent / f".{target.name}.{uuid.uuid4().hex[:16]}.tmp"
+    tmp = temp_name(target)
     try:
         os.link(src, tmp, follow_symlinks=False)
     except OSError:
