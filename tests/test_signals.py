@@ -205,14 +205,15 @@ def test_content_usage_header():
         ("content-usage-header", "train-ai", False, "*", None),
         ("content-usage-header", "search", True, "*", None),
     }
+    # labels of earlier vocabulary drafts map to today's uses (ai-use -> ai-input, train-genai -> train-ai)
     assert key(from_headers({"Content-Usage": "ai-use=n, train-genai=y, bots=n"})) == {
-        ("content-usage-header", "ai-use", False, "*", None),
-        ("content-usage-header", "train-genai", True, "*", None),
+        ("content-usage-header", "ai-input", False, "*", None),
+        ("content-usage-header", "train-ai", True, "*", None),
         ("content-usage-header", "tdm", False, "*", None),
     }
     # not tokens y / n, unknown labels, parameters: ignored; duplicate keys: the last one applies
     assert key(from_headers({"content-usage": 'train-ai="n", search=?1, foo=n, ai-use=n;why="x", search=n, search=y'})) == {
-        ("content-usage-header", "ai-use", False, "*", None),
+        ("content-usage-header", "ai-input", False, "*", None),
         ("content-usage-header", "search", True, "*", None),
     }
     # RFC 9651 parse failure -> every preference unknown
@@ -251,7 +252,7 @@ def test_robots_content_signal_and_content_usage():
     assert key(s) == {
         ("content-signal-robots", "search", True, "*", "/"),
         ("content-signal-robots", "train-ai", False, "*", "/"),
-        ("content-signal-robots", "ai-use", False, "*", "/"),
+        ("content-signal-robots", "ai-input", False, "*", "/"),
         ("content-signal-robots", "train-ai", True, "gptbot", "/"),
         ("content-signal-robots", "search", False, "gptbot", "/"),
         ("content-signal-robots", "train-ai", True, "claudebot", "/"),
@@ -299,7 +300,8 @@ def test_signal_values_stay_in_vocabulary():
         + from_html(page('<meta name="robots" content="noai"><meta name="tdm-reservation" content="1">'
                          '<meta name="content-usage" content="train-ai=n">'))
     )
-    assert {s.use for s in sigs} == set(USES)
+    # every use but ai-index, which only RSL licenses express (provenance.rsl)
+    assert {s.use for s in sigs} == set(USES) - {"ai-index"}
     assert all(isinstance(s, Signal) and len(s.evidence) <= 300 for s in sigs)
     assert {s.source for s in sigs} >= {"x-robots-tag", "content-usage-header", "tdmrep-header", "content-signal-header",
                                         "meta-robots", "tdmrep-meta", "content-usage-meta"}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import warnings
 from importlib import resources
 from datetime import date
 from pathlib import Path
@@ -375,6 +376,13 @@ def tos_class(clauses: list[TosClause]) -> str | None:
 
 # -- verdict policy ---------------------------------------------------------------------------------------
 Action = Literal["exclude", "review", "ignore"]
+#: the uses a policy's ``signals`` section names (signals.USES)
+SignalUse = Literal["tdm", "train-ai", "search", "ai-input", "ai-index"]
+#: deprecated names of uses, still accepted in ``signals`` (signals.LEGACY_USES): ``ai-use`` became
+#: ``ai-input`` (AIPREF vocab -02's "AI Use" = Content Signals / RSL ``ai-input``), ``train-genai`` became
+#: ``train-ai`` (AIPREF vocab -05 on: ``train-ai`` is generative-model training)
+SIGNAL_USE_ALIASES = {"ai-use": "ai-input", "train-genai": "train-ai"}
+_ACTION_RANK = {"ignore": 0, "review": 1, "exclude": 2}
 LICENSE_FAMILIES = ("permissive", "public-domain", "weak-copyleft", "copyleft", "non-commercial",
                     "no-derivatives", "source-available", "proprietary", "unknown")
 
@@ -397,7 +405,7 @@ class Policy(BaseModel):
     purpose: str = Field(min_length=3)
     default: Literal["include", "review"] = "include"
     robots: list[RobotsRule] = Field(default_factory=list)
-    signals: dict[Literal["tdm", "train-ai", "train-genai", "search", "ai-use"], Action] = Field(default_factory=dict)
+    signals: dict[SignalUse, Action] = Field(default_factory=dict)
     tos: dict[TosClauseKind, Action] = Field(default_factory=dict)
     licenses: dict[str, Action] = Field(default_factory=dict)  # license family -> action
     license_ids: dict[str, Action] = Field(default_factory=dict)  # SPDX id -> action, over the family's
@@ -407,6 +415,24 @@ class Policy(BaseModel):
     near_duplicates: Action = "ignore"  # every member of a near-duplicate cluster but its representative
     takedowns: Action = "exclude"  # documents a takedown request covers (provenance takedown add)
     code: dict[str, Action] = Field(default_factory=dict)  # license family of matched reference code -> action
+
+    @field_validator("signals", mode="before")
+    @classmethod
+    def _signal_aliases(cls, v):
+        """Deprecated use names (``ai-use``, ``train-genai``) are read as today's (``ai-input``, ``train-ai``),
+        with a warning; when both spellings are given, the stricter action wins."""
+        if not isinstance(v, dict) or not any(k in SIGNAL_USE_ALIASES for k in v):
+            return v
+        out: dict = {}
+        for k, act in v.items():
+            new = SIGNAL_USE_ALIASES.get(k, k)
+            if new != k:
+                warnings.warn(f"policy signals: {k!r} is a deprecated name of the use {new!r}; write {new!r}",
+                              FutureWarning, stacklevel=2)
+            old = out.get(new)
+            if old is None or _ACTION_RANK.get(act, -1) > _ACTION_RANK.get(old, -1):
+                out[new] = act
+        return out
 
     @field_validator("licenses", "code")
     @classmethod

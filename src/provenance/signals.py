@@ -8,27 +8,66 @@ Parsers never raise on bad input: whatever cannot be read yields no signal.
 Vocabulary (``USES``)
 =====================
 
+Follows the IETF AIPREF working group's drafts as of draft-ietf-aipref-vocab-07 and
+draft-ietf-aipref-attach-05 (both tagged for submission on 19 August 2026 in github.com/ietf-wg-aipref/drafts;
+the vocabulary's categories are unchanged from draft-ietf-aipref-vocab-06, 28 April 2026). Those drafts
+define two categories: "AI Model Training" (label ``train-ai``; called "Foundation Model Production" in
+-04 and -05) and "Search" (``search``). A category for the asset as input at inference time (RAG,
+grounding; "AI Input", issue #172, discussed at the April 2026 interim) is not in any draft: proposals
+for it (``rag-ground``, May 2026; ``infer-user`` / ``infer-system``, August 2026) are unmerged pull
+requests, so those labels are unknown labels and, as the vocabulary requires, ignored. The uses below
+that the AIPREF drafts do not define come from Cloudflare's Content Signals and RSL 1.0.
+
 ``tdm``
     Text and data mining in the sense of the EU DSM Directive (2019/790) Art. 4(3), the reservation that
-    W3C TDMRep expresses. It is the broadest category (the "Automated Processing" umbrella of earlier
-    IETF AIPREF vocabulary drafts, labelled ``all`` in draft -02 -- "formerly tdm" -- and ``bots`` in
-    later revisions; the current editors' draft has no umbrella category): a reservation of ``tdm``
-    covers every narrower use. We record it as such and do not expand it into the narrower uses.
+    W3C TDMRep expresses. It is the broadest category (the "Automated Processing" umbrella of AIPREF
+    vocab -02 to -04, labelled ``all`` in -02 and ``bots`` in -03/-04, ``tdm`` in -01; -05 and later have
+    no umbrella): a reservation of ``tdm`` covers every narrower use. We record it as such and do not
+    expand it into the narrower uses.
 ``train-ai``
-    AIPREF "AI Training" (draft-ietf-aipref-vocab, label ``train-ai``): using the asset to change the
-    parameters of an AI model. In the current editors' draft this category means *generative* model
-    training (the separate "Generative AI Training" category was folded into it).
-``train-genai``
-    AIPREF "Generative AI Training" (label ``train-genai`` in earlier drafts, e.g. -02). Kept so that
-    expressions written against those drafts keep their meaning; the current editors' draft no longer
-    defines it (its ``train-ai`` is generative training).
+    AIPREF "AI Model Training" (vocab -06/-07, label ``train-ai``): using the asset to change the learned
+    parameters of an AI model that generates content. Since -05 this is generative / foundation-model
+    training, i.e. what -02/-03 called "Generative AI Training" (``train-genai``), so that label maps here
+    too. Cloudflare ``ai-train`` and the ``noai`` robots directive map here.
 ``search``
-    AIPREF "Search" (label ``search``): use in an application that selects assets and links users to
-    them. The robots directives ``noindex`` / ``none`` are recorded here: they are search directives,
-    not AI preferences.
-``ai-use``
-    AIPREF "AI Use" (label ``ai-use``): the asset as input to a (generative) AI model at inference time
-    (RAG, grounding). Cloudflare's ``ai-input`` maps here.
+    AIPREF "Search" (label ``search``): use in an application whose primary purpose is to select assets
+    and link users to them. The robots directives ``noindex`` / ``none`` are recorded here: they are
+    search directives, not AI preferences.
+``ai-input``
+    The asset as input to an AI model at inference time: retrieval-augmented generation, grounding,
+    answers built from fetched pages. Cloudflare Content Signals ``ai-input``; RSL 1.0 ``ai-input``; AIPREF
+    vocab -02 "AI Use" (``ai-use``) and -01 "AI Inference" (``inference``). Ledgers written before this
+    name stored ``ai-use``: verdicts and the ``page_signals`` view read it as ``ai-input``
+    (:data:`LEGACY_USES`, :func:`use_sql`; migration 0014 rewrites ``robots_signals``).
+``ai-index``
+    RSL 1.0 ``ai-index``: building an AI-powered search engine or index from the asset (rslstandard.org).
+    No AIPREF or Content Signals label maps here.
+
+Labels of every source and revision, and the use each maps to (:data:`AIPREF_LABELS`,
+:data:`CONTENT_SIGNAL_KEYS`):
+
+    ==========================  ==================================  ===================
+    label                       where                               use
+    ==========================  ==================================  ===================
+    ``train-ai``                AIPREF vocab -02 .. -07             train-ai
+    ``search``                  AIPREF vocab -01 .. -07             search
+    ``train-genai``             AIPREF vocab -02, -03               train-ai
+    ``genai``                   AIPREF vocab -01                    train-ai
+    ``ai``                      AIPREF vocab -01 ("AI Training")    train-ai
+    ``ai-use``                  AIPREF vocab -02                    ai-input
+    ``inference``               AIPREF vocab -01                    ai-input
+    ``ai-output``               AIPREF vocab -04 ("AI Output")      ai-input and search
+    ``tdm``                     AIPREF vocab -01                    tdm
+    ``all``                     AIPREF vocab -02                    tdm
+    ``bots``                    AIPREF vocab -03, -04               tdm
+    ``ai-train``                Cloudflare Content Signals          train-ai
+    ``ai-input``                Cloudflare Content Signals          ai-input
+    ``search``                  Cloudflare Content Signals          search
+    ==========================  ==================================  ===================
+
+(``ai-output`` covered search results, hence both uses.) Uses stored by older versions of this package:
+``ai-use`` is read as ``ai-input`` and ``train-genai`` as ``train-ai``; a policy may still name them
+(deprecated aliases, see :mod:`provenance.ruleset`).
 
 Sources (``Signal.source``), their syntax and mapping
 =====================================================
@@ -75,24 +114,32 @@ applies (TDMRep: "the most specific match is the first in sequence"). Each rule 
 without a string ``location`` or with a ``tdm-reservation`` other than 0/1 are skipped; a file that is not
 JSON yields ``[]``.
 
-``content-usage-header`` -- IETF AIPREF attachment (draft-ietf-aipref-attach): ``Content-Usage`` HTTP
-response field, a Structured Field Dictionary (RFC 9651) whose keys are usage labels and whose values are
+``content-usage-header`` -- IETF AIPREF attachment (draft-ietf-aipref-attach-05, section 3; the same in -01
+to -04): ``Content-Usage`` HTTP response field (representation metadata: it applies to the content of that
+response), a Structured Field Dictionary (RFC 9651) whose keys are usage labels and whose values are
 the tokens ``y`` (allowed) / ``n`` (refused), e.g. ``Content-Usage: train-ai=n, search=y``. Parsed as the
 vocabulary draft prescribes: the whole dictionary is parsed with RFC 9651 rules (a parse failure, e.g.
 an uppercase key, makes every preference unknown, i.e. no signal); duplicate keys keep the last value;
 values that are not the tokens ``y`` / ``n`` and unknown labels are ignored, parameters are ignored.
-Labels: ``train-ai``, ``ai-use``, ``search`` (current), ``train-genai`` (earlier drafts); the umbrella
-labels of earlier drafts ``tdm`` / ``all`` / ``bots`` map to ``tdm``. Agent ``*``, scope None.
+Labels: ``train-ai`` and ``search`` (current) and every older label of the table above. Agent ``*``,
+scope None. Our WARC reader keeps a response's headers and the WAT reader the ``Content-Usage`` of the
+WAT's ``HTTP-Response-Metadata`` in ``http_headers``, so the field reaches ``page_signals`` from both.
 
-``content-usage-robots`` -- the same draft's robots.txt rule ``Content-Usage: <path> <preferences>``
-inside a group (``Content-Usage: / train-ai=n``; the path may be omitted as in the first drafts). Agent =
-each user-agent of the group (lower-cased), ``*`` outside a group; ``scope`` = the path (``/`` when
-omitted). The value ends at ``#``.
+``content-usage-robots`` -- the same draft's robots.txt rule ``Content-Usage: [<path> ]<preferences>``
+inside a group (section 4: ``Content-Usage: /public/ train-ai=y``; without a path it covers every path).
+Agent = each user-agent of the group (lower-cased), ``*`` outside a group; ``scope`` = the path (``/``
+when omitted). The value ends at ``#``. Precedence, as the draft defines it and verdicts apply it
+(:mod:`provenance.verdict`): a crawler uses the group RFC 9309 selects for it (the groups naming its
+product token, else the ``*`` groups), and within it the Content-Usage rule whose path is the longest
+match for the document's path (octets of the pattern, as for Allow / Disallow) decides -- its whole
+statement, for every label in it; rules of equally long matching paths are combined, a refusal winning
+(vocab section 7.1). So ``Content-Usage: / train-ai=n`` with ``Content-Usage: /public/ train-ai=y``
+refuses training everywhere but under ``/public/``.
 
 ``content-signal-robots`` -- Cloudflare's Content Signals Policy (contentsignals.org, also
 draft-romm-aipref-contentsignals): robots.txt line ``Content-Signal: search=yes, ai-train=no,
 ai-input=no`` in a user-agent group. ``yes`` -> allowed, ``no`` -> refused, anything else / omitted ->
-nothing. ``search`` -> search, ``ai-train`` -> train-ai, ``ai-input`` -> ai-use. Agent and scope as for
+nothing. ``search`` -> search, ``ai-train`` -> train-ai, ``ai-input`` -> ai-input. Agent and scope as for
 ``content-usage-robots`` (an optional leading path is accepted). Parsed leniently (keys and values are
 case-insensitive, bad items are skipped), as publishers write it by hand.
 
@@ -131,6 +178,11 @@ import pyarrow.compute as pc
 
 __all__ = [
     "USES",
+    "LEGACY_USES",
+    "AIPREF_LABELS",
+    "CONTENT_SIGNAL_KEYS",
+    "current_use",
+    "use_sql",
     "SOURCES",
     "Signal",
     "SIGNAL_STRUCT",
@@ -144,7 +196,21 @@ __all__ = [
     "scan_batch",
 ]
 
-USES = ("tdm", "train-ai", "train-genai", "search", "ai-use")
+USES = ("tdm", "train-ai", "search", "ai-input", "ai-index")
+
+#: uses stored by earlier versions of this package -> the use they are read as today
+LEGACY_USES = {"ai-use": "ai-input", "train-genai": "train-ai"}
+
+
+def current_use(use: str | None) -> str | None:
+    """The use a stored value stands for today (``ai-use`` -> ``ai-input``, ``train-genai`` -> ``train-ai``)."""
+    return LEGACY_USES.get(use, use) if use is not None else None
+
+
+def use_sql(expr: str) -> str:
+    """SQL reading a stored use column / struct field as today's use (for ledgers written before a rename)."""
+    cases = " ".join(f"WHEN '{old}' THEN '{new}'" for old, new in LEGACY_USES.items())
+    return f"(CASE {expr} {cases} ELSE {expr} END)"
 
 SOURCES = (
     "x-robots-tag",
@@ -378,15 +444,20 @@ def parse_sf_dictionary(value: str) -> dict[str, tuple[str, Any]] | None:
     return out
 
 
-_AIPREF_LABELS = {
-    "train-ai": "train-ai",
-    "train-genai": "train-genai",
-    "ai-use": "ai-use",
-    "search": "search",
-    # umbrella "Automated Processing" category of early drafts
-    "tdm": "tdm",
-    "all": "tdm",
-    "bots": "tdm",
+#: AIPREF usage labels of every vocabulary revision -> our uses (see the table in the module docstring)
+AIPREF_LABELS: dict[str, tuple[str, ...]] = {
+    "train-ai": ("train-ai",),  # -02 .. -07
+    "search": ("search",),  # -01 .. -07
+    "train-genai": ("train-ai",),  # -02, -03 "Generative AI Training" = today's train-ai
+    "genai": ("train-ai",),  # -01
+    "ai": ("train-ai",),  # -01 "AI Training"
+    "ai-use": ("ai-input",),  # -02 "AI Use"
+    "inference": ("ai-input",),  # -01 "AI Inference"
+    "ai-output": ("ai-input", "search"),  # -04 "AI Output" (search results included)
+    # umbrella "Automated Processing" category of -01 .. -04
+    "tdm": ("tdm",),
+    "all": ("tdm",),
+    "bots": ("tdm",),
 }
 
 
@@ -396,14 +467,16 @@ def _content_usage(prefs: str, source: str, agent: str, scope: str | None, evide
         return []
     out = []
     for key, (kind, val) in d.items():
-        use = _AIPREF_LABELS.get(key)
-        if use is None or kind != "tok" or val not in ("y", "n"):
+        uses = AIPREF_LABELS.get(key)
+        if uses is None or kind != "tok" or val not in ("y", "n"):
             continue
-        out.append(Signal(source, use, val == "y", agent, scope, evidence))
+        out += [Signal(source, use, val == "y", agent, scope, evidence) for use in uses]
     return out
 
 
-_CS_KEYS = {"search": "search", "ai-train": "train-ai", "ai-input": "ai-use"}
+#: Cloudflare Content Signals keys -> our uses
+CONTENT_SIGNAL_KEYS = {"search": "search", "ai-train": "train-ai", "ai-input": "ai-input"}
+_CS_KEYS = CONTENT_SIGNAL_KEYS
 _CS_VALUES = {"yes": True, "y": True, "no": False, "n": False}
 
 
