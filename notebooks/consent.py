@@ -181,8 +181,9 @@ if "consent_changes" in RELATIONS and con.sql("SELECT count(*) FROM consent_chan
 # ## Page signals
 #
 # Opt-outs carried by the page itself, recorded at scan time in one vocabulary (`tdm`, `train-ai`,
-# `train-genai`, `search`, `ai-use`; `reserved` or `allowed`): `X-Robots-Tag` headers and
-# `<meta name="robots">` (`noai`, `noindex`), TDMRep, AIPREF `Content-Usage` (view `page_signals`).
+# `search`, `ai-input`, `ai-index`; `reserved` or `allowed`; an older ledger's `ai-use` shows as
+# `ai-input`): `X-Robots-Tag` headers and `<meta name="robots">` (`noai`, `noindex`), TDMRep, AIPREF
+# `Content-Usage` (view `page_signals`).
 # Text-only corpora (C4-style JSON or Parquet) carry no headers or HTML, so this is usually empty for
 # them; WARC input fills it. Then the same vocabulary from robots.txt `Content-Signal` / `Content-Usage`
 # lines (`robots_signals`), with the documents on the hosts that declare them.
