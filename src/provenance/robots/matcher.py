@@ -127,9 +127,9 @@ the classes of ``docs/robots-differences.md`` (the same departures, counted).
 Extensions
 ----------
 ``extensions`` keeps the non-standard lines: ``(line, field lower-case, value, group agents or None)``,
-e.g. ``(3, "content-signal", "search=yes, ai-train=no", ("*",))``; ``sitemap`` lines (site-wide by
-definition) always carry ``None``. Fields must look like a field name (``[A-Za-z][A-Za-z0-9_ -]*``), so CSS
-and HTML from junk "robots.txt" bodies do not land here.
+e.g. ``(3, "content-signal", "search=yes, ai-train=no", ("*",))``; ``sitemap`` and ``license`` lines (RSL
+``License:``; both site-wide by definition) always carry ``None``. Fields must look like a field name
+(``[A-Za-z][A-Za-z0-9_ -]*``), so CSS and HTML from junk "robots.txt" bodies do not land here.
 """
 
 from __future__ import annotations
@@ -687,7 +687,11 @@ class RobotsTxt:
             elif t == _SITEMAP:
                 self.extensions.append((num, "sitemap", value, None))
             elif _FIELD_NAME(key):
-                ext_raw.append((num, key.lower(), value, cur))
+                k = key.lower()
+                if k == "license":  # RSL: site-wide like Sitemap, whatever group it follows
+                    self.extensions.append((num, k, value, None))
+                else:
+                    ext_raw.append((num, k, value, cur))
         # merged groups: every group naming a token, and the "*" groups
         specific: dict[str, list[int]] = {}
         glob: list[int] = []
