@@ -12,9 +12,29 @@ from provenance.ledger import Ledger
 from provenance.ruleset import RulesError, check, import_dpi_categories, load_categories, load_licenses
 
 
+def test_shipped_agents_cover_the_ai_robots_txt_training_crawlers_and_match_robots_txt(shared):
+    """agents.yaml describes the training crawlers of the ai.robots.txt list (a training-purpose agent is
+    reported by name, with its operator), without growing the default consent table; and every token is one a
+    robots.txt group can name: the parser's product token of it is the token itself."""
+    from provenance.robots.matcher import RobotsTxt
+    from provenance.ruleset import evaluated_agents, load_agents
+
+    agents = {a.token.lower(): a for a in load_agents()}
+    listed = {t.lower() for t in json.loads(shared_path("robots_txt/ai_robots_txt_robots.json").read_text())}
+    for tok in ("deepseekbot", "pangubot", "tiktokspider", "ai2bot-dolma", "cohere-training-data-crawler",
+                "laiondownloader", "img2dataset", "yandexadditional", "webzio-extended"):
+        assert tok in listed and agents[tok].purpose == "training" and agents[tok].operator != "unknown", tok
+    assert len(evaluated_agents()) == 15
+    assert all(not a.evaluate for a in list(agents.values())[25:])
+    body = "".join(f"User-agent: {a.token}\nDisallow: /only-{a.token.lower()}/\n\n" for a in agents.values())
+    rt = RobotsTxt.parse(body)
+    for tok in agents:
+        assert not rt.allowed(tok, f"/only-{tok}/x") and rt.allowed(tok, "/elsewhere"), tok
+
+
 def test_shipped_rules_are_valid_and_layers_override(tmp_path):
     counts = check()
-    assert counts["agents"] == 25 and counts["categories"] == 13
+    assert counts["agents"] == 65 and counts["categories"] == 13
     assert counts["ToS domains"] >= 5 and counts["policies"] >= 2
     from provenance.ruleset import load_tos, tos_class
 
