@@ -398,10 +398,12 @@ def cmd_robots_import(args) -> int:
     when = _parse_when(args.captured_at)
     if not args.no_evaluate:
         _check_cluster(args)
+    rsl = _rsl_source(args, live=False)
     with Ledger(args.ledger, create=False) as led:
         for src in args.sources:
-            new, dup = store_snapshots(led, import_any(src, when))
+            new, dup = store_snapshots(led, import_any(src, when), rsl=rsl)
             print(f"{src}: {new:,} new snapshot(s), {dup:,} already in the ledger")
+        _rsl_report(rsl)
         if not args.no_evaluate:
             _evaluate_and_report(led, args)
     return 0
@@ -422,6 +424,22 @@ def _fetcher(args, path: str = "/robots.txt"):
                          max_workers=args.workers, per_host_delay=args.delay, path=path)
 
 
+def _rsl_source(args, live: bool):
+    """Where RSL license documents come from: ``--rsl-dir`` (the offline folder), and for commands that fetch
+    live the same guarded fetcher as robots.txt (one per license path: ``_fetcher(args, path)``)."""
+    from .rsl import LicenseSource
+
+    return LicenseSource(folder=getattr(args, "rsl_dir", None),
+                         fetcher_for=(lambda path: _fetcher(args, path)) if live else None)
+
+
+def _rsl_report(rsl) -> None:
+    """One line on the RSL licenses this command read (stderr), when robots.txt named any."""
+    if rsl.counts:
+        print("RSL licenses (robots.txt License: lines): " + ", ".join(f"{n:,} {st}" for st, n in sorted(rsl.counts.items()))
+              + " (rsl_licenses, rsl_terms; their signals in robots_signals, source rsl)", file=sys.stderr)
+
+
 def cmd_robots_fetch(args) -> int:
     from .ledger import Ledger
     from .robots.consent import fetch_targets, store_snapshots
@@ -437,8 +455,10 @@ def cmd_robots_fetch(args) -> int:
             results.append(r)
             print(f"{r.host}: {r.outcome}" + (f" (HTTP {r.status})" if r.status else "") + (f": {r.error}" if r.error else ""),
                   file=sys.stderr)
-        new, dup = store_snapshots(led, from_fetch(results))
+        rsl = _rsl_source(args, live=True)
+        new, dup = store_snapshots(led, from_fetch(results), rsl=rsl)
         print(f"fetched {len(results):,} robots.txt: {new:,} new snapshot(s), {dup:,} unchanged")
+        _rsl_report(rsl)
         if args.tdmrep:
             from .robots.consent import store_tdmrep
 
@@ -1121,6 +1141,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--captured-at", help="capture date for bodies without one (default: the file's modification time)")
     s.add_argument("--ledger", default=DEFAULT_LEDGER)
     s.add_argument("--no-evaluate", action="store_true", help="do not re-evaluate consent afterwards")
+    s.add_argument("--rsl-dir", type=_input("folder"), metavar="DIR",
+                   help="RSL license documents named by robots.txt License: lines, mirrored as DIR/<host>/<path> "
+                        "(as wget -x saves them; see provenance.rsl); without it they are recorded as not fetched")
     agent_opts(s)
     cluster_opt(s, "the consent decisions (partitioned by host)")
     s.set_defaults(func=cmd_robots_import)
@@ -1129,6 +1152,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--ledger", default=DEFAULT_LEDGER)
     s.add_argument("--no-evaluate", action="store_true")
     s.add_argument("--tdmrep", action="store_true", help="also fetch each host's /.well-known/tdmrep.json (TDMRep)")
+    s.add_argument("--rsl-dir", type=_input("folder"), metavar="DIR",
+                   help="read RSL license documents (robots.txt License: lines) from DIR/<host>/<path> first; "
+                        "the others are fetched live with the same guard as robots.txt")
     net_opts(s)
     agent_opts(s)
     cluster_opt(s, "the consent decisions (partitioned by host)")

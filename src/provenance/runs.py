@@ -364,14 +364,23 @@ def refresh_robots(ledger: str = "provenance.duckdb", hosts: list[str] | None = 
     from .robots.consent import evaluate, fetch_targets, store_snapshots
     from .ruleset import evaluated_agents
 
+    from .netguard import Resolver
+    from .robots.fetch import RobotsFetcher
+    from .rsl import LicenseSource
+
     agents = agents or [a.token for a in evaluated_agents(rules)]
+    # RSL licenses named by the fetched robots.txt: fetched live with the same guard and settings
+    rsl = LicenseSource(fetcher_for=lambda path: RobotsFetcher(
+        allow_internal=allow_internal, resolver=Resolver(resolve or {}),
+        proxies={"http": proxy, "https": proxy} if proxy else None, max_workers=max_workers,
+        per_host_delay=per_host_delay, path=path))
     with Ledger(ledger, create=False) as led:
         if hosts is None:
             hosts = fetch_targets(led)
         new = 0
         for i in range(0, len(hosts), chunk):
             snaps = fetch_step(hosts[i : i + chunk], allow_internal, proxy, resolve, max_workers, per_host_delay)
-            n, _ = store_snapshots(led, snaps)
+            n, _ = store_snapshots(led, snaps, rsl=rsl)
             new += n
         result = evaluate(led, agents, cluster=cluster)
         changes = led.query(

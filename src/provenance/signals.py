@@ -223,6 +223,7 @@ SOURCES = (
     "content-signal-robots",
     "content-signal-header",
     "content-usage-meta",
+    "rsl",
 )
 
 _EVIDENCE_MAX = 300

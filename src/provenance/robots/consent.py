@@ -62,9 +62,13 @@ def _bracketed(host: str) -> str:
 SCALAR_BELOW = 64  # paths per snapshot under which scalar decisions are cheaper than columnar ones
 
 
-def store_snapshots(led: Ledger, snaps) -> tuple[int, int]:
+def store_snapshots(led: Ledger, snaps, rsl=None) -> tuple[int, int]:
     """Insert snapshots (idempotent by snapshot_id) and the consent signals their bodies carry.
-    Returns (new, already present)."""
+    Returns (new, already present).
+
+    RSL: the licenses that ``License:`` lines name are read from ``rsl`` (a ``provenance.rsl.LicenseSource``:
+    an ``--rsl-dir`` folder and/or the live fetcher; None: none, each recorded ``not_fetched``) before the
+    transaction, and stored with it (``rsl_licenses``, ``rsl_terms``, ``robots_signals`` source ``rsl``)."""
     rows = []
     for s in snaps:
         rows.append({"snapshot_id": s.snapshot_id, "host": s.host, "source": s.source, "captured_at": s.captured_at,
@@ -74,6 +78,9 @@ def store_snapshots(led: Ledger, snaps) -> tuple[int, int]:
     if not rows:
         return 0, 0
     tbl = pa.Table.from_pylist(rows)
+    from .. import rsl as _rsl
+
+    licenses = _rsl.collect([r for r in rows if r["outcome"] == "parsed"], rsl or _rsl.LicenseSource())
     con = led.con
     before = con.execute("SELECT count(*) FROM robots_snapshots").fetchall()[0][0]
     con.register("_new_snaps", tbl)
@@ -84,13 +91,54 @@ def store_snapshots(led: Ledger, snaps) -> tuple[int, int]:
             sig = _robots_signals([r for r in rows if r["outcome"] == "parsed"])
             if sig.num_rows:
                 con.register("_new_sig", sig)
-                con.execute("DELETE FROM robots_signals WHERE snapshot_id IN (SELECT DISTINCT snapshot_id FROM _new_sig)")
+                con.execute("DELETE FROM robots_signals WHERE source <> 'rsl' AND "
+                            "snapshot_id IN (SELECT DISTINCT snapshot_id FROM _new_sig)")
                 con.execute("INSERT INTO robots_signals BY NAME SELECT * FROM _new_sig")
                 con.unregister("_new_sig")
+            _store_rsl(con, *licenses)
     finally:
         con.unregister("_new_snaps")
     after = con.execute("SELECT count(*) FROM robots_snapshots").fetchall()[0][0]
     return after - before, len(rows) - (after - before)
+
+
+_RSL_LICENSES = pa.schema([("snapshot_id", pa.string()), ("host", pa.string()), ("license_url", pa.string()),
+                           ("line", pa.int32()), ("origin", pa.string()), ("fetched_at", pa.timestamp("us", tz="UTC")),
+                           ("http_status", pa.int32()), ("status", pa.string()), ("reason", pa.string()),
+                           ("sha256", pa.string()), ("n_bytes", pa.int64()), ("contents", pa.int32()),
+                           ("imported_at", pa.timestamp("us", tz="UTC"))])
+_RSL_TERMS = pa.schema([("snapshot_id", pa.string()), ("host", pa.string()), ("license_url", pa.string()),
+                        ("content_no", pa.int32()), ("content_url", pa.string()), ("scope", pa.string()),
+                        ("applies", pa.bool_()), ("server", pa.string()), ("license_no", pa.int32()),
+                        ("kind", pa.string()), ("type", pa.string()), ("value", pa.string()),
+                        ("payment_type", pa.string()), ("amount", pa.string()), ("currency", pa.string()),
+                        ("standard_url", pa.string()), ("custom_url", pa.string())])
+
+
+def _store_rsl(con, licenses: list[dict], terms: list[dict], signals: list[dict]) -> None:
+    """Replace the RSL rows of the snapshots in ``licenses`` (inside the caller's transaction). A snapshot
+    none of whose licenses this import could fetch (all ``not_fetched``: e.g. re-imported without
+    ``--rsl-dir``) keeps what an earlier import stored for it."""
+    if not licenses:
+        return
+    fetched = {r["snapshot_id"] for r in licenses if r["status"] != "not_fetched"}
+    snaps = sorted({r["snapshot_id"] for r in licenses})
+    had = {r[0] for r in con.execute(
+        "SELECT DISTINCT snapshot_id FROM rsl_licenses WHERE status <> 'not_fetched' "
+        "AND snapshot_id IN (SELECT unnest(?::VARCHAR[]))", [snaps]).fetchall()}
+    snaps = [x for x in snaps if x in fetched or x not in had]
+    if not snaps:
+        return
+    keep = set(snaps)
+    for table, extra in (("rsl_licenses", ""), ("rsl_terms", ""), ("robots_signals", "source = 'rsl' AND ")):
+        con.execute(f"DELETE FROM {table} WHERE {extra}snapshot_id IN (SELECT unnest(?::VARCHAR[]))", [snaps])
+    for name, rows, schema in (("rsl_licenses", licenses, _RSL_LICENSES), ("rsl_terms", terms, _RSL_TERMS),
+                               ("robots_signals", signals, _SIGNAL_ROWS)):
+        rows = [r for r in rows if r["snapshot_id"] in keep]
+        if rows:
+            con.register("_rsl_rows", pa.Table.from_pylist(rows, schema=schema))
+            con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _rsl_rows")
+            con.unregister("_rsl_rows")
 
 
 def store_tdmrep(led: Ledger, results) -> int:
