@@ -391,3 +391,25 @@ def test_end_to_end_verdicts_follow_the_content_scope(tmp_path):
     assert "signal:rsl:train-ai" in reasons and verdict == "exclude"
     assert not [r for r in got["https://news.test/about"][1] if r.startswith("signal:rsl")]
     assert not [r for r in got["https://news.test/open/free.html"][1] if r.startswith("signal:rsl")]
+
+
+def test_cli_robots_fetch_reads_licenses_live_through_the_same_fetcher(site, tmp_path):
+    routes, log, port = site
+    routes[("news.test", "/robots.txt")] = (200, {}, b"User-agent: *\nAllow: /\nLicense: /ok.xml\nLicense: /missing.xml\n")
+    routes[("news.test", "/ok.xml")] = (200, {"Content-Type": "application/rsl+xml"}, LICENSE)
+    ledger = tmp_path / "f.duckdb"
+    with Ledger(ledger):
+        pass
+    res = run_cli(["robots", "fetch", f"http://news.test:{port}", "--ledger", str(ledger), "--no-evaluate",
+                   "--resolve", "news.test=127.0.0.1", "--allow-internal", "--delay", "0"], cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "1 parsed, 1 unavailable" in res.stderr
+    assert sorted(p for h, p in log if h == "news.test") == ["/missing.xml", "/ok.xml", "/robots.txt"]
+    with Ledger(ledger, read_only=True) as led:
+        got = {r["license_url"]: (r["status"], r["origin"], r["http_status"])
+               for r in led.query("SELECT * FROM rsl_licenses").to_pylist()}
+        assert got == {f"http://news.test:{port}/ok.xml": ("parsed", "live", 200),
+                       f"http://news.test:{port}/missing.xml": ("unavailable", "live", 404)}
+        uses = {(r["use"], r["allowed"]) for r in led.query(
+            "SELECT * FROM robots_signals WHERE source = 'rsl' AND scope = '/articles/*'").to_pylist()}
+        assert ("train-ai", False) in uses
