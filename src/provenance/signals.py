@@ -134,14 +134,18 @@ product token, else the ``*`` groups), and within it the Content-Usage rule whos
 match for the document's path (octets of the pattern, as for Allow / Disallow) decides -- its whole
 statement, for every label in it; rules of equally long matching paths are combined, a refusal winning
 (vocab section 7.1). So ``Content-Usage: / train-ai=n`` with ``Content-Usage: /public/ train-ai=y``
-refuses training everywhere but under ``/public/``.
+refuses training everywhere but under ``/public/``. Groups are those of our robots.txt parser, which (like
+Google's) ends a run of ``User-agent`` lines only at an Allow / Disallow line: ``User-agent: *``,
+``Content-Usage: ...``, ``User-agent: X`` with no Allow / Disallow between them is one group for both, where
+the draft, which makes Content-Usage a group rule, would start a new group at ``User-agent: X``.
 
 ``content-signal-robots`` -- Cloudflare's Content Signals Policy (contentsignals.org, also
 draft-romm-aipref-contentsignals): robots.txt line ``Content-Signal: search=yes, ai-train=no,
 ai-input=no`` in a user-agent group. ``yes`` -> allowed, ``no`` -> refused, anything else / omitted ->
 nothing. ``search`` -> search, ``ai-train`` -> train-ai, ``ai-input`` -> ai-input. Agent and scope as for
-``content-usage-robots`` (an optional leading path is accepted). Parsed leniently (keys and values are
-case-insensitive, bad items are skipped), as publishers write it by hand.
+``content-usage-robots`` (an optional leading path is accepted), but each line applies on its own to the
+paths it matches (the Content Signals Policy defines no precedence between lines). Parsed leniently (keys
+and values are case-insensitive, bad items are skipped), as publishers write it by hand.
 
 Two further sources, beyond the ones above, for forms seen in the wild (not standardised):
 
