@@ -378,7 +378,7 @@ def _evaluate_and_report(led, args) -> None:
     note = agents_note(tokens)
     if note:
         print(f"note: {note}")
-    r = evaluate(led, tokens, cluster=getattr(args, "cluster", None))
+    r = evaluate(led, tokens, cluster=getattr(args, "cluster", None), rules=st.rules)
     print(f"consent evaluated: {r['documents']:,} documents x {r['agents']} agents "
           f"({r['distinct_snapshot_paths']:,} distinct snapshot/path pairs) in {r['seconds']:.1f} s; "
           f"{r['changes']:,} host/agent change(s) since the previous evaluation")

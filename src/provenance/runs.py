@@ -382,7 +382,7 @@ def refresh_robots(ledger: str = "provenance.duckdb", hosts: list[str] | None = 
             snaps = fetch_step(hosts[i : i + chunk], allow_internal, proxy, resolve, max_workers, per_host_delay)
             n, _ = store_snapshots(led, snaps, rsl=rsl)
             new += n
-        result = evaluate(led, agents, cluster=cluster)
+        result = evaluate(led, agents, cluster=cluster, rules=rules)
         changes = led.query(
             "SELECT host, agent, change, documents, words FROM consent_changes "
             "WHERE detected_at = (SELECT max(detected_at) FROM consent_changes) ORDER BY words DESC, host, agent"

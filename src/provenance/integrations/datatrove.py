@@ -428,7 +428,7 @@ class _Session:
                             [self.shard_id])
         finally:
             con.unregister("_dt_batch")
-        evaluate_consent(led, self.agents)
+        evaluate_consent(led, self.agents, rules=self.step.rules)
         if self.has_takedowns:
             self._match_takedowns(batch)
         ev = evaluate_verdicts(led, self.step.rules, self.policy, apply_rules=False)

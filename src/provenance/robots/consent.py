@@ -371,7 +371,8 @@ def decide_partition(task: dict) -> dict:
     return {"part": part, "pairs": n_pairs, "decisions": acc.rows, "pid": os.getpid()}
 
 
-def evaluate(led: Ledger, agents: list[str], *, batch_rows: int = 100_000, work_dir=None, cluster: str | None = None) -> dict:
+def evaluate(led: Ledger, agents: list[str], *, batch_rows: int = 100_000, work_dir=None, cluster: str | None = None,
+             rules=None) -> dict:
     """Recompute consent for ``agents`` (``consent_documents``, ``consent_decisions``, ``consent_agent_groups``,
     ``consent_agents``; the view ``document_consent`` joins them) and record flips since the previous
     evaluation in ``consent_changes``.
@@ -384,7 +385,10 @@ def evaluate(led: Ledger, agents: list[str], *, batch_rows: int = 100_000, work_
     ``cluster`` (``local:N`` or a Dask scheduler's address, see ``provenance.distribute``) decides the pairs
     on Dask workers, partitioned by snapshot (one host's robots.txt: every path of a snapshot in one
     partition), two partitions per worker; the work files are then in ``<ledger>.parts/consent``, which every
-    worker must see. The decisions are the same either way; only this process opens the ledger."""
+    worker must see. The decisions are the same either way; only this process opens the ledger.
+
+    Each agent's purpose (agents.yaml of ``rules``, the rules folders; ``mixed`` when none describes it) goes to
+    ``consent_agent_purposes``: document_signal_evidence (0015) counts a decision for the uses of that purpose."""
     import os
     import tempfile
 
@@ -457,7 +461,11 @@ def evaluate(led: Ledger, agents: list[str], *, batch_rows: int = 100_000, work_
             shutil.rmtree(work, ignore_errors=True)
     t_decide = time.perf_counter() - t0 - t_select
     detected = datetime.now(timezone.utc)
-    con.register("_agents", pa.table({"agent": pa.array(agents, pa.string())}))
+    from ..ruleset import load_agents
+
+    purpose = {a.token.lower(): a.purpose for a in load_agents(rules)}
+    con.register("_agents", pa.table({"agent": pa.array(agents, pa.string()),
+                                       "purpose": pa.array([purpose.get(a.lower(), "mixed") for a in agents], pa.string())}))
     try:
         with led.transaction():
             # flips: only where a document's snapshot now changed can its decision now change (a snapshot's
@@ -485,9 +493,10 @@ def evaluate(led: Ledger, agents: list[str], *, batch_rows: int = 100_000, work_
                 FROM flips f JOIN documents d USING (shard_id, position)
                 GROUP BY d.host, f.agent, f.after
             """, [detected])
-            for t in ("consent_documents", "consent_decisions", "consent_agent_groups", "consent_agents"):
+            for t in ("consent_documents", "consent_decisions", "consent_agent_groups", "consent_agents", "consent_agent_purposes"):
                 con.execute(f"DELETE FROM {t}")
             con.execute("INSERT INTO consent_agents SELECT agent FROM _agents")
+            con.execute("INSERT INTO consent_agent_purposes SELECT agent, purpose FROM _agents")
             con.execute("INSERT INTO consent_documents SELECT shard_id, position, hash(path), crawl_snap, now_snap FROM _doc_snap")
             con.execute("INSERT INTO consent_decisions SELECT * FROM _new_decisions")
             con.execute("INSERT INTO consent_agent_groups SELECT * FROM _new_groups")
