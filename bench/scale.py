@@ -110,8 +110,11 @@ def main(argv=None) -> int:
     ap.add_argument("--nodes", default="1,10,100")
     ap.add_argument("--json", help="write the measurements here")
     ap.add_argument("--markdown", help="write the results table and projection here")
+    ap.add_argument("--merge", action="append", default=[], metavar="JSON",
+                    help="measurements of an earlier run (its --json) to report with this run's; repeatable "
+                         "(with --sizes none: only report them)")
     args = ap.parse_args(argv)
-    sizes = [int(float(s)) for s in args.sizes.split(",")]
+    sizes = [] if args.sizes.strip().lower() in ("", "none") else [int(float(s)) for s in args.sizes.split(",")]
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
@@ -145,10 +148,17 @@ def main(argv=None) -> int:
         if not args.keep:
             for p in ("corpus", "export", "redact", "datasheet"):
                 shutil.rmtree(work / p, ignore_errors=True)
-    lines = report(results, sizes, [int(x) for x in args.nodes.split(",")])
-    print("\n" + "\n".join(lines))
     if args.json:
         Path(args.json).write_text(json.dumps({"sizes": sizes, "results": results}, indent=1))
+    for f in args.merge:  # this run's measurements win where both have a stage at a size
+        old = json.loads(Path(f).read_text())
+        for st, by_n in old["results"].items():
+            if st in STAGES:
+                for n, m in by_n.items():
+                    results.setdefault(st, {}).setdefault(int(n), m)
+        sizes = sorted(set(sizes) | {int(n) for n in old["sizes"]})
+    lines = report(results, sizes, [int(x) for x in args.nodes.split(",")])
+    print("\n" + "\n".join(lines))
     if args.markdown:
         Path(args.markdown).write_text("\n".join(lines) + "\n")
     return 0
@@ -156,13 +166,19 @@ def main(argv=None) -> int:
 
 def report(results: dict, sizes: list[int], nodes: list[int]) -> list[str]:
     sizes = sorted(sizes)
-    head = "| stage | " + " | ".join(f"{n:,}: s / MB" for n in sizes) + f" | spilled at {sizes[-1]:,} (MB) | time exp. | memory exp. | " + \
+    pairs = " / ".join(f"{_short(a)}-{_short(b)}" for a, b in zip(sizes, sizes[1:]))
+    head = "| stage | " + " | ".join(f"{n:,}: s / MB" for n in sizes) + f" | spilled at {sizes[-1]:,} (MB) | time exp. {pairs} | memory exp. {pairs} | " + \
         " | ".join(f"10^{e} docs on {k} node(s)" for e in (8, 9) for k in nodes) + " |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for st, by_n in results.items():
         have = [n for n in sizes if n in by_n]
         cells = [f"{by_n[n]['seconds']:,.1f} / {by_n[n]['rss_mb']:,.0f}" if n in by_n else "" for n in sizes]
         kt = km = None
+        kts, kms = [], []
+        for a, b in zip(sizes, sizes[1:]):
+            ok = a in by_n and b in by_n
+            kts.append(_f(exponent(a, by_n[a]["seconds"], b, by_n[b]["seconds"])) if ok else "")
+            kms.append(_f(exponent(a, by_n[a]["rss_mb"], b, by_n[b]["rss_mb"])) if ok else "")
         if len(have) >= 2:
             a, b = have[-2], have[-1]
             kt = exponent(a, by_n[a]["seconds"], b, by_n[b]["seconds"])
@@ -179,9 +195,13 @@ def report(results: dict, sizes: list[int], nodes: list[int]) -> list[str]:
                 mem = by_n[big]["rss_mb"] * ((10 ** e / big) ** km if km and km > 0.05 else 1)
                 proj.append(f"{_dur(secs)}, {mem / 1024:,.1f} GB")
         spill = by_n.get(sizes[-1], {}).get("spilled_mb")
-        lines.append(f"| {st} | " + " | ".join(cells) + f" | {'' if spill is None else f'{spill:,.0f}'} | {_f(kt)} | {_f(km)} | "
+        lines.append(f"| {st} | " + " | ".join(cells) + f" | {'' if spill is None else f'{spill:,.0f}'} | {' / '.join(kts)} | {' / '.join(kms)} | "
                      + " | ".join(proj) + " |")
     return lines
+
+
+def _short(n: int) -> str:
+    return f"{n // 10**6}M" if n >= 10**6 and n % 10**6 == 0 else f"{n // 1000}k" if n % 1000 == 0 else str(n)
 
 
 def _f(x):
