@@ -272,3 +272,18 @@ def test_content_usage_header_reaches_page_signals_from_warc_and_wat(tmp_path):
         assert t.num_rows == 1, path
         sig = scan_batch(t).to_pylist()[0]
         assert {(s["source"], s["use"], s["allowed"]) for s in sig} == {("content-usage-header", u, a) for u, a in expected}
+
+
+def test_a_field_on_several_lines_of_a_warc_response_counts_whole(tmp_path):
+    # RFC 9110 section 5.3: repeated field lines are one list; the reader joins them (it kept the last one)
+    html = b"<html><head><title>t</title></head><body><p>Some text about gardens.</p></body></html>"
+    http = (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Usage: train-ai=n\r\nX-Robots-Tag: noindex\r\n"
+            b"Content-Usage: search=y\r\nX-Robots-Tag: GPTBot: noai\r\n\r\n" + html)
+    warc = tmp_path / "y.warc"
+    warc.write_bytes(_warc_record("response", "https://h.example/r", "application/http; msgtype=response", http))
+    t = _read(warc)
+    assert orjson.loads(t.column("http_headers")[0].as_py())["content-usage"] == "train-ai=n, search=y"
+    sig = scan_batch(t).to_pylist()[0]
+    assert {(s["source"], s["use"], s["allowed"], s["agent"]) for s in sig} == {
+        ("content-usage-header", "train-ai", False, "*"), ("content-usage-header", "search", True, "*"),
+        ("x-robots-tag", "search", False, "*"), ("x-robots-tag", "train-ai", False, "gptbot")}

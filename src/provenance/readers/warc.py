@@ -289,13 +289,23 @@ class _Source:
 _HEADER_LINE = re.compile(rb"([^:\r\n]*):[ \t]*([^\r\n]*)\r?\n")
 
 
-def _parse_header_block(block: bytes) -> dict[str, bytes]:
+def _parse_header_block(block: bytes, join: bool = False) -> dict[str, bytes]:
     """Header lines (``Name: value`` each, ending with the empty line) into a lower-case dict. One regex pass
-    for the usual block; continuation lines and anything odd take the careful path."""
+    for the usual block; continuation lines and anything odd take the careful path. A repeated name keeps its
+    last line, or with ``join`` (HTTP fields) all of them joined with ", " in order (RFC 9110 section 5.3):
+    then two ``Content-Usage`` or ``X-Robots-Tag`` lines of a response both count."""
     if b"\n " not in block and b"\n\t" not in block and not block.startswith((b" ", b"\t")):
         pairs = _HEADER_LINE.findall(block)
         if len(pairs) == block.count(b"\n") - 1 and all(k.strip() for k, _ in pairs):
-            return {k.strip().lower().decode("latin-1"): v.rstrip(b" \t") for k, v in pairs}
+            out = {k.strip().lower().decode("latin-1"): v.rstrip(b" \t") for k, v in pairs}
+            if len(out) == len(pairs) or not join:
+                return out
+            out = {}
+            for k, v in pairs:  # a repeated field: join its lines
+                k = k.strip().lower().decode("latin-1")
+                v = v.rstrip(b" \t")
+                out[k] = out[k] + b", " + v if k in out else v
+            return out
     out: dict[str, bytes] = {}
     last = None
     for line in block.split(b"\n"):
@@ -309,7 +319,7 @@ def _parse_header_block(block: bytes) -> dict[str, bytes]:
         if not sep or not name.strip():
             raise _Bad(errors.BAD_RECORD, "a header line without a name and a colon")
         last = name.strip().lower().decode("latin-1")
-        out[last] = value.strip()
+        out[last] = out[last] + b", " + value.strip() if join and last in out else value.strip()
     return out
 
 
@@ -437,7 +447,7 @@ def _split_http(block: bytes) -> tuple[int | None, dict[str, str], bytes]:
         raise _Bad(errors.NOT_TEXT, "response record without an HTTP message")
     parts = status_line.split(None, 2)
     status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() and len(parts[1]) == 3 else None
-    raw = _parse_header_block(block[nl + 1 : end + sep] if 0 <= nl < end else b"\n")
+    raw = _parse_header_block(block[nl + 1 : end + sep] if 0 <= nl < end else b"\n", join=True)
     headers = {k: v.decode("latin-1") for k, v in raw.items()}
     return status, headers, block[end + sep :]
 
