@@ -76,7 +76,9 @@ def test_parse_terms_payment_scope_and_signals():
         ("search", True, "/articles/*"), ("train-ai", False, "/articles/*"),
         # permits usage search only: the other specific uses are not permitted (never the umbrella tdm)
         ("ai-input", False, "/articles/*"), ("ai-index", False, "/articles/*"),
-        ("tdm", True, "/open/"),
+        # permits all: the umbrella and each specific use
+        ("tdm", True, "/open/"), ("train-ai", True, "/open/"), ("ai-input", True, "/open/"),
+        ("ai-index", True, "/open/"), ("search", True, "/open/"),
     }
     ev = {(u, a): e for u, a, s, e in sigs if s == "/articles/*"}
     assert ev[("train-ai", False)] == ('License: https://news.test/license.xml <content url="/articles/*"> '
@@ -359,7 +361,7 @@ def test_offline_import_not_fetched_then_rsl_dir_then_kept(tmp_path):
         assert r == [{"status": "parsed", "origin": "folder", "sha256": __import__("hashlib").sha256(LICENSE).hexdigest(),
                       "n_bytes": len(LICENSE), "contents": 3}]
         n = led.query("SELECT count(*) AS n FROM robots_signals WHERE source = 'rsl'").to_pylist()[0]["n"]
-        assert n == 5
+        assert n == 9   # /articles/*: 4 (search, train-ai, ai-input, ai-index); /open/: 5 (tdm and each use)
         scopes = {x["scope"] for x in led.query("SELECT DISTINCT scope FROM rsl_terms WHERE applies").to_pylist()}
         assert scopes == {"/articles/*", "/open/"}
 
@@ -377,8 +379,12 @@ def test_end_to_end_verdicts_follow_the_content_scope(tmp_path):
     folder = tmp_path / "licenses"
     (folder / "news.test").mkdir(parents=True)
     (folder / "news.test" / "license.xml").write_bytes(LICENSE)
+    # a second license: the whole site refuses ai-train except /open/, whose more specific pattern permits all
+    (folder / "news.test" / "site.xml").write_bytes(f"""<rsl xmlns="{NS}">
+      <content url="/"><license><prohibits type="usage">ai-train</prohibits></license></content>
+      <content url="/open/*"><license><permits type="usage">all</permits></license></content></rsl>""".encode())
     robots = tmp_path / "robots.jsonl.gz"
-    _robots_jsonl(robots, "User-agent: GPTBot\nAllow: /\nLicense: https://news.test/license.xml\n")
+    _robots_jsonl(robots, "User-agent: GPTBot\nAllow: /\nLicense: https://news.test/license.xml\nLicense: /site.xml\n")
     res = run_cli(["robots", "import", str(robots), "--ledger", str(ledger), "--rsl-dir", str(folder),
                    "--agents", "GPTBot"], cwd=tmp_path)
     assert res.returncode == 0, res.stderr
@@ -389,8 +395,38 @@ def test_end_to_end_verdicts_follow_the_content_scope(tmp_path):
             "SELECT d.url, v.verdict, v.reasons FROM document_verdicts v JOIN documents d USING (shard_id, position)").to_pylist()}
     verdict, reasons = got["https://news.test/articles/2024/a.html"]
     assert "signal:rsl:train-ai" in reasons and verdict == "exclude"
-    assert not [r for r in got["https://news.test/about"][1] if r.startswith("signal:rsl")]
     assert not [r for r in got["https://news.test/open/free.html"][1] if r.startswith("signal:rsl")]
+    assert [r for r in got["https://news.test/about"][1] if r.startswith("signal:rsl")] == ["signal:rsl:train-ai"]
+
+
+def test_end_to_end_scope_is_the_content_pattern(tmp_path):
+    """One license, one scope: a document under it is refused training, one outside it is not."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    docs = [("https://news.test/articles/a.html", "an article"), ("https://news.test/about", "about us")]
+    (corpus / "docs.jsonl").write_text("".join(json.dumps({"url": u, "text": f"{t} " * 20,
+                                                           "timestamp": "2024-06-01T00:00:00Z"}) + "\n" for u, t in docs))
+    ledger = tmp_path / "e.duckdb"
+    res = run_cli(["scan", str(corpus), "--ledger", str(ledger), "--top", "0", "--quiet"], cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    folder = tmp_path / "licenses"
+    (folder / "news.test").mkdir(parents=True)
+    (folder / "news.test" / "license.xml").write_bytes(LICENSE)
+    robots = tmp_path / "robots.jsonl.gz"
+    _robots_jsonl(robots, "User-agent: *\nAllow: /\nLicense: /license.xml\n")
+    res = run_cli(["robots", "import", str(robots), "--ledger", str(ledger), "--rsl-dir", str(folder), "--no-evaluate"],
+                  cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    res = run_cli(["verdicts", "--ledger", str(ledger)], cwd=tmp_path)      # evaluates with the default policy
+    assert res.returncode == 0, res.stderr
+    res = run_cli(["verdicts", "--show", "--ledger", str(ledger), "--format", "csv"], cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert '"signal:rsl:train-ai","exclude",1,' in res.stdout
+    with Ledger(ledger, read_only=True) as led:
+        got = {r["url"]: list(r["reasons"]) for r in led.query(
+            "SELECT d.url, v.reasons FROM document_verdicts v JOIN documents d USING (shard_id, position)").to_pylist()}
+    assert "signal:rsl:train-ai" in got["https://news.test/articles/a.html"]
+    assert not [r for r in got["https://news.test/about"] if r.startswith("signal:rsl")]
 
 
 def test_cli_robots_fetch_reads_licenses_live_through_the_same_fetcher(site, tmp_path):

@@ -28,8 +28,9 @@ alongside the 1.0 drafts of 2025-07-10 and 2025-09-16 whose element tables it ke
 
 Mapping to the project vocabulary (``provenance.signals.USES``): ``ai-train`` -> ``train-ai``,
 ``ai-input`` -> ``ai-input``, ``ai-index`` -> ``ai-index``, ``search`` -> ``search``, ``all`` -> ``tdm`` (the
-umbrella: recorded as such, not expanded, as signals.py does for every umbrella), ``ai-all`` -> ``train-ai``,
-``ai-input`` and ``ai-index``. Only ``type="usage"`` terms make signals; ``user`` and ``geo`` terms are
+umbrella: a prohibition is recorded as such, not expanded, as signals.py does for every umbrella; a permission
+of ``all`` is also a permission of each specific use, so that a more specific scope's ``permits all`` can
+outrank a broader refusal), ``ai-all`` -> ``train-ai``, ``ai-input`` and ``ai-index``. Only ``type="usage"`` terms make signals; ``user`` and ``geo`` terms are
 recorded in ``rsl_terms`` only (they say who and where, not what use).
 
 Signals (``robots_signals``, ``source = 'rsl'``, agent ``*``, ``scope`` = the content path pattern):
@@ -47,8 +48,10 @@ Signals (``robots_signals``, ``source = 'rsl'``, agent ``*``, ``scope`` = the co
   permitted only when no alternative permits it. The umbrella ``tdm`` is never implied: not permitting
   ``all`` leaves the listed uses permitted; only an explicit ``prohibits all`` reserves it. A content
   with no ``<permits type="usage">`` at all implies nothing.
-* Where several ``<content>`` patterns match a document's path, every refusal among them counts (the
-  verdict does not rank scopes).
+* Where several ``<content>`` patterns match a document's path, the verdict (``provenance.verdict``) lets
+  the longest matching pattern decide, per use (RFC 9309 matching, which RSL adopts for ``url``: the more
+  specific scope wins); patterns of equal length combine, a refusal winning. So ``/`` prohibiting
+  ``ai-train`` and ``/open/*`` permitting ``all`` refuse training for ``/about`` and not for ``/open/x``.
 
 Documents are parsed with ``defusedxml`` with DTDs forbidden: any ``<!DOCTYPE>`` -- hence every entity
 declaration (XXE, "billion laughs") and external DTD -- is refused before anything is resolved. Further
@@ -321,9 +324,9 @@ def signals(license_url: str, terms: list[Term]) -> list[tuple[str, bool, str, s
             if not uses:
                 continue                   # unknown token: kept in rsl_terms, no signal
             allowed = t.kind == "permits"
-            (permitted if allowed else prohibited).update(uses)
             if allowed and t.value == "all":
-                permitted.update(IMPLIED_USES)
+                uses = uses + IMPLIED_USES   # permitting everything permits each use (for the longest match)
+            (permitted if allowed else prohibited).update(uses)
             pay = ""
             if allowed and (t.content_no, t.license_no) in pay_of:
                 pay = f" (payment: {pay_of[(t.content_no, t.license_no)]})"

@@ -228,26 +228,26 @@ def _host_signal_batches(con, policy: Policy, batch_rows: int = 65_536):
         ORDER BY s.host, s.source, s.snapshot_id
     """).fetchall()
     by_host: dict[str, list[tuple]] = {}
-    cu_rows: dict[str, list[tuple]] = {}
-    cu_snap: dict[str, str] = {}
+    cu_rows: dict[tuple[str, str], list[tuple]] = {}  # (host, snapshot) -> its Content-Usage rules
     for host, source, use, allowed, agent, scope, snapshot_id in sig:
         use = current_use(use)
         if source == "content-usage-robots":
             # every rule is kept: the longest match decides before we look at which uses the policy acts on
-            cu_rows.setdefault(host, []).append((use, allowed, agent, scope))
-            cu_snap[host] = snapshot_id
+            cu_rows.setdefault((host, snapshot_id), []).append((use, allowed, agent, scope))
         elif agent in agents and use in uses:
             by_host.setdefault(host, []).append((source, use, allowed, scope))
-    content_usage: dict[str, _ContentUsage] = {}
+    # one resolution per snapshot (a host's latest robots.txt of each snapshot source, e.g. a live fetch and a
+    # Common Crawl capture): their refusals add up, as statements from different places combine (vocab 7.1)
+    content_usage: dict[str, list[_ContentUsage]] = {}
     if cu_rows:
         bodies = dict(con.execute("SELECT snapshot_id, body FROM robots_snapshots WHERE snapshot_id IN "
-                                  "(SELECT unnest(?::VARCHAR[]))", [list(set(cu_snap.values()))]).fetchall())
-        for host, rows in cu_rows.items():
-            body = bodies.get(cu_snap[host])
+                                  "(SELECT unnest(?::VARCHAR[]))", [sorted({k[1] for k in cu_rows})]).fetchall())
+        for (host, snapshot_id), rows in cu_rows.items():
+            body = bodies.get(snapshot_id)
             named = set(RobotsTxt.parse(body).user_agents) if body is not None else None
             cu = _ContentUsage(rows, named, crawlers)
             if cu.groups:
-                content_usage[host] = cu
+                content_usage.setdefault(host, []).append(cu)
     if not by_host and not content_usage:
         return
     hosts = sorted(set(by_host) | set(content_usage))
@@ -280,9 +280,10 @@ def _host_signal_batches(con, policy: Policy, batch_rows: int = 65_536):
                         out["position"].append(position)
                         out["reason"].append(code)
                         out["action"].append(uses[use])
-                cu = content_usage.get(host)
-                if cu is not None:
-                    for use in sorted(cu.refused(path, location_matches)):
+                cus = content_usage.get(host)
+                if cus is not None:
+                    refused = set().union(*(cu.refused(path, location_matches) for cu in cus))
+                    for use in sorted(refused):
                         if use in uses:
                             out["shard_id"].append(shard_id)
                             out["position"].append(position)
