@@ -10,7 +10,8 @@ Reason codes:
 * ``robots:<Agent>:<crawl-time|now>:disallow`` / ``...:unknown`` -- document_consent for that agent
   (``unknown``: no robots.txt snapshot at or before the crawl, or consent never evaluated for the document)
 * ``signal:<source>:<use>`` -- a reservation on the page (X-Robots-Tag / meta noai, TDMRep meta/header,
-  Content-Usage) or in the host's latest robots.txt / tdmrep.json (Content-Signal, Content-Usage, TDMRep);
+  Content-Usage) or in the host's latest robots.txt / tdmrep.json (Content-Signal, Content-Usage, TDMRep, the
+  terms of RSL licenses its License: lines name -- the longest matching <content url> pattern deciding per use);
   ``<use>`` is one of ``signals.USES`` (a ledger's older ``ai-use`` / ``train-genai`` read as ``ai-input`` /
   ``train-ai``). robots.txt ``Content-Usage`` rules follow draft-ietf-aipref-attach-05: per crawler the group
   RFC 9309 selects, then the rule of the longest matching path (see ``_content_usage_reasons``)
@@ -264,8 +265,17 @@ def _host_signal_batches(con, policy: Policy, batch_rows: int = 65_536):
                 path = path or "/"
                 seen = set()
                 tdm_done = False
+                rsl_best: dict[str, tuple[int, bool]] = {}
                 for source, use, allowed, scope in by_host.get(host, ()):
                     if scope is not None and not location_matches(scope, path):
+                        continue
+                    if source == "rsl":
+                        # RSL <content url> patterns: per use, the longest matching pattern decides (RFC 9309
+                        # matching, which RSL 1.0 adopts); patterns of equal length combine, a refusal winning
+                        n = len((scope or "/").encode("utf-8"))
+                        best = rsl_best.get(use)
+                        if best is None or n > best[0] or (n == best[0] and not allowed):
+                            rsl_best[use] = (n, allowed)
                         continue
                     if source == "tdmrep-json":
                         if tdm_done:
@@ -279,6 +289,12 @@ def _host_signal_batches(con, policy: Policy, batch_rows: int = 65_536):
                         out["shard_id"].append(shard_id)
                         out["position"].append(position)
                         out["reason"].append(code)
+                        out["action"].append(uses[use])
+                for use, (_n, allowed) in sorted(rsl_best.items()):
+                    if not allowed:
+                        out["shard_id"].append(shard_id)
+                        out["position"].append(position)
+                        out["reason"].append(f"signal:rsl:{use}")
                         out["action"].append(uses[use])
                 cus = content_usage.get(host)
                 if cus is not None:
