@@ -5,8 +5,10 @@ What we implemented, and from which text
 
 Specification: "Really Simple Licensing (RSL) 1.0 Specification", RSL-SPEC-1.0, Recommendation published
 2025-11-06 by the RSL Technical Steering Committee (https://rslstandard.org/rsl, namespace
-``https://rslstandard.org/rsl``; errata up to 2026-05-27 at https://rslstandard.org/rsl/errata), read
-alongside the 1.0 drafts of 2025-07-10 and 2025-09-16 whose element tables it keeps. What we read of it:
+``https://rslstandard.org/rsl``; errata up to 2026-05-27 at https://rslstandard.org/rsl/errata). What we
+could read of it here: its front matter and errata list, the element and attribute tables of the 1.0 drafts
+of 2025-07-10 and 2025-09-16 (which the Recommendation keeps), and rslstandard.org's guide on RSL with AI
+Preferences. What we implemented:
 
 * Discovery: a robots.txt ``License: <url>`` line, site-wide like ``Sitemap:`` (not part of a user-agent
   group): ``provenance.robots.matcher`` keeps it in ``extensions`` with agents ``None``. A relative URL is
@@ -30,8 +32,10 @@ Mapping to the project vocabulary (``provenance.signals.USES``): ``ai-train`` ->
 ``ai-input`` -> ``ai-input``, ``ai-index`` -> ``ai-index``, ``search`` -> ``search``, ``all`` -> ``tdm`` (the
 umbrella: a prohibition is recorded as such, not expanded, as signals.py does for every umbrella; a permission
 of ``all`` is also a permission of each specific use, so that a more specific scope's ``permits all`` can
-outrank a broader refusal), ``ai-all`` -> ``train-ai``, ``ai-input`` and ``ai-index``. Only ``type="usage"`` terms make signals; ``user`` and ``geo`` terms are
-recorded in ``rsl_terms`` only (they say who and where, not what use).
+outrank a broader refusal), ``ai-all`` -> ``train-ai``, ``ai-input`` and ``ai-index`` (the token's definition
+as issue 18 and implementers' mappings read it; we could not read the Recommendation's vocabulary section,
+3.4.1). Only ``type="usage"`` terms make signals; ``user`` and ``geo`` terms are recorded in ``rsl_terms``
+only (they say who and where, not what use).
 
 Signals (``robots_signals``, ``source = 'rsl'``, agent ``*``, ``scope`` = the content path pattern):
 
@@ -50,8 +54,10 @@ Signals (``robots_signals``, ``source = 'rsl'``, agent ``*``, ``scope`` = the co
   with no ``<permits type="usage">`` at all implies nothing.
 * Where several ``<content>`` patterns match a document's path, the verdict (``provenance.verdict``) lets
   the longest matching pattern decide, per use (RFC 9309 matching, which RSL adopts for ``url``: the more
-  specific scope wins); patterns of equal length combine, a refusal winning. So ``/`` prohibiting
+  specific scope wins); patterns of equal length combine, a refusal winning (unlike RFC 9309's allow-wins
+  tie: a permission and a prohibition of one use for one scope read as a refusal). So ``/`` prohibiting
   ``ai-train`` and ``/open/*`` permitting ``all`` refuse training for ``/about`` and not for ``/open/x``.
+  The refusals of several licenses of one host (several ``License:`` lines) meet in the same ranking.
 
 Documents are parsed with ``defusedxml`` with DTDs forbidden: any ``<!DOCTYPE>`` -- hence every entity
 declaration (XXE, "billion laughs") and external DTD -- is refused before anything is resolved. Further
