@@ -449,3 +449,19 @@ def test_cli_robots_fetch_reads_licenses_live_through_the_same_fetcher(site, tmp
         uses = {(r["use"], r["allowed"]) for r in led.query(
             "SELECT * FROM robots_signals WHERE source = 'rsl' AND scope = '/articles/*'").to_pylist()}
         assert ("train-ai", False) in uses
+
+
+def test_license_lines_bounded_and_non_http_urls_never_read(tmp_path):
+    secret = tmp_path / "secret.xml"
+    secret.write_bytes(LICENSE)
+    body = f"License: file://{secret}\nLicense: ftp://news.test/l.xml\n" + "".join(
+        f"License: /l{i}.xml\n" for i in range(30))
+    snap = {"snapshot_id": "s1", "host": "news.test", "url": "https://news.test/robots.txt", "body": body}
+    src = rsl.LicenseSource(folder=tmp_path)
+    lic, terms, sigs = rsl.collect([snap], src)
+    assert [r["status"] for r in lic[:2]] == ["invalid", "invalid"] and "not an http(s) URL" in lic[0]["reason"]
+    assert len(lic) == rsl.MAX_LICENSE_LINES + 1
+    assert lic[-1]["status"] == "refused" and "more than 16 License lines" in lic[-1]["reason"]
+    assert lic[2]["license_url"] == "https://news.test/l0.xml" and lic[2]["status"] == "not_fetched"
+    assert not terms and not sigs
+    assert src.counts == {"invalid": 2, "not_fetched": rsl.MAX_LICENSE_LINES - 2, "refused": 1}
