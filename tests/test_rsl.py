@@ -465,3 +465,38 @@ def test_license_lines_bounded_and_non_http_urls_never_read(tmp_path):
     assert lic[2]["license_url"] == "https://news.test/l0.xml" and lic[2]["status"] == "not_fetched"
     assert not terms and not sigs
     assert src.counts == {"invalid": 2, "not_fetched": rsl.MAX_LICENSE_LINES - 2, "refused": 1}
+
+
+def test_common_crawl_capture_license_from_the_folder(tmp_path):
+    """A robots.txt captured by Common Crawl names a license: read from --rsl-dir (an import never fetches)."""
+    import io
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    warc = tmp_path / "robotstxt.warc.gz"
+    with open(warc, "wb") as f:
+        w = WARCWriter(f, gzip=True)
+        w.write_record(w.create_warc_record(
+            "http://news.test/robots.txt", "response",
+            payload=io.BytesIO(b"User-agent: *\nDisallow: /private/\nLicense: /license.xml\n"),
+            http_headers=StatusAndHeaders("200 OK", [("Content-Type", "text/plain")], protocol="HTTP/1.1"),
+            warc_headers_dict={"WARC-Date": "2025-11-20T10:00:00Z"}))
+    folder = tmp_path / "licenses"
+    (folder / "news.test").mkdir(parents=True)
+    (folder / "news.test" / "license.xml").write_bytes(LICENSE)
+    ledger = tmp_path / "c.duckdb"
+    with Ledger(ledger):
+        pass
+    res = run_cli(["robots", "import", str(warc), "--ledger", str(ledger), "--no-evaluate", "--rsl-dir", str(folder)],
+                  cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    with Ledger(ledger, read_only=True) as led:
+        lic = led.query("SELECT l.license_url, l.status, l.origin, s.source FROM rsl_licenses l "
+                        "JOIN robots_snapshots s USING (snapshot_id)").to_pylist()
+        assert lic == [{"license_url": "http://news.test/license.xml", "status": "parsed", "origin": "folder",
+                        "source": "cc-warc"}]
+        sig = led.query("SELECT evidence FROM robots_signals WHERE source = 'rsl' AND \"use\" = 'train-ai' "
+                        "AND NOT allowed").to_pylist()
+        assert sig == [{"evidence": 'License: http://news.test/license.xml <content url="/articles/*"> '
+                                    'prohibits usage ai-train'}]
