@@ -78,7 +78,8 @@ Where license bodies come from (:class:`LicenseSource`)
   part of the key. A missing file is ``not_fetched`` (reason says which file was looked for); names that
   would leave DIR (``..``, symbolic links pointing outside) are refused.
 * ``live``: the robots.txt fetcher (``provenance.robots.fetch.RobotsFetcher``, one per license path, made
-  by the caller's factory with the same SSRF guard, proxies, resolver overrides, redirect and size limits).
+  by the caller's factory with the same SSRF guard, proxies, resolver overrides, redirect and size limits;
+  the licenses of one batch of snapshots are fetched 8 at a time, each distinct URL once).
   2xx -> parsed; 4xx (or too many redirects) -> ``unavailable``; 5xx, 429 and network errors ->
   ``unreachable``; the SSRF guard's refusal (also on a redirect hop) -> ``blocked``.
 * neither: ``not_fetched`` with the reason (an offline import without ``--rsl-dir``).
@@ -92,6 +93,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -403,6 +405,7 @@ class LicenseSource:
         self.fetcher_for = fetcher_for
         self.why = why
         self._fetchers: dict[str, object] = {}
+        self._lock = threading.Lock()
         self._memo: dict[str, Fetched] = {}
         self.counts: dict[str, int] = {}   # licenses per final status, over every collect() with this source
 
@@ -411,6 +414,18 @@ class LicenseSource:
         if hit is None:
             hit = self._memo[url] = self._get(url)
         return hit
+
+    def prefetch(self, urls, workers: int = 8) -> None:
+        """Read many licenses at once (live fetches in ``workers`` threads; each fetcher keeps its own
+        per-host politeness and the guard); :meth:`get` then answers from memory."""
+        todo = [u for u in dict.fromkeys(urls) if u not in self._memo]
+        if self.fetcher_for is None or len(todo) < 2:
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="rsl-fetch") as ex:
+            for url, got in zip(todo, ex.map(self._get, todo)):
+                self._memo[url] = got
 
     def _get(self, url: str) -> Fetched:
         missing = None
@@ -457,11 +472,12 @@ class LicenseSource:
             origin = f"{scheme}://{parts.netloc.rpartition('@')[2]}"
         except ValueError as exc:
             return Fetched("refused", "live", reason=f"license URL not fetched: {exc}")
-        fetcher = self._fetchers.get(path)
-        if fetcher is None:
-            fetcher = self._fetchers[path] = self.fetcher_for(path)
-            if getattr(fetcher, "max_bytes", MAX_BYTES) < MAX_BYTES:
-                fetcher.max_bytes = MAX_BYTES
+        with self._lock:
+            fetcher = self._fetchers.get(path)
+            if fetcher is None:
+                fetcher = self._fetchers[path] = self.fetcher_for(path)
+                if getattr(fetcher, "max_bytes", MAX_BYTES) < MAX_BYTES:
+                    fetcher.max_bytes = MAX_BYTES
         r = fetcher.fetch(origin)
         reason = _clean(r.error, 400) if r.error else None
         if r.outcome == "parsed":
@@ -507,6 +523,9 @@ def collect(snapshots: list[dict], source: LicenseSource) -> tuple[list[dict], l
     sig_rows: list[dict] = []
     now = datetime.now(timezone.utc)
     parsed_memo: dict[tuple[str, str], Parsed] = {}
+    snapshots = [s for s in snapshots if s.get("body") and "license" in s["body"].lower()]
+    source.prefetch(u for s in snapshots for _n, v in license_lines(s["body"])[:MAX_LICENSE_LINES]
+                    if (u := resolve_url(v, s.get("url"), s["host"])))
     for s in snapshots:
         body = s.get("body")
         if not body or "license" not in body.lower():
