@@ -46,7 +46,11 @@
 -- Scale: robots.txt group rows are documents x agents; document_signal_evidence computes them on demand.
 -- document_signal_deciders never expands agents: each (snapshot, group, path) decision is ranked once per use
 -- with the first agent of the group in that use, and only the best one per (snapshot, path, use) meets the
--- documents (the reports count deciders from it).
+-- documents (the reports count deciders from it); the other signals (few documents have any) are ranked among
+-- themselves and the two winners compared per document, without a window over every document's rows. Only
+-- documents of hosts that have robots_signals rows get their path matched against patterns. At 1M documents
+-- (15 agents, 26k snapshots, on a loaded 2-core machine): the deciders' counts 5-9 s, document_signal_evidence's
+-- 9.4M rows counted in 20 s.
 
 CREATE TABLE consent_agent_purposes (
     agent    VARCHAR PRIMARY KEY,                -- the agents of the last consent evaluation
@@ -91,11 +95,15 @@ WITH page AS (
           FROM documents WHERE len(page_signals) > 0) x
     WHERE x.s.allowed IS NOT NULL AND x.s."use" IS NOT NULL AND coalesce(x.s.scope, '') <> 'images'
 ),
+ds AS MATERIALIZED (  -- only documents of hosts with such signals: the others need no path, snapshot or regex
+    SELECT shard_id, position, host, path, crawl_snapshot, now_snapshot FROM signal_document_snapshots
+    WHERE host IN (SELECT DISTINCT host FROM robots_signals)
+),
 moments AS (
-    SELECT shard_id, position, host, path, 'crawl' AS moment, crawl_snapshot AS snapshot_id
-    FROM signal_document_snapshots WHERE crawl_snapshot IS NOT NULL
+    SELECT shard_id, position, host, path, 'crawl' AS moment, crawl_snapshot AS snapshot_id FROM ds
+    WHERE crawl_snapshot IS NOT NULL
     UNION ALL
-    SELECT shard_id, position, host, path, 'now', now_snapshot FROM signal_document_snapshots WHERE now_snapshot IS NOT NULL
+    SELECT shard_id, position, host, path, 'now', now_snapshot FROM ds WHERE now_snapshot IS NOT NULL
 ),
 sigs AS (
     SELECT s.rowid AS rid, s.snapshot_id, s.host, s.source, s."use", s.allowed, lower(coalesce(s.agent, '*')) AS agent,
@@ -125,7 +133,7 @@ robots AS (
 tdm AS (
     SELECT d.shard_id, d.position, s."use", 'now' AS moment, 'tdmrep' AS protocol, s.source, s.agent, s.allowed,
            s.scope, s.evidence, NULL::TIMESTAMPTZ AS observed_at, s.rid AS tiebreak
-    FROM signal_document_snapshots d
+    FROM ds d
     JOIN sigs s ON s.source = 'tdmrep-json' AND s.host = d.host
     WHERE regexp_matches(d.path, s.rx)
     QUALIFY row_number() OVER (PARTITION BY d.shard_id, d.position ORDER BY s.snapshot_id, s.rid) = 1
@@ -209,20 +217,38 @@ moments AS (
     UNION ALL
     SELECT shard_id, position, path_key, 'now', now_snapshot FROM consent_documents WHERE now_snapshot IS NOT NULL
 ),
-cands AS (
-    SELECT shard_id, position, "use", moment, protocol, source, agent, allowed, scope, evidence, observed_at,
-           precedence, scope_len, tiebreak
+other_best AS (   -- the best of the other signals (few documents have any): a window over them only
+    SELECT shard_id, position, "use", moment,
+           {'allowed': allowed, 'precedence': precedence, 'source': source, 'scope_len': -scope_len, 'agent': agent,
+            'tiebreak': tiebreak, 'evidence': coalesce(evidence, '')} AS k,
+           {'protocol': protocol, 'source': source, 'agent': agent, 'allowed': allowed, 'scope': scope,
+            'evidence': evidence, 'observed_at': observed_at, 'tiebreak': tiebreak} AS v
     FROM signal_candidates
-    UNION ALL
-    SELECT m.shard_id, m.position, b."use", m.moment, 'robots.txt', 'robots-txt-group', b.agent, b.allowed, b.scope,
-           b.evidence, rs.captured_at, 5, coalesce(strlen(b.scope), 0), 0::BIGINT
+    QUALIFY row_number() OVER (PARTITION BY shard_id, position, "use", moment
+                               ORDER BY allowed, precedence, source, scope_len DESC, agent, tiebreak,
+                                        coalesce(evidence, '')) = 1
+),
+robots_best AS (  -- the best robots.txt group decision of each document's snapshot and path
+    SELECT m.shard_id, m.position, b."use", m.moment,
+           {'allowed': b.allowed, 'precedence': 5, 'source': 'robots-txt-group',
+            'scope_len': -coalesce(strlen(b.scope), 0), 'agent': b.agent, 'tiebreak': 0::BIGINT,
+            'evidence': coalesce(b.evidence, '')} AS k,
+           {'protocol': 'robots.txt', 'source': 'robots-txt-group', 'agent': b.agent, 'allowed': b.allowed,
+            'scope': b.scope, 'evidence': b.evidence, 'observed_at': rs.captured_at, 'tiebreak': 0::BIGINT} AS v
     FROM moments m JOIN group_best b ON b.snapshot_id = m.snapshot_id AND b.path_key = m.path_key
     LEFT JOIN robots_snapshots rs ON rs.snapshot_id = m.snapshot_id
+),
+best AS (         -- the smaller key of the two (a join, not a window over every document's rows)
+    SELECT coalesce(o.shard_id, r.shard_id) AS shard_id, coalesce(o.position, r.position) AS position,
+           coalesce(o."use", r."use") AS "use", coalesce(o.moment, r.moment) AS moment,
+           CASE WHEN r.k IS NULL OR (o.k IS NOT NULL AND o.k < r.k) THEN o.v ELSE r.v END AS b
+    FROM other_best o
+    FULL JOIN robots_best r ON r.shard_id = o.shard_id AND r.position = o.position AND r."use" = o."use"
+                           AND r.moment = o.moment
 )
-SELECT shard_id, position, "use", moment, protocol, source, agent, allowed, scope, evidence, observed_at, tiebreak
-FROM cands
-QUALIFY row_number() OVER (PARTITION BY shard_id, position, "use", moment
-                           ORDER BY allowed, precedence, source, scope_len DESC, agent, tiebreak, evidence) = 1;
+SELECT shard_id, position, "use", moment, b.protocol, b.source, b.agent, b.allowed, b.scope, b.evidence, b.observed_at,
+       b.tiebreak
+FROM best;
 
 -- One row per (document, use, signal that applied), `decides` on the one that decided for its moment.
 CREATE VIEW document_signal_evidence AS
