@@ -108,6 +108,29 @@ def license_where_rows(con) -> list[dict]:
     return rows
 
 
+def signal_decider_rows(con) -> dict:
+    """Documents by the protocol whose signal decided, per use and moment (``document_signal_deciders``,
+    migration 0015: a refusal wins, then the page, robots.txt groups, AIPREF, Content Signals, RSL, TDMRep),
+    with words and the most frequent deciding evidence. robots.txt group decisions are ranked per (snapshot,
+    group, path), never per document and agent. Uses in ``signals.USES`` order, crawl time before now."""
+    from ..signals import USES
+
+    rows = _rows(con, """
+        WITH x AS (
+            SELECT s."use", s.moment, s.protocol, s.allowed, s.evidence, count(*) AS n, sum(d.words) AS w
+            FROM document_signal_deciders s JOIN documents d USING (shard_id, position)
+            GROUP BY ALL)
+        SELECT "use", moment, protocol, allowed, sum(n)::BIGINT AS documents, coalesce(sum(w), 0)::BIGINT AS words,
+               first(evidence ORDER BY n DESC, evidence) AS example
+        FROM x GROUP BY ALL""")
+    order = {u: i for i, u in enumerate(USES)}
+    rows.sort(key=lambda r: (order.get(r["use"], len(order)), str(r["use"]), r["moment"] != "crawl",
+                             -r["documents"], str(r["protocol"]), bool(r["allowed"])))
+    return {"available": bool(rows), "rows": rows,
+            "why": None if rows else Md("no consent signal applies to any document (no page signal, robots.txt "
+                                        "decision, Content-Usage, Content-Signal, RSL or TDMRep rule matched)")}
+
+
 def require_current_schema(led) -> None:
     """Reports read a ledger read-only, which never migrates it: an older ledger gets a clear error."""
     import duckdb
@@ -312,6 +335,7 @@ def collect(led, *, top: int = 30, sme: bool = False) -> dict:
                                   "or `robots fetch`)")}
     f["page_signals"] = _rows(con, """SELECT source, use, allowed, count(DISTINCT (shard_id, position)) AS documents,
                                       count(DISTINCT registered_domain) AS domains FROM page_signals GROUP BY ALL ORDER BY documents DESC, source, use""")
+    f["signal_deciders"] = signal_decider_rows(con)
     f["tos"] = _rows(con, "SELECT rank, tos_class, domains, documents, words, non_commercial_docs, no_redistribution_docs, share_words "
                           "FROM composition_by_tos_class ORDER BY rank")
 
