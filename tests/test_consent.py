@@ -342,7 +342,18 @@ def test_sample_robots_snapshots_tell_a_consistent_story(small_sample, tmp_path,
     scan_corpus(inputs=[str(small_sample / "*.json.gz")], ledger=ledger, quiet=True)
     res = run_cli(["robots", "import", str(path), "--ledger", ledger], cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    assert f"{2 * n_hosts:,} new snapshot(s)" in res.stdout
+    with gzip.open(path) as f:
+        captures = [json.loads(line) for line in f]
+    assert f"{len(captures):,} new snapshot(s)" in res.stdout
+    # two captures per host (2019, 2024), a third (2026) for the hosts with RSL or AIPREF signals; every RSL
+    # license its robots.txt names is written under rsl/ (the --rsl-dir layout)
+    by_host = {}
+    for c in captures:
+        by_host.setdefault(c["host"], []).append(c)
+    assert len(by_host) == n_hosts and {len(v) for v in by_host.values()} == {2, 3}
+    licensed = {c["host"] for c in captures if "License: " in c["robots_txt"]}
+    assert licensed and all((path.parent / "rsl" / h / "license.xml").is_file() for h in licensed)
+    assert any("Content-Usage: /blog/ train-ai=y" in c["robots_txt"] for c in captures)
     with Ledger(ledger, read_only=True) as led:
         g = led.query("SELECT * FROM consent_by_agent WHERE agent = 'GPTBot'").to_pylist()[0]
         hosts_known = led.query("SELECT count(DISTINCT host) n FROM document_consent c JOIN documents USING (shard_id, position) "

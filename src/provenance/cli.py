@@ -115,7 +115,10 @@ def cmd_sample(args) -> int:
         from .robots.sample import write_sample_robots
 
         path, n = write_sample_robots(args.out, seed=args.seed)
-        print(f"  {path}  (robots.txt of its {n:,} hosts, captured 2019 and 2024: `provenance robots import` it)")
+        print(f"  {path}  (robots.txt of its {n:,} hosts, captured 2019, 2024 and for some 2026: "
+              f"`provenance robots import` it)")
+        if (Path(args.out) / "rsl").is_dir():
+            print(f"  {Path(args.out) / 'rsl'}/  (the RSL licenses its robots.txt name: `--rsl-dir` for the import)")
     return 0
 
 
