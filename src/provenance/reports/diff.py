@@ -46,7 +46,7 @@ def _side_facts(path) -> dict:
     from ..ledger import Ledger
 
     with Ledger(path, read_only=True) as led:
-        f = collect(led, top=1)  # the top-N lists are computed below over both ledgers
+        f = collect(led, top=1, deciders=False)  # the top-N lists are computed below over both ledgers
         f["ledger"] = str(path)  # the path as the user gave it (the reports show the file name only)
         f["ledger_versions"] = [r[0] for r in led.con.execute(
             "SELECT package_version FROM runs GROUP BY 1 ORDER BY min(started_at)").fetchall()]

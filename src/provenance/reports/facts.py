@@ -221,9 +221,11 @@ def _languages(con, limit: int = 20) -> dict:
                                          "language field when it has one; no language identification is run)")}
 
 
-def collect(led, *, top: int = 30, sme: bool = False) -> dict:
+def collect(led, *, top: int = 30, sme: bool = False, deciders: bool = True) -> dict:
     """The facts of one ledger (``provenance.ledger.Ledger``, read-only is enough). Paths are not absolute:
-    ``ledger`` is the ledger's file name, shard locations are relative to its folder (:func:`source_location`)."""
+    ``ledger`` is the ledger's file name, shard locations are relative to its folder (:func:`source_location`).
+    ``deciders=False`` leaves out the counts by deciding protocol (:func:`signal_decider_rows`; ``provenance diff``
+    does not compare them and they cost a pass over every document's signals)."""
     require_current_schema(led)
     con = led.con
     led_path = str(led.path)
@@ -335,7 +337,8 @@ def collect(led, *, top: int = 30, sme: bool = False) -> dict:
                                   "or `robots fetch`)")}
     f["page_signals"] = _rows(con, """SELECT source, use, allowed, count(DISTINCT (shard_id, position)) AS documents,
                                       count(DISTINCT registered_domain) AS domains FROM page_signals GROUP BY ALL ORDER BY documents DESC, source, use""")
-    f["signal_deciders"] = signal_decider_rows(con)
+    f["signal_deciders"] = signal_decider_rows(con) if deciders else {
+        "available": False, "rows": [], "why": Md("not computed here")}
     f["tos"] = _rows(con, "SELECT rank, tos_class, domains, documents, words, non_commercial_docs, no_redistribution_docs, share_words "
                           "FROM composition_by_tos_class ORDER BY rank")
 
