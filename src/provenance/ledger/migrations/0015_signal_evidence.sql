@@ -48,35 +48,14 @@
 -- with the first agent of the group in that use, and only the best one per (snapshot, path, use) meets the
 -- documents (the reports count deciders from it); the other signals (few documents have any) are ranked among
 -- themselves and the two winners compared per document, without a window over every document's rows. Only
--- documents of hosts that have robots_signals rows get their path matched against patterns. At 1M documents
--- (15 agents, 26k snapshots, on a loaded 2-core machine): the deciders' counts 5-9 s, document_signal_evidence's
--- 9.4M rows counted in 20 s.
+-- documents of hosts that have robots_signals rows get a path, snapshots (ASOF join) and pattern matches. At 1M
+-- documents (15 agents, 26k snapshots, a 2-core machine running a benchmark): the datasheet's counts ~3 s (the
+-- whole facts.collect 4.5 -> 7.4 s), document_signal_evidence's 9.4M rows counted in 8 s.
 
 CREATE TABLE consent_agent_purposes (
     agent    VARCHAR PRIMARY KEY,                -- the agents of the last consent evaluation
     purpose  VARCHAR NOT NULL                    -- training | search | user-triggered | mixed (agents.yaml)
 );
-
--- The robots.txt snapshots of each document at crawl time and now, and its path.
-CREATE VIEW signal_document_snapshots AS
-WITH latest AS (SELECT host, arg_max(snapshot_id, captured_at) AS snapshot_id FROM robots_snapshots GROUP BY host),
-d AS (
-    SELECT d.shard_id, d.position, d.host, d.crawl_date,
-           (CASE WHEN regexp_extract(d.url, '^[A-Za-z][A-Za-z0-9+.\-]*://[^/?#]*([^#]*)', 1) = '' THEN '/'
-                 WHEN starts_with(regexp_extract(d.url, '^[A-Za-z][A-Za-z0-9+.\-]*://[^/?#]*([^#]*)', 1), '?')
-                 THEN '/' || regexp_extract(d.url, '^[A-Za-z][A-Za-z0-9+.\-]*://[^/?#]*([^#]*)', 1)
-                 ELSE regexp_extract(d.url, '^[A-Za-z][A-Za-z0-9+.\-]*://[^/?#]*([^#]*)', 1) END) AS path,
-           cs.snapshot_id AS asof_snapshot
-    FROM documents d
-    ASOF LEFT JOIN robots_snapshots cs ON d.host = cs.host AND d.crawl_date >= cs.captured_at
-)
-SELECT d.shard_id, d.position, d.host, d.crawl_date, d.path,
-       coalesce(cd.path_key, hash(d.path)) AS path_key,
-       CASE WHEN cd.shard_id IS NULL THEN d.asof_snapshot ELSE cd.crawl_snapshot END AS crawl_snapshot,
-       CASE WHEN cd.shard_id IS NULL THEN l.snapshot_id ELSE cd.now_snapshot END AS now_snapshot
-FROM d
-LEFT JOIN consent_documents cd ON cd.shard_id = d.shard_id AND cd.position = d.position
-LEFT JOIN latest l ON l.host = d.host;
 
 -- Every applied signal but robots.txt group decisions, one row each, with the keys the decision ranks by.
 CREATE VIEW signal_candidates AS
@@ -95,9 +74,25 @@ WITH page AS (
           FROM documents WHERE len(page_signals) > 0) x
     WHERE x.s.allowed IS NOT NULL AND x.s."use" IS NOT NULL AND coalesce(x.s.scope, '') <> 'images'
 ),
-ds AS MATERIALIZED (  -- only documents of hosts with such signals: the others need no path, snapshot or regex
-    SELECT shard_id, position, host, path, crawl_snapshot, now_snapshot FROM signal_document_snapshots
-    WHERE host IN (SELECT DISTINCT host FROM robots_signals)
+hosts AS (SELECT DISTINCT host FROM robots_signals),
+docs AS (             -- only documents of hosts with such signals: the others need no path, snapshot or regex
+    SELECT shard_id, position, host, crawl_date,
+           regexp_extract(url, '^[A-Za-z][A-Za-z0-9+.\-]*://[^/?#]*([^#]*)', 1) AS p   -- robots.consent.path_sql
+    FROM documents WHERE host IN (SELECT host FROM hosts)
+),
+latest AS (
+    SELECT host, arg_max(snapshot_id, captured_at) AS snapshot_id FROM robots_snapshots
+    WHERE host IN (SELECT host FROM hosts) GROUP BY host
+),
+ds AS MATERIALIZED (  -- each document's path, and its snapshots at crawl time and now
+    SELECT d.shard_id, d.position, d.host,
+           CASE WHEN d.p = '' THEN '/' WHEN starts_with(d.p, '?') THEN '/' || d.p ELSE d.p END AS path,
+           CASE WHEN cd.shard_id IS NULL THEN cs.snapshot_id ELSE cd.crawl_snapshot END AS crawl_snapshot,
+           CASE WHEN cd.shard_id IS NULL THEN l.snapshot_id ELSE cd.now_snapshot END AS now_snapshot
+    FROM docs d
+    ASOF LEFT JOIN robots_snapshots cs ON d.host = cs.host AND d.crawl_date >= cs.captured_at
+    LEFT JOIN consent_documents cd ON cd.shard_id = d.shard_id AND cd.position = d.position
+    LEFT JOIN latest l ON l.host = d.host
 ),
 moments AS (
     SELECT shard_id, position, host, path, 'crawl' AS moment, crawl_snapshot AS snapshot_id FROM ds
