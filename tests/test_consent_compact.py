@@ -28,13 +28,15 @@ def _rows(ledger: Path, sql: str):
 
 
 def _old_code(tmp: Path) -> Path | None:
-    """The source tree before 0010, from git (None when the history is not there, e.g. an export)."""
+    """The source tree before 0010, from git (None when the history is not there, e.g. an export), with the rules
+    of that commit (today's may name what the old code does not know) as its ``provenance.rules``."""
     dest = tmp / "old"
     dest.mkdir()
-    arch = subprocess.run(["git", "-C", str(REPO), "archive", BEFORE_0010, "src"], capture_output=True)
+    arch = subprocess.run(["git", "-C", str(REPO), "archive", BEFORE_0010, "src", "rules"], capture_output=True)
     if arch.returncode != 0:
         return None
     subprocess.run(["tar", "-x", "-C", str(dest)], input=arch.stdout, check=True)
+    os.rename(dest / "rules", dest / "src" / "provenance" / "rules")  # where the installed package has them
     return dest / "src"
 
 
@@ -74,7 +76,13 @@ def test_an_old_ledger_keeps_every_answer_and_a_new_evaluation_gives_the_same_on
     assert _rows(ledger, "SELECT table_type FROM information_schema.tables WHERE table_name = 'document_consent'") == \
         [("VIEW",)]
     assert _rows(ledger, ALL_CONSENT) == old
-    assert _rows(ledger, "SELECT shard_id, position, verdict, reasons FROM document_verdicts ORDER BY ALL") == old_verdicts
+    new_verdicts = _rows(ledger, "SELECT shard_id, position, verdict, reasons FROM document_verdicts ORDER BY ALL")
+    # robots.txt reasons unchanged; host signals are read by today's rules since (AIPREF attach-05 precedence:
+    # Content-Usage: /blog/ train-ai=y now outranks / train-ai=n, which the old code applied everywhere)
+    robots = lambda rows: [(s, p, [r for r in rs if r.startswith("robots:")]) for s, p, _v, rs in rows]  # noqa: E731
+    assert robots(new_verdicts) == robots(old_verdicts)
+    changed = {(s, p) for (s, p, v, rs), (_, _, v0, rs0) in zip(new_verdicts, old_verdicts) if (v, rs) != (v0, rs0)}
+    assert all(any(r.startswith("signal:") for r in rs) for s, p, _v, rs in old_verdicts if (s, p) in changed)
 
     # a new evaluation by today's code: the same answers and evidence, stored once per decision
     p = run_cli(["consent", "--evaluate", "--ledger", str(ledger)], cwd=tmp_path)

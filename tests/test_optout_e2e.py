@@ -31,7 +31,7 @@ def test_sample_rsl_and_aipref_reach_verdicts_and_datasheet(small_sample, prefec
                  ["robots", "import", str(robots), "--rsl-dir", str(small_sample / "rsl"), "--ledger", str(ledger)]):
         res = run_cli(args, cwd=tmp_path, api_url=prefect_api)
         assert res.returncode == 0, res.stderr
-    assert f"{len(rsl_hosts):,} parsed" in res.stderr  # every license the sample's robots.txt name was read
+    assert f"{len(rsl_hosts):,} parsed" in res.stdout  # every license the sample's robots.txt name was read
 
     rows = sql(ledger, "SELECT d.url, v.reasons FROM document_verdicts v JOIN documents d USING (shard_id, position)")
     by_reason: dict[str, set[str]] = {"signal:rsl:train-ai": set(), "signal:content-usage-robots:train-ai": set()}

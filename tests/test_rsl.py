@@ -340,7 +340,7 @@ def test_offline_import_not_fetched_then_rsl_dir_then_kept(tmp_path):
         pass
     res = run_cli(["robots", "import", str(robots), "--ledger", str(ledger), "--no-evaluate"], cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    assert "1 not_fetched" in res.stderr
+    assert "1 not_fetched" in res.stdout
     with Ledger(ledger, read_only=True) as led:
         r = led.query("SELECT * FROM rsl_licenses").to_pylist()
         assert [(x["license_url"], x["status"], x["origin"]) for x in r] == [
@@ -352,7 +352,7 @@ def test_offline_import_not_fetched_then_rsl_dir_then_kept(tmp_path):
     res = run_cli(["robots", "import", str(robots), "--ledger", str(ledger), "--no-evaluate", "--rsl-dir", str(folder)],
                   cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    assert "1 parsed" in res.stderr
+    assert "1 parsed" in res.stdout
     # and once more without the folder: what was read stays
     res = run_cli(["robots", "import", str(robots), "--ledger", str(ledger), "--no-evaluate"], cwd=tmp_path)
     assert res.returncode == 0, res.stderr
@@ -439,7 +439,7 @@ def test_cli_robots_fetch_reads_licenses_live_through_the_same_fetcher(site, tmp
     res = run_cli(["robots", "fetch", f"http://news.test:{port}", "--ledger", str(ledger), "--no-evaluate",
                    "--resolve", "news.test=127.0.0.1", "--allow-internal", "--delay", "0"], cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    assert "1 parsed, 1 unavailable" in res.stderr
+    assert "1 parsed, 1 unavailable" in res.stdout
     assert sorted(p for h, p in log if h == "news.test") == ["/missing.xml", "/ok.xml", "/robots.txt"]
     with Ledger(ledger, read_only=True) as led:
         got = {r["license_url"]: (r["status"], r["origin"], r["http_status"])

@@ -437,10 +437,11 @@ def _rsl_source(args, live: bool):
 
 
 def _rsl_report(rsl) -> None:
-    """One line on the RSL licenses this command read (stderr), when robots.txt named any."""
+    """One line on the RSL licenses this command read, when robots.txt named any: a result, on stdout with the
+    snapshot counts (stderr is for warnings and errors)."""
     if rsl.counts:
         print("RSL licenses (robots.txt License: lines): " + ", ".join(f"{n:,} {st}" for st, n in sorted(rsl.counts.items()))
-              + " (rsl_licenses, rsl_terms; their signals in robots_signals, source rsl)", file=sys.stderr)
+              + " (rsl_licenses, rsl_terms; their signals in robots_signals, source rsl)")
 
 
 def cmd_robots_fetch(args) -> int:
