@@ -471,13 +471,21 @@ def evaluate(led: Ledger, agents: list[str], *, batch_rows: int = 100_000, work_
             # flips: only where a document's snapshot now changed can its decision now change (a snapshot's
             # decisions are a function of its body, the path and the agent); agents new to this evaluation
             # had no previous answer
+            # A document's snapshot now is its host's latest, so it moved only when its previous one is no
+            # longer any document's latest: those few snapshots first (joining every previous row with every
+            # new one ran out of memory at 10M documents re-evaluated under the default budget)
+            con.execute("""
+                CREATE OR REPLACE TEMP TABLE _stale AS
+                SELECT DISTINCT now_snapshot AS snap FROM consent_documents WHERE now_snapshot IS NOT NULL
+                EXCEPT SELECT DISTINCT now_snap FROM _doc_snap WHERE now_snap IS NOT NULL""")
             con.execute("""
                 INSERT INTO consent_changes
                 WITH moved AS (
                     SELECT o.shard_id, o.position, o.path_key AS old_key, o.now_snapshot AS old_snap,
                            hash(n.path) AS new_key, n.now_snap AS new_snap
-                    FROM consent_documents o JOIN _doc_snap n USING (shard_id, position)
-                    WHERE o.now_snapshot IS NOT NULL AND n.now_snap IS NOT NULL AND o.now_snapshot <> n.now_snap),
+                    FROM (SELECT * FROM consent_documents WHERE now_snapshot IN (SELECT snap FROM _stale)) o
+                    JOIN _doc_snap n USING (shard_id, position)
+                    WHERE n.now_snap IS NOT NULL AND o.now_snapshot <> n.now_snap),
                 flips AS (
                     SELECT m.shard_id, m.position, a.agent, od.outcome AS before, nd.outcome AS after, m.old_snap, m.new_snap
                     FROM moved m JOIN consent_agents a ON a.agent IN (SELECT agent FROM _agents)
@@ -503,7 +511,7 @@ def evaluate(led: Ledger, agents: list[str], *, batch_rows: int = 100_000, work_
     finally:
         con.unregister("_agents")
     n_docs = con.execute("SELECT count(*) FROM _doc_snap").fetchall()[0][0]
-    for t in ("_doc_snap", "_new_decisions", "_new_groups"):
+    for t in ("_doc_snap", "_new_decisions", "_new_groups", "_stale"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
     n_changes = con.execute("SELECT count(*) FROM consent_changes WHERE detected_at = ?", [detected]).fetchall()[0][0]
     return {"documents": n_docs, "agents": len(agents), "distinct_snapshot_paths": n_pairs,
