@@ -39,6 +39,8 @@ TAKEDOWN_TEXT = "the quick brown fox jumps over the lazy dog " * 20
 STAGES = {
     "scan": (["scan", "{corpus}/*.json.gz", "--ledger", "{ledger}", "--top", "0", "--quiet"], True),
     "consent": (["robots", "import", "{corpus}/robots.jsonl.gz", "--ledger", "{ledger}"], True),
+    # a second evaluation over a ledger that holds one (what a scheduled refresh does): the flips join both
+    "consent evaluate": (["consent", "--evaluate", "--ledger", "{ledger}"], True),
     "verdicts": (["verdicts", "--ledger", "{ledger}", "--limit", "0"], True),
     "rules apply": (["rules", "apply", "--ledger", "{ledger}"], True),
     "dedup": (["dedup", "--ledger", "{ledger}"], True),
@@ -172,6 +174,8 @@ def report(results: dict, sizes: list[int], nodes: list[int]) -> list[str]:
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for st, by_n in results.items():
         have = [n for n in sizes if n in by_n]
+        if not have:  # not measured in any run reported
+            continue
         cells = [f"{by_n[n]['seconds']:,.1f} / {by_n[n]['rss_mb']:,.0f}" if n in by_n else "" for n in sizes]
         kt = km = None
         kts, kms = [], []
