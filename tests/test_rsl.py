@@ -397,6 +397,16 @@ def test_end_to_end_verdicts_follow_the_content_scope(tmp_path):
     assert "signal:rsl:train-ai" in reasons and verdict == "exclude"
     assert not [r for r in got["https://news.test/open/free.html"][1] if r.startswith("signal:rsl")]
     assert [r for r in got["https://news.test/about"][1] if r.startswith("signal:rsl")] == ["signal:rsl:train-ai"]
+    # the evidence view reads RSL as the verdicts do: per use, the longest matching <content url> decides
+    with Ledger(ledger, read_only=True) as led:
+        ev = led.query("""SELECT d.url, e.allowed, e.scope, e.decides FROM document_signal_evidence e
+                          JOIN documents d USING (shard_id, position)
+                          WHERE e.protocol = 'rsl' AND e."use" = 'train-ai'""").to_pylist()
+        refused = {r["url"] for r in led.query("""SELECT d.url FROM document_signal_deciders x JOIN documents d
+                          USING (shard_id, position) WHERE x.protocol = 'rsl' AND x."use" = 'train-ai'
+                          AND NOT x.allowed""").to_pylist()}
+    assert {(r["allowed"], r["scope"]) for r in ev if r["url"] == "https://news.test/open/free.html"} == {(True, "/open/*")}
+    assert refused == {u for u, (_v, rs) in got.items() if "signal:rsl:train-ai" in rs}
 
 
 def test_end_to_end_scope_is_the_content_pattern(tmp_path):

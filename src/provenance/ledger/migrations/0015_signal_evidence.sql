@@ -23,7 +23,9 @@
 --   Content-Usage in robots.txt (aipref): per agent, the rule(s) whose path is the longest match decide
 --     their whole statement (draft-ietf-aipref-attach-05 section 4; as verdicts read it); shorter matches
 --     do not apply.
---   Content-Signal in robots.txt (content-signals) and RSL terms (rsl): every rule whose path matches.
+--   RSL terms (rsl): per use, the terms of the longest matching <content url> (equal lengths combine, a
+--     refusal winning: the verdicts' reading, provenance.rsl).
+--   Content-Signal in robots.txt (content-signals): every rule whose path matches.
 --   tdmrep.json (tdmrep): the first rule whose location matches (TDMRep; file order = insertion order).
 --   page signals: every one, except `noimageai` (scope `images`: the page's images, not its text).
 -- Paths match as robots.txt patterns (RFC 9309 as signals.location_matches: prefix, `*` any characters,
@@ -120,10 +122,13 @@ robots AS (
     JOIN sigs s ON s.snapshot_id = m.snapshot_id AND s.source <> 'tdmrep-json'
     LEFT JOIN robots_snapshots rs ON rs.snapshot_id = s.snapshot_id
     WHERE regexp_matches(m.path, s.rx)
-    -- Content-Usage: per agent, only the longest matching path's statement applies
-    QUALIFY s.source <> 'content-usage-robots'
-         OR strlen(coalesce(s.scope, '/')) = max(strlen(coalesce(s.scope, '/')))
-                OVER (PARTITION BY m.shard_id, m.position, m.moment, s.source, s.agent)
+    -- Content-Usage: per agent, only the longest matching path's statement applies; RSL: per use, the
+    -- longest matching <content url>'s terms
+    QUALIFY s.source NOT IN ('content-usage-robots', 'rsl')
+         OR (s.source = 'content-usage-robots' AND strlen(coalesce(s.scope, '/')) = max(strlen(coalesce(s.scope, '/')))
+                OVER (PARTITION BY m.shard_id, m.position, m.moment, s.source, s.agent))
+         OR (s.source = 'rsl' AND strlen(coalesce(s.scope, '/')) = max(strlen(coalesce(s.scope, '/')))
+                OVER (PARTITION BY m.shard_id, m.position, m.moment, s.source, s."use"))
 ),
 tdm AS (
     SELECT d.shard_id, d.position, s."use", 'now' AS moment, 'tdmrep' AS protocol, s.source, s.agent, s.allowed,
