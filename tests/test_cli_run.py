@@ -184,7 +184,8 @@ def test_progress_live_line_on_a_terminal(tmp_path):
 def test_ctrl_c_stops_the_scan_and_the_next_run_resumes(tmp_path):
     from provenance.sample import generate
 
-    generate(tmp_path / "s", docs=12000, shards=2, seed=9, formats=("jsonl.gz",))
+    # big enough that the scan is still running when a slow (loaded) test process has read the first progress line
+    generate(tmp_path / "s", docs=40000, shards=2, seed=9, formats=("jsonl.gz",))
     env = _no_api_env(tmp_path)
     env["PROVENANCE_PROGRESS_SECONDS"] = "0.1"
     exe = Path(sys.executable).with_name("provenance")
@@ -214,9 +215,9 @@ def test_ctrl_c_stops_the_scan_and_the_next_run_resumes(tmp_path):
     assert leftovers == []
     again = run_cli(["scan", "s/*.json.gz", "--ledger", "c.duckdb", "--top", "0", "--quiet"], cwd=tmp_path, env=env)
     assert again.returncode == 0, again.stderr
-    assert sql(tmp_path / "c.duckdb", "SELECT count(*) FROM documents")[0][0] == 12000
+    assert sql(tmp_path / "c.duckdb", "SELECT count(*) FROM documents")[0][0] == 40000
     with gzip.open(tmp_path / "s" / "c4-sample.00000-of-00002.json.gz", "rt") as fh:
-        assert sum(1 for _ in fh) == 6000
+        assert sum(1 for _ in fh) == 20000
 
 
 def test_a_configured_prefect_api_that_does_not_answer_is_one_line_before_any_work(tiny):
