@@ -184,7 +184,8 @@ def test_progress_live_line_on_a_terminal(tmp_path):
 def test_ctrl_c_stops_the_scan_and_the_next_run_resumes(tmp_path):
     from provenance.sample import generate
 
-    # big enough that the scan is still running when a slow (loaded) test process has read the first progress line
+    # big enough that the scan is still running when a slow (loaded) test process has read the first progress
+    # line; a SIGINT that lands in the ingest's DuckDB call is the next test's case
     generate(tmp_path / "s", docs=40000, shards=2, seed=9, formats=("jsonl.gz",))
     env = _no_api_env(tmp_path)
     env["PROVENANCE_PROGRESS_SECONDS"] = "0.1"
@@ -266,3 +267,33 @@ def test_progress_never_prints_control_characters_from_shard_names(tmp_path):
         text = out.getvalue().replace("\r\x1b[K", "")  # our own line clearing is the only escape allowed
         assert "\x1b" not in text and "\x07" not in text, repr(text)
         assert not any(ln.startswith("fake line") for ln in text.split("\n")), repr(text)
+
+
+def test_ctrl_c_inside_a_duckdb_call_is_an_interrupt_not_a_failed_ingest(monkeypatch):
+    """DuckDB reports a Ctrl-C during a query as duckdb.InterruptException, an Exception: the ingest took it for
+    a refused result, rescanned the shard and the run went on to exit 0. It is raised as the interrupt it is,
+    and any command that meets it exits 130."""
+    import duckdb
+    from types import SimpleNamespace
+
+    from provenance import cli, runs
+
+    rescans = []
+    monkeypatch.setattr("provenance.pipeline.scan_shard", lambda *a, **k: rescans.append(a) or None)
+    monkeypatch.setattr("provenance.pipeline.forget_shard", lambda *a, **k: None)
+
+    class Led:
+        def ingest_shard(self, res, run_id):
+            raise duckdb.InterruptException("INTERRUPT Error: Interrupted!")
+
+    res = SimpleNamespace(status="done", error_reason=None)
+    with pytest.raises(KeyboardInterrupt):
+        runs._ingest(Led(), res, "shard", "run", "work", None, "c", [])
+    assert rescans == []
+    assert not runs.is_interrupt(duckdb.Error("x")) and not runs.is_interrupt(ValueError("x"))
+
+    def interrupted(args):
+        raise duckdb.InterruptException("INTERRUPT Error: Interrupted!")
+
+    monkeypatch.setattr(cli, "_run", interrupted)
+    assert cli.main(["scan", "x"]) == cli.EXIT_INTERRUPTED

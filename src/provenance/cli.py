@@ -1393,6 +1393,11 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"provenance: error: {safe_message(exc)}")  # the system failing under us: disk full, I/O error
         return EXIT_INTERNAL
     except Exception as exc:  # noqa: BLE001 - a bug: one line, never a traceback (nor a record's bytes)
+        from .runs import is_interrupt
+
+        if is_interrupt(exc):  # Ctrl-C inside a DuckDB query of any command
+            _say("provenance: interrupted; rerun the same command to resume (finished shards are kept)")
+            return EXIT_INTERRUPTED
         if _debug():
             raise
         _say(f"provenance: internal error: {safe_message(exc)} (a bug: please report it; PROVENANCE_DEBUG=1 shows "

@@ -148,6 +148,19 @@ def local_map(todo: list, work_dir: str, options, chash: str, scanners: list, re
         pool.shutdown(wait=not pending, cancel_futures=True)
 
 
+def _reraise_interrupt(exc: BaseException) -> None:
+    """Ctrl-C during a DuckDB call arrives as ``duckdb.InterruptException``, an ``Exception``: raised again as
+    the KeyboardInterrupt it is, so that no ``except Exception`` takes it for a failure (the ingest did: it
+    rescanned the shard and the run went on to exit 0)."""
+    if is_interrupt(exc):
+        raise KeyboardInterrupt from None
+
+
+def is_interrupt(exc: BaseException) -> bool:
+    """``exc`` is DuckDB's report of a Ctrl-C (checked by name: duckdb is not imported for it)."""
+    return type(exc).__name__ == "InterruptException" and type(exc).__module__.lstrip("_").startswith("duckdb")
+
+
 def _ingest(led, res, shard, run_id: str, work_dir: str, options, chash: str, scanners: list):
     """Ingest a shard's result. A result the ledger refuses is never reused: its cached files are deleted and
     the shard is scanned once more here; if that fails too, the shard is recorded as failed (and its cache
@@ -160,6 +173,7 @@ def _ingest(led, res, shard, run_id: str, work_dir: str, options, chash: str, sc
         led.ingest_shard(res, run_id)
         return res
     except Exception as exc:  # noqa: BLE001 - DuckDB refusing a sink: a bug or a damaged cache file
+        _reraise_interrupt(exc)
         first = errors.safe_message(exc)
     forget_shard(shard, work_dir, chash)
     try:
@@ -167,6 +181,7 @@ def _ingest(led, res, shard, run_id: str, work_dir: str, options, chash: str, sc
         led.ingest_shard(res, run_id)
         return res
     except Exception as exc:  # noqa: BLE001
+        _reraise_interrupt(exc)
         forget_shard(shard, work_dir, chash)
         failed = failed_result(shard, chash, exc)
         failed.error = f"the ledger could not ingest this shard's result ({first}), nor a fresh scan of it ({failed.error})"
