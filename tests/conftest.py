@@ -77,3 +77,23 @@ def run_cli(args: list[str], cwd: Path, api_url: str | None = None, timeout: flo
     exe = Path(sys.executable).with_name("provenance")
     cmd = [str(exe)] + args if exe.exists() else [sys.executable, "-m", "provenance.cli"] + args
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, **popen)
+
+
+@pytest.fixture
+def no_dns(monkeypatch):
+    """Numeric addresses only: any lookup of a real name fails as if the name did not exist, so a test never
+    looks a real name up (the fetch and RSL tests use it for every test: ``pytest.mark.usefixtures``)."""
+    import ipaddress
+    import socket
+
+    real = socket.getaddrinfo
+
+    def numeric_only(host, *args, **kwargs):
+        h = host.decode() if isinstance(host, bytes) else host
+        try:
+            ipaddress.ip_address((h or "").split("%")[0])
+        except ValueError:
+            raise socket.gaierror(socket.EAI_NONAME, f"test: no DNS lookups ({h!r})") from None
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", numeric_only)

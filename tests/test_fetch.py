@@ -11,7 +11,6 @@ connected to the checked IP without resolving the name again. Hosts are given as
 from __future__ import annotations
 
 import gzip
-import ipaddress
 import random
 import socket
 import socketserver
@@ -29,7 +28,7 @@ from provenance.netguard import (BlockedAddress, Resolver, check_host, check_hos
                                  is_internal)
 from provenance.robots.fetch import MAX_CACHE_TTL, RobotsFetcher
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("no_dns")]  # no_dns: conftest
 
 RULES = b"User-agent: *\nDisallow: /private/\nAllow: /private/ok\n"
 BIG = 10 * 1024 * 1024
@@ -38,21 +37,6 @@ KIB500 = 500 * 1024
 
 # --------------------------------------------------------------------------------------- no real DNS
 
-
-@pytest.fixture(autouse=True)
-def no_dns(monkeypatch):
-    """Numeric addresses only: any lookup of a real name fails as if the name did not exist."""
-    real = socket.getaddrinfo
-
-    def numeric_only(host, *args, **kwargs):
-        h = host.decode() if isinstance(host, bytes) else host
-        try:
-            ipaddress.ip_address((h or "").split("%")[0])
-        except ValueError:
-            raise socket.gaierror(socket.EAI_NONAME, f"test: no DNS lookups ({h!r})") from None
-        return real(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", numeric_only)
 
 
 # --------------------------------------------------------------------------------------- test server

@@ -8,7 +8,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import socket
 import threading
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,7 +25,7 @@ from provenance.robots.snapshots import Snapshot, from_fetch
 
 from conftest import run_cli
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("no_dns")]  # no_dns: conftest
 
 NS = "https://rslstandard.org/rsl"
 LICENSE = f"""<?xml version="1.0" encoding="UTF-8"?>
@@ -220,23 +219,6 @@ def site():
     httpd.shutdown()
     httpd.server_close()
 
-
-@pytest.fixture(autouse=True)
-def no_dns(monkeypatch):
-    """Numeric addresses only: a test never looks a real name up."""
-    import ipaddress
-
-    real = socket.getaddrinfo
-
-    def numeric_only(host, *args, **kwargs):
-        h = host.decode() if isinstance(host, bytes) else host
-        try:
-            ipaddress.ip_address((h or "").split("%")[0])
-        except ValueError:
-            raise socket.gaierror(socket.EAI_NONAME, f"test: no DNS lookups ({h!r})") from None
-        return real(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", numeric_only)
 
 
 HOSTS = ("news.test", "other.test")
