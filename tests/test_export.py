@@ -68,7 +68,8 @@ def fill_verdicts(ledger, evaluation_id="eval-0001"):
                    CASE hash(url) % 10 WHEN 0 THEN 'exclude' WHEN 1 THEN 'exclude' WHEN 2 THEN 'review' ELSE 'include' END,
                    CASE hash(url) % 10 WHEN 0 THEN ['{EXCLUDE_REASON}']
                                        WHEN 1 THEN ['{REVIEW_REASON}', '{EXCLUDE_REASON}']
-                                       WHEN 2 THEN ['{REVIEW_REASON}'] ELSE []::VARCHAR[] END
+                                       WHEN 2 THEN ['{REVIEW_REASON}'] ELSE []::VARCHAR[] END,
+                   registered_domain, words
             FROM documents""")
         (n, inc, exc, rev), = led.con.execute(
             "SELECT count(*), count(*) FILTER (verdict = 'include'), count(*) FILTER (verdict = 'exclude'), "
@@ -80,7 +81,8 @@ def fill_verdicts(ledger, evaluation_id="eval-0001"):
 def include_all(ledger):
     with Ledger(ledger) as led:
         led.con.execute("DELETE FROM document_verdicts")
-        led.con.execute("INSERT INTO document_verdicts SELECT shard_id, position, 'include', []::VARCHAR[] FROM documents")
+        led.con.execute("INSERT INTO document_verdicts SELECT shard_id, position, 'include', []::VARCHAR[], "
+                        "registered_domain, words FROM documents")
         n = led.con.execute("SELECT count(*) FROM document_verdicts").fetchall()[0][0]
         k = led.con.execute("SELECT count(*) FROM verdict_runs").fetchall()[0][0]
         led.con.execute("INSERT INTO verdict_runs VALUES (?, now(), 'p', 'train-genai', '{}', 'h', ?, ?, 0, 0, 0)",

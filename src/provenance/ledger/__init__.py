@@ -221,6 +221,9 @@ class Ledger:
     and asking an existing ledger for the other one is an error. None means "the stored mode, or table for a
     new ledger"."""
 
+    #: a parquet-mode ledger's migrations read documents through a temporary view of the dataset (migrate)
+    _migration_view = False
+
     def __init__(self, path: str | Path, read_only: bool = False, documents_store: str | None = None,
                  create: bool = True):
         self.path = str(path)
@@ -577,6 +580,12 @@ class Ledger:
                             f"its documents as a Parquet dataset (documents_store='parquet'); this version cannot "
                             f"upgrade it")
         applied = []
+        if parquet and pending and self.documents_dataset.is_dir():
+            # a migration may read documents (0016 does): through a view of the dataset as seen from here (the
+            # stored one names the folder where the ledger was made; it is recreated after the migrations)
+            self._write_placeholder()
+            self.con.execute(self._view_sql(temporary=True))
+            self._migration_view = True
         for version, name, sql in pending:
             with self.transaction() as con:
                 if parquet:
@@ -590,6 +599,9 @@ class Ledger:
                     con.execute(sql)
                 con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, _now()])
             applied.append(version)
+        if self._migration_view:
+            self.con.execute("DROP VIEW IF EXISTS temp.documents")
+            self._migration_view = False
         return applied
 
     def _carry_documents_change(self, statement: str) -> None:
@@ -603,6 +615,8 @@ class Ledger:
         self.con.execute(_CARRIED_DOCUMENTS.sub(f"ALTER TABLE {DOCUMENTS_TEMPLATE}", statement, count=1))
         self._write_placeholder(force=True)
         self.con.execute(self._view_sql())
+        if self._migration_view:  # the migrations' own view (see migrate) takes the new columns too
+            self.con.execute(self._view_sql(temporary=True))
 
     def pii_salt(self) -> bytes:
         """This ledger's salt for hashing PII values, made on first use (random, 32 bytes). Hashes link the
@@ -701,6 +715,33 @@ class Ledger:
              r.quarantined, r.bytes, r.words, r.error, run_id, _now(), r.seconds,
              str(Path(r.annotations_path).resolve()) if r.annotations_path else None],
         )
+        self._refresh_document_copies(r.shard_id)
+
+    #: tables that keep each document's registered domain and words beside their own columns (0016), so that
+    #: their counts need no join with documents
+    _DOCUMENT_COPIES = {
+        "consent_documents": "c.shard_id, c.position, c.path_key, c.crawl_snapshot, c.now_snapshot",
+        "document_verdicts": "c.shard_id, c.position, c.verdict, c.reasons",
+    }
+
+    def _refresh_document_copies(self, shard_id: str) -> None:
+        """A rescanned shard's consent and verdict rows follow its new documents (inside the ingest's transaction,
+        after the shards row, so that a parquet-mode view already shows the new file): their registered domain
+        and words are the documents' again, and rows of documents no longer in the shard go. Their answers stay
+        those of the last evaluation until the next one (as before 0016, when the counts joined documents). One
+        filtered lookup per table when the shard has no such rows (a first scan)."""
+        con = self.con
+        for table, cols in self._DOCUMENT_COPIES.items():
+            if not con.execute(f"SELECT 1 FROM {table} WHERE shard_id = ? LIMIT 1", [shard_id]).fetchall():
+                continue
+            # rewritten rather than updated: an UPDATE keeps its undo in memory (a migration's UPDATE of 5M rows
+            # ran out of it); the inner join drops the rows of documents the shard no longer has
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _copy_refresh AS SELECT {cols}, d.registered_domain, d.words "
+                        f"FROM {table} c JOIN documents d ON d.shard_id = c.shard_id AND d.position = c.position "
+                        f"WHERE c.shard_id = ? AND d.shard_id = ?", [shard_id, shard_id])
+            con.execute(f"DELETE FROM {table} WHERE shard_id = ?", [shard_id])
+            con.execute(f"INSERT INTO {table} SELECT * FROM _copy_refresh")
+            con.execute("DROP TABLE _copy_refresh")
 
     def _write_shard_file(self, r: ShardResult, run_id: str, target: Path) -> None:
         """The shard's rows as ``target`` (the table insert's columns and casts; shard_id comes from the folder

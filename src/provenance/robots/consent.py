@@ -406,7 +406,8 @@ def evaluate(led: Ledger, agents: list[str], *, batch_rows: int = 100_000, work_
         con.execute(f"""
             CREATE TEMP TABLE _doc_snap AS
             WITH latest AS (SELECT host, arg_max(snapshot_id, captured_at) AS snapshot_id FROM robots_snapshots GROUP BY host)
-            SELECT d.shard_id, d.position, {path_sql('d.url')} AS path, cs.snapshot_id AS crawl_snap, l.snapshot_id AS now_snap
+            SELECT d.shard_id, d.position, {path_sql('d.url')} AS path, cs.snapshot_id AS crawl_snap, l.snapshot_id AS now_snap,
+                   d.registered_domain, d.words
             FROM documents d
             ASOF LEFT JOIN robots_snapshots cs ON d.host = cs.host AND d.crawl_date >= cs.captured_at
             LEFT JOIN latest l ON d.host = l.host
@@ -505,7 +506,9 @@ def evaluate(led: Ledger, agents: list[str], *, batch_rows: int = 100_000, work_
                 con.execute(f"DELETE FROM {t}")
             con.execute("INSERT INTO consent_agents SELECT agent FROM _agents")
             con.execute("INSERT INTO consent_agent_purposes SELECT agent, purpose FROM _agents")
-            con.execute("INSERT INTO consent_documents SELECT shard_id, position, hash(path), crawl_snap, now_snap FROM _doc_snap")
+            con.execute("INSERT INTO consent_documents (shard_id, position, path_key, crawl_snapshot, now_snapshot, "
+                        "registered_domain, words) SELECT shard_id, position, hash(path), crawl_snap, now_snap, "
+                        "registered_domain, words FROM _doc_snap")
             con.execute("INSERT INTO consent_decisions SELECT * FROM _new_decisions")
             con.execute("INSERT INTO consent_agent_groups SELECT * FROM _new_groups")
     finally:
