@@ -238,3 +238,24 @@ def test_verdicts_robots_reasons_are_the_per_document_answers(sample, tmp_path):
         assert got == want, name
         kinds = {r.rsplit(":", 1)[1] for rs in got.values() for r in rs}
         assert kinds == ({"disallow"} if name == "ordinary" else {"disallow", "unknown"}), name
+
+
+def test_verdicts_in_batches_of_shards_are_those_of_one_batch(sample, tmp_path, monkeypatch):
+    """The verdicts' final step runs over batches of whole shards (VERDICT_BATCH_DOCUMENTS documents each)."""
+    from provenance import verdict
+    from provenance.ledger import Ledger
+
+    ledger = _evaluated(sample, tmp_path, "table")
+    all_rows = "SELECT * FROM document_verdicts ORDER BY shard_id, position"
+    got = {}
+    for size in (10**9, 1, 700):
+        monkeypatch.setattr(verdict, "VERDICT_BATCH_DOCUMENTS", size)
+        with Ledger(str(ledger)) as led:
+            batches = verdict._shard_batches(led.con, size)
+            ev = verdict.evaluate(led)  # the shipped default policy
+            got[size] = (led.con.execute(all_rows).fetchall(), ev.included, ev.excluded, ev.review)
+        assert [len(b) for b in batches] == ([2] if size == 10**9 else [1, 1]), size
+    assert got[1] == got[700] == got[10**9]
+    rows = got[1][0]
+    assert len(rows) == 2000 and len({(r[0], r[1]) for r in rows}) == 2000
+    assert {r[2] for r in rows} == {"include", "exclude", "review"}
