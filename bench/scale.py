@@ -44,7 +44,7 @@ STAGES = {
     "verdicts": (["verdicts", "--ledger", "{ledger}", "--limit", "0"], True),
     "rules apply": (["rules", "apply", "--ledger", "{ledger}"], True),
     "dedup": (["dedup", "--ledger", "{ledger}"], True),
-    "takedown": (["takedown", "add", "REQ-SCALE", "--text", "{work}/takedown.txt", "--ledger", "{ledger}"], True),
+    "takedown": (["takedown", "add", "{request}", "--text", "{work}/takedown.txt", "--ledger", "{ledger}"], True),
     "datasheet": (["datasheet", "--ledger", "{ledger}", "--out", "{work}/datasheet"], False),
     "diff": (["diff", "{ledger}", "{ledger}", "--format", "json"], False),
     "export": (["export", "--ledger", "{ledger}", "--out", "{work}/export", "--quiet"], True),
@@ -109,6 +109,12 @@ def main(argv=None) -> int:
     ap.add_argument("--docs-per-shard", type=int, default=250_000)
     ap.add_argument("--memory-limit", help="passed as PROVENANCE_MEMORY_LIMIT")
     ap.add_argument("--keep", action="store_true", help="keep the corpora and ledgers")
+    ap.add_argument("--reuse", action="store_true",
+                    help="measure the stages on the ledgers a --keep run left in --work/n<size> (no sample, no "
+                         "corpus: for the stages after the scan)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="run each stage this many times: the fastest time and the highest peak are kept (this "
+                         "machine's times of one command varied by up to 30%% between runs)")
     ap.add_argument("--nodes", default="1,10,100")
     ap.add_argument("--json", help="write the measurements here")
     ap.add_argument("--markdown", help="write the results table and projection here")
@@ -129,25 +135,43 @@ def main(argv=None) -> int:
     results: dict[str, dict[int, dict]] = {s: {} for s in stages}
     for n in sizes:
         work = root / f"n{n}"
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(parents=True)
-        (work / "takedown.txt").write_text(TAKEDOWN_TEXT)
         # at least one shard per core (the scan is parallel by shard), at most --docs-per-shard documents each
         shards = max(os.cpu_count() or 1, math.ceil(n / args.docs_per_shard))
-        t, rss, rc, last = run(["sample", "--out", "corpus", "--docs", str(n), "--shards", str(shards),
-                                "--formats", "jsonl.gz"], work, env)
-        if rc != 0:
-            print(f"sample of {n:,} documents failed ({rc}): {last}")
-            return 1
-        corpus_mb = sum(f.stat().st_size for f in (work / "corpus").glob("*.json.gz")) / 1e6
-        print(f"\n== {n:,} documents: {shards} shard(s), {corpus_mb:,.0f} MB gzip JSON Lines (generated in {t:.0f} s)")
+        if args.reuse:
+            if not (work / "ledger.duckdb").is_file():
+                print(f"--reuse: no ledger at {work / 'ledger.duckdb'} (made by a run with --keep)")
+                return 1
+            (work / "takedown.txt").write_text(TAKEDOWN_TEXT)
+            print(f"\n== {n:,} documents: the kept ledger {work / 'ledger.duckdb'}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir(parents=True)
+            (work / "takedown.txt").write_text(TAKEDOWN_TEXT)
+            t, rss, rc, last = run(["sample", "--out", "corpus", "--docs", str(n), "--shards", str(shards),
+                                    "--formats", "jsonl.gz"], work, env)
+            if rc != 0:
+                print(f"sample of {n:,} documents failed ({rc}): {last}")
+                return 1
+            corpus_mb = sum(f.stat().st_size for f in (work / "corpus").glob("*.json.gz")) / 1e6
+            print(f"\n== {n:,} documents: {shards} shard(s), {corpus_mb:,.0f} MB gzip JSON Lines (generated in {t:.0f} s)")
         print(f"   {'stage':<12} {'seconds':>9} {'docs/s':>10} {'peak RSS MB':>12} {'spill MB':>8}  exit  last line")
         for st in stages:
-            cmd = [a.format(corpus="corpus", ledger="ledger.duckdb", work=str(work), shards=shards) for a in STAGES[st][0]]
-            t, rss, rc, last = run(cmd, work, env)
-            results[st][n] = {"seconds": t, "rss_mb": rss, "exit": rc, "spilled_mb": SPILL["mb"]}
-            print(f"   {st:<12} {t:>9.1f} {n / t:>10,.0f} {rss:>12,.0f} {SPILL['mb']:>8,.0f}  {rc:>4}  {last}", flush=True)
-        if not args.keep:
+            best = None
+            for rep in range(max(args.repeat, 1)):
+                request = f"REQ-SCALE-{time.strftime('%Y%m%dT%H%M%S')}-{rep}"  # takedown add refuses a known id
+                cmd = [a.format(corpus="corpus", ledger="ledger.duckdb", work=str(work), shards=shards, request=request)
+                       for a in STAGES[st][0]]
+                t, rss, rc, last = run(cmd, work, env)
+                m = {"seconds": t, "rss_mb": rss, "exit": rc, "spilled_mb": SPILL["mb"]}
+                if best is None:
+                    best = dict(m, runs=[])
+                else:
+                    best.update(seconds=min(best["seconds"], t), rss_mb=max(best["rss_mb"], rss),
+                                exit=best["exit"] or rc, spilled_mb=max(best["spilled_mb"], SPILL["mb"]))
+                best["runs"].append(round(t, 1))
+                print(f"   {st:<12} {t:>9.1f} {n / t:>10,.0f} {rss:>12,.0f} {SPILL['mb']:>8,.0f}  {rc:>4}  {last}", flush=True)
+            results[st][n] = best
+        if not args.keep and not args.reuse:
             for p in ("corpus", "export", "redact", "datasheet"):
                 shutil.rmtree(work / p, ignore_errors=True)
     if args.json:
