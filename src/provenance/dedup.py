@@ -39,15 +39,13 @@ import pyarrow.parquet as pq
 
 from . import budget, distribute
 from .errors import ProvenanceError
+from .ledger import sql_str
 from .safeio import arrow_sink, fresh_dir, open_new
 
 KEY_SHIFT = 40
 MAX_HASH = (1 << 32) - 1
 SMALL_BUCKET = 32  # buckets up to this size give every pair as a candidate
 
-
-def _sql_str(v: str) -> str:
-    return v.replace("'", "''")
 
 
 def _shards(led) -> list[tuple[str, str]]:
@@ -161,13 +159,13 @@ def candidate_pairs(task: dict, con=None) -> dict:
         budget.apply(con, task["temp_dir"])  # this process's budget (a worker's own environment)
         con.execute("SET threads = 1")  # a Dask worker runs one task per core
         if task.get("memory_limit"):
-            con.execute(f"SET memory_limit = '{_sql_str(task['memory_limit'])}'")
+            con.execute(f"SET memory_limit = {sql_str(task['memory_limit'])}")
     try:
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _bk AS
             SELECT * FROM (
                 SELECT band, h, key, count(*) OVER w AS n, min(key) OVER w AS root
-                FROM read_parquet('{_sql_str(task['bands'])}')
+                FROM read_parquet({sql_str(task['bands'])})
                 WINDOW w AS (PARTITION BY band, h)
             ) WHERE n > 1""")
         con.execute(f"""
@@ -177,7 +175,7 @@ def candidate_pairs(task: dict, con=None) -> dict:
                     WHERE x.n <= {SMALL_BUCKET}
                 UNION
                 SELECT root, key FROM _bk WHERE n > {SMALL_BUCKET} AND key <> root
-            ) TO '{_sql_str(task['out'])}' (FORMAT parquet)""")
+            ) TO {sql_str(task['out'])} (FORMAT parquet)""")
         con.execute("DROP TABLE _bk")
     finally:
         if own:
@@ -368,7 +366,7 @@ def cluster(led, *, threshold: float = 0.8, num_perm: int = 128, work_dir: str |
             docs, sinks, pids = _write_bands(shards, work / "bands", b, r, num_perm, batch_rows, progress, client, parts)
             budget.spill_to(con, str(work / "duckdb.tmp"))
             if memory_limit:
-                con.execute(f"SET memory_limit = '{_sql_str(memory_limit)}'")
+                con.execute(f"SET memory_limit = {sql_str(memory_limit)}")
             con.execute("DROP TABLE IF EXISTS _cand")
             cand = 0
             edges = 0
@@ -381,7 +379,7 @@ def cluster(led, *, threshold: float = 0.8, num_perm: int = 128, work_dir: str |
                 step = candidate_pairs if client is not None else functools.partial(candidate_pairs, con=con)
                 pids |= {o["pid"] for o in distribute.run_map(
                     step, tasks, c=client, names=[f"candidate pairs of band partition {p + 1}/{parts}" for p in range(parts)])}
-                files = ", ".join(f"'{_sql_str(t['out'])}'" for t in tasks)
+                files = ", ".join(sql_str(t["out"]) for t in tasks)
                 con.execute(f"CREATE TEMP TABLE _cand AS SELECT DISTINCT root, key FROM read_parquet([{files}])")
                 cand = con.execute("SELECT count(*) FROM _cand").fetchone()[0]
         con.execute("CREATE OR REPLACE TEMP TABLE _edges (root BIGINT, key BIGINT)")
@@ -404,7 +402,7 @@ def cluster(led, *, threshold: float = 0.8, num_perm: int = 128, work_dir: str |
         if cand:
             con.register("_sinkmap", pa.table({"filename": [p for _, _, p in sinks],
                                                "ord": pa.array([o for o, _, _ in sinks], pa.int64())}))
-            files = ", ".join(f"'{_sql_str(p)}'" for _, _, p in sinks)
+            files = ", ".join(sql_str(p) for _, _, p in sinks)
             con.execute(f"""
                 INSERT INTO _sig
                 SELECT (m.ord << {KEY_SHIFT}) | s.position AS key, s.minhash::UINTEGER[]

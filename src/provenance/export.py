@@ -43,7 +43,7 @@ import pyarrow.parquet as pq
 
 from . import __version__, budget
 from .errors import ProvenanceError, ShardError
-from .ledger import Ledger
+from .ledger import Ledger, sql_str
 from .readers import ReadOptions, read_shard
 from .safeio import arrow_sink, atomic_output, fresh_dir, open_new, safe_name, write_text
 from .schema import TS
@@ -213,9 +213,6 @@ def _read_options(config: dict) -> ReadOptions:
         opts.max_doc_bytes = int(config["max_doc_bytes"])
     return opts
 
-
-def _sql_str(value: str) -> str:
-    return value.replace("'", "''")
 
 
 def _sha256(path: Path) -> str:
@@ -603,7 +600,7 @@ def export(
             # ledger, where the planning queries spilled already)
             budget.spill_to(cur, str(staging / "duckdb.tmp"))
             if memory_limit:
-                cur.execute(f"SET memory_limit = '{_sql_str(memory_limit)}'")
+                cur.execute(f"SET memory_limit = {sql_str(memory_limit)}")
             cur.execute("SET TimeZone = 'UTC'")
             cur.register("_export_shards", pa.table({"shard_id": pa.array([p["shard_id"] for p in plans], pa.string()),
                                                      "ord": pa.array(range(len(plans)), pa.int64())}))

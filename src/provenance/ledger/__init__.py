@@ -145,7 +145,9 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _sql_str(text: str) -> str:
+def sql_str(text: str) -> str:
+    """``text`` as a SQL string literal, quoted (for the places DuckDB takes no parameter: COPY ... TO,
+    SET, a view's file names, IN lists)."""
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -382,11 +384,11 @@ class Ledger:
         folder = glob[: -len("shard_id=*/*.parquet")]
         # the file the shards row names, compared with each row's file name (a constant per file: as fast as no
         # filter; a linked sink has no run_id column, and a regexp over the name cost 2x)
-        listed = (f"SELECT shard_id, run_id, {_sql_str(folder)} || 'shard_id=' || shard_id || '/part-' || run_id "
+        listed = (f"SELECT shard_id, run_id, {sql_str(folder)} || 'shard_id=' || shard_id || '/part-' || run_id "
                   f"|| '.parquet' AS file FROM shards")
         return (
             f"CREATE OR REPLACE {'TEMPORARY ' if temporary else ''}VIEW documents AS SELECT {sel} "
-            f"FROM read_parquet({_sql_str(glob)}, hive_partitioning = true, union_by_name = true, "
+            f"FROM read_parquet({sql_str(glob)}, hive_partitioning = true, union_by_name = true, "
             f"hive_types = {{'shard_id': 'VARCHAR'}}, filename = true) d "
             f"JOIN ({listed}) s ON s.shard_id = d.shard_id AND s.file = d.filename")
 
@@ -408,7 +410,7 @@ class Ledger:
         tmp = temp_path(target)  # created exclusively (no symlink followed), matched by the sweep's ".*.tmp"
         cols = ", ".join(f'"{c}"' for c, _ in self._template_columns() if c != "shard_id")
         table = DOCUMENTS_TEMPLATE if self.documents_store == "parquet" else "documents"
-        self.con.execute(f"COPY (SELECT {cols} FROM {table} LIMIT 0) TO {_sql_str(str(tmp))} (FORMAT parquet)")
+        self.con.execute(f"COPY (SELECT {cols} FROM {table} LIMIT 0) TO {sql_str(str(tmp))} (FORMAT parquet)")
         os.replace(tmp, target)
         _fsync_dir(folder)
 
@@ -474,7 +476,7 @@ class Ledger:
         stored = self._stored_view_sql()
         # recreated when the ledger moved, or when it was made before shard files could be linked sinks (its
         # view filtered on a run_id column those files do not have)
-        if _sql_str(self._dataset_glob()) not in stored or "s.file = d.filename" not in stored:
+        if sql_str(self._dataset_glob()) not in stored or "s.file = d.filename" not in stored:
             self.con.execute(self._view_sql())
         pending = self.con.execute("SELECT key FROM ledger_meta WHERE starts_with(key, ?)", [META_PENDING]).fetchall()
         for (key,) in pending:
@@ -486,7 +488,7 @@ class Ledger:
         objects first, the other views included)."""
         self._cache_footers()
         self._check_dataset_present()
-        if _sql_str(self._dataset_glob()) not in self._stored_view_sql() and self.documents_dataset.is_dir():
+        if sql_str(self._dataset_glob()) not in self._stored_view_sql() and self.documents_dataset.is_dir():
             self.con.execute(self._view_sql(temporary=True))
 
     def sweep_documents_dataset(self) -> int:
@@ -769,7 +771,7 @@ class Ledger:
         tmp = temp_path(target)  # created exclusively (no symlink followed); a leftover is swept with the folder
         try:
             self.con.execute(
-                f"COPY (SELECT {', '.join(sel)} FROM read_parquet(?)) TO {_sql_str(str(tmp))} "
+                f"COPY (SELECT {', '.join(sel)} FROM read_parquet(?)) TO {sql_str(str(tmp))} "
                 f"(FORMAT parquet, COMPRESSION zstd)", [run_id, r.annotations_path])
             fd = os.open(str(tmp), os.O_RDONLY)
             try:
@@ -839,7 +841,7 @@ class Ledger:
                                   f"would change files, the ledger or its settings)")
         if not getattr(self, "_locked", False):
             if self.documents_store == "parquet":
-                self.con.execute(f"SET allowed_directories = [{_sql_str(str(self.documents_dataset) + os.sep)}]")
+                self.con.execute(f"SET allowed_directories = [{sql_str(str(self.documents_dataset) + os.sep)}]")
             self.con.execute("SET enable_external_access = false")
             self._locked = True
         return self.query(sql)

@@ -22,7 +22,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..ledger import Ledger
+from ..ledger import Ledger, sql_str
 from .snapshots import Snapshot
 
 # The path a robots.txt rule is matched against (RFC 9309 §2.2.2): path + query, no fragment, "/" if empty.
@@ -38,9 +38,6 @@ def path_sql(url: str = "url") -> str:
 
 PATH_SQL = path_sql()
 
-
-def _sql_str(v: str) -> str:
-    return v.replace("'", "''")
 
 
 def fetch_targets(led: Ledger) -> list[str]:
@@ -437,14 +434,14 @@ def evaluate(led: Ledger, agents: list[str], *, batch_rows: int = 100_000, work_
                         "agents": agents, "batch_rows": batch_rows}
                 con.execute(f"""
                     COPY (SELECT * FROM ({pairs}) WHERE {where} ORDER BY snap)
-                    TO '{_sql_str(task["pairs_file"])}' (FORMAT parquet, ROW_GROUP_SIZE {batch_rows})""")
+                    TO {sql_str(task["pairs_file"])} (FORMAT parquet, ROW_GROUP_SIZE {batch_rows})""")
                 con.execute(f"""
                     COPY (
                         SELECT snapshot_id, outcome, http_status, body FROM robots_snapshots
                         WHERE snapshot_id IN (SELECT crawl_snap FROM _doc_snap UNION SELECT now_snap FROM _doc_snap)
                           AND {where.replace('snap', 'snapshot_id')}
                         ORDER BY snapshot_id
-                    ) TO '{_sql_str(task["snapshots_file"])}' (FORMAT parquet, ROW_GROUP_SIZE 1024)""")
+                    ) TO {sql_str(task["snapshots_file"])} (FORMAT parquet, ROW_GROUP_SIZE 1024)""")
                 tasks.append(task)
             con.execute("DROP TABLE IF EXISTS _pairs")
             t_select = time.perf_counter() - t0
@@ -454,7 +451,7 @@ def evaluate(led: Ledger, agents: list[str], *, batch_rows: int = 100_000, work_
             n_decisions = sum(d["decisions"] for d in done)
 
             def files(kind: str) -> str:
-                return "[" + ", ".join("'" + _sql_str(str(work / f"{kind}_{t['part']:05d}.parquet")) + "'" for t in tasks) + "]"
+                return "[" + ", ".join(sql_str(str(work / f"{kind}_{t['part']:05d}.parquet")) for t in tasks) + "]"
 
             con.execute(f"INSERT INTO _new_decisions SELECT * FROM read_parquet({files('decisions')})")
             con.execute(f"INSERT INTO _new_groups SELECT * FROM read_parquet({files('groups')})")
