@@ -348,11 +348,10 @@ def test_offline_import_not_fetched_then_rsl_dir_then_kept(tmp_path):
         assert scopes == {"/articles/*", "/open/"}
 
 
-def test_end_to_end_verdicts_follow_the_content_scope(tmp_path):
+def _scanned_with_license(tmp_path: Path, docs: list[tuple[str, str]]) -> tuple[Path, Path]:
+    """A ledger of ``docs`` (url, text), scanned, and a --rsl-dir folder holding LICENSE as news.test/license.xml."""
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    docs = [("https://news.test/articles/2024/a.html", "an article"), ("https://news.test/about", "about us"),
-            ("https://news.test/open/free.html", "free to use")]
     (corpus / "docs.jsonl").write_text("".join(json.dumps({"url": u, "text": f"{t} " * 20,
                                                            "timestamp": "2024-06-01T00:00:00Z"}) + "\n" for u, t in docs))
     ledger = tmp_path / "e.duckdb"
@@ -361,6 +360,13 @@ def test_end_to_end_verdicts_follow_the_content_scope(tmp_path):
     folder = tmp_path / "licenses"
     (folder / "news.test").mkdir(parents=True)
     (folder / "news.test" / "license.xml").write_bytes(LICENSE)
+    return ledger, folder
+
+
+def test_end_to_end_verdicts_follow_the_content_scope(tmp_path):
+    ledger, folder = _scanned_with_license(tmp_path, [
+        ("https://news.test/articles/2024/a.html", "an article"), ("https://news.test/about", "about us"),
+        ("https://news.test/open/free.html", "free to use")])
     # a second license: the whole site refuses ai-train except /open/, whose more specific pattern permits all
     (folder / "news.test" / "site.xml").write_bytes(f"""<rsl xmlns="{NS}">
       <content url="/"><license><prohibits type="usage">ai-train</prohibits></license></content>
@@ -393,17 +399,8 @@ def test_end_to_end_verdicts_follow_the_content_scope(tmp_path):
 
 def test_end_to_end_scope_is_the_content_pattern(tmp_path):
     """One license, one scope: a document under it is refused training, one outside it is not."""
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    docs = [("https://news.test/articles/a.html", "an article"), ("https://news.test/about", "about us")]
-    (corpus / "docs.jsonl").write_text("".join(json.dumps({"url": u, "text": f"{t} " * 20,
-                                                           "timestamp": "2024-06-01T00:00:00Z"}) + "\n" for u, t in docs))
-    ledger = tmp_path / "e.duckdb"
-    res = run_cli(["scan", str(corpus), "--ledger", str(ledger), "--top", "0", "--quiet"], cwd=tmp_path)
-    assert res.returncode == 0, res.stderr
-    folder = tmp_path / "licenses"
-    (folder / "news.test").mkdir(parents=True)
-    (folder / "news.test" / "license.xml").write_bytes(LICENSE)
+    ledger, folder = _scanned_with_license(tmp_path, [("https://news.test/articles/a.html", "an article"),
+                                                      ("https://news.test/about", "about us")])
     robots = tmp_path / "robots.jsonl.gz"
     _robots_jsonl(robots, "User-agent: *\nAllow: /\nLicense: /license.xml\n")
     res = run_cli(["robots", "import", str(robots), "--ledger", str(ledger), "--rsl-dir", str(folder), "--no-evaluate"],
