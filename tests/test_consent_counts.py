@@ -259,3 +259,44 @@ def test_verdicts_in_batches_of_shards_are_those_of_one_batch(sample, tmp_path, 
     rows = got[1][0]
     assert len(rows) == 2000 and len({(r[0], r[1]) for r in rows}) == 2000
     assert {r[2] for r in rows} == {"include", "exclude", "review"}
+
+
+# -- 0017: the compositions by category and license family read each document once -----------------------
+def _view_sql(migration: str, view: str) -> str:
+    return re.search(rf"CREATE VIEW {view} AS\n(.*?);\n", (MIGRATIONS / migration).read_text(), re.S).group(1)
+
+
+# the definitions before 0017: the lookups over documents, and the compositions joining them with documents again
+BEFORE_0017 = {v: _view_sql(m, v) for m, v in (("0003_rules.sql", "document_categories"),
+                                               ("0003_rules.sql", "composition_by_category"),
+                                               ("0004_verdicts.sql", "document_licenses"),
+                                               ("0004_verdicts.sql", "composition_by_license_family"))}
+
+
+@pytest.mark.parametrize("store", ["table", "parquet"])
+def test_compositions_without_the_self_join_give_the_joined_rows(sample, tmp_path, store):
+    ledger = _evaluated(sample, tmp_path, store)
+    from provenance.ledger import Ledger
+
+    # rules that reach every branch of the lookups: a host's, a registered domain's and a suffix's category, a
+    # domain's license (the family table maps it); three different domains for the three
+    (_, host, _), (d2, _, _), (d3, _, suffix) = _rows(ledger, """
+        SELECT registered_domain, any_value(host), any_value(suffix) FROM documents
+        WHERE registered_domain IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 3""")
+    with Ledger(str(ledger)) as led:
+        led.con.execute("INSERT OR REPLACE INTO rules_categories VALUES (?, 'host-cat'), (?, 'domain-cat'), (?, 'suffix-cat')",
+                        [host, d2, suffix])
+        led.con.execute("INSERT OR REPLACE INTO rules_domain_licenses VALUES (?, 'CC-BY-4.0', 'test', NULL)", [d3])
+    got = {v: _rows(ledger, f"SELECT * FROM {v} ORDER BY ALL") for v in BEFORE_0017}
+
+    def old(sql: str) -> str:  # the old compositions read the old lookups
+        return sql.replace("document_categories", "old_document_categories").replace("document_licenses", "old_document_licenses")
+
+    with Ledger(str(ledger), read_only=True) as led:  # the old definitions, as temporary views over the same rows
+        for v, sql in BEFORE_0017.items():
+            led.con.execute(f"CREATE TEMP VIEW old_{v} AS {old(sql) if v.startswith('composition') else sql}")
+        ref = {v: led.con.execute(f"SELECT * FROM old_{v} ORDER BY ALL").fetchall() for v in BEFORE_0017}
+    assert got == ref
+    assert {"host-cat", "domain-cat", "suffix-cat"} <= {r[1] for r in got["composition_by_category"]}
+    assert {"document", "domain", "none"} >= {r[3] for r in got["document_licenses"]} >= {"domain", "none"}
+    assert len(got["document_categories"]) == len(got["document_licenses"]) == 2000

@@ -221,11 +221,13 @@ def _languages(con, limit: int = 20) -> dict:
                                          "language field when it has one; no language identification is run)")}
 
 
-def collect(led, *, top: int = 30, sme: bool = False, deciders: bool = True) -> dict:
+def collect(led, *, top: int = 30, sme: bool = False, brief: bool = False) -> dict:
     """The facts of one ledger (``provenance.ledger.Ledger``, read-only is enough). Paths are not absolute:
     ``ledger`` is the ledger's file name, shard locations are relative to its folder (:func:`source_location`).
-    ``deciders=False`` leaves out the counts by deciding protocol (:func:`signal_decider_rows`; ``provenance diff``
-    does not compare them and they cost a pass over every document's signals)."""
+    ``brief=True`` collects only what ``provenance diff`` compares (corpus and shard totals, categories, PII,
+    consent by agent, license families, verdicts, runs): the top lists, languages, months, sources, quarantine,
+    duplicates, page signals and their deciding protocols, ToS classes, top licenses and where they were found,
+    code matches, takedowns and the EU list are left out (their keys too)."""
     require_current_schema(led)
     con = led.con
     led_path = str(led.path)
@@ -244,24 +246,25 @@ def collect(led, *, top: int = 30, sme: bool = False, deciders: bool = True) -> 
         FROM documents""")
     f["corpus"] = c
     f["size_category"] = size_category(c["documents"])
-    f["top_domains"] = _rows(con, """
-        SELECT c.rank, coalesce(c.registered_domain, '(no registered domain)') AS registered_domain,
-               coalesce(cat.category, 'Uncategorized') AS category, c.documents, c.words, c.bytes,
-               c.share_documents, c.share_words
-        FROM composition_by_domain c
-        LEFT JOIN (SELECT d.registered_domain, any_value(dc.category ORDER BY dc.category) AS category
-                   FROM documents d JOIN document_categories dc USING (shard_id, position)
-                   GROUP BY 1) cat ON cat.registered_domain IS NOT DISTINCT FROM c.registered_domain
-        ORDER BY c.rank LIMIT ?""", [top])
-    f["top_domains_share_words"] = sum(r["share_words"] or 0 for r in f["top_domains"])
-    f["suffixes"] = _rows(con, "SELECT rank, suffix, documents, words, share_documents, share_words "
-                               "FROM composition_by_suffix ORDER BY rank LIMIT ?", [top])
+    if not brief:
+        f["top_domains"] = _rows(con, """
+            SELECT c.rank, coalesce(c.registered_domain, '(no registered domain)') AS registered_domain,
+                   coalesce(cat.category, 'Uncategorized') AS category, c.documents, c.words, c.bytes,
+                   c.share_documents, c.share_words
+            FROM composition_by_domain c
+            LEFT JOIN (SELECT registered_domain, min(category) AS category FROM categorized_documents
+                       GROUP BY 1) cat ON cat.registered_domain IS NOT DISTINCT FROM c.registered_domain
+            ORDER BY c.rank LIMIT ?""", [top])
+        f["top_domains_share_words"] = sum(r["share_words"] or 0 for r in f["top_domains"])
+        f["suffixes"] = _rows(con, "SELECT rank, suffix, documents, words, share_documents, share_words "
+                                   "FROM composition_by_suffix ORDER BY rank LIMIT ?", [top])
     f["categories"] = _rows(con, "SELECT rank, category, domains, documents, words, share_documents, share_words "
                                  "FROM composition_by_category ORDER BY rank")
-    f["languages"] = _languages(con)
-    f["crawl_months"] = _rows(con, """
-        SELECT strftime(date_trunc('month', crawl_date), '%Y-%m') AS month, count(*) AS documents, sum(words)::BIGINT AS words
-        FROM documents WHERE crawl_date IS NOT NULL GROUP BY 1 ORDER BY 1""")
+    if not brief:
+        f["languages"] = _languages(con)
+        f["crawl_months"] = _rows(con, """
+            SELECT strftime(date_trunc('month', crawl_date), '%Y-%m') AS month, count(*) AS documents, sum(words)::BIGINT AS words
+            FROM documents WHERE crawl_date IS NOT NULL GROUP BY 1 ORDER BY 1""")
 
     # -- collection ---------------------------------------------------------------------------------
     f["shards"] = _one(con, """
@@ -269,20 +272,22 @@ def collect(led, *, top: int = 30, sme: bool = False, deciders: bool = True) -> 
                count(*) FILTER (status = 'failed') AS failed, coalesce(sum(rows_read), 0)::BIGINT AS rows_read,
                coalesce(sum(documents), 0)::BIGINT AS documents, coalesce(sum(quarantined), 0)::BIGINT AS quarantined
         FROM shards""")
-    f["formats"] = _rows(con, "SELECT format, count(*) AS shards, sum(documents)::BIGINT AS documents FROM shards GROUP BY 1 ORDER BY 2 DESC")
-    f["sources"] = _sources(con, base)
-    f["crawls"] = _rows(con, "SELECT crawl, count(*) AS documents FROM documents WHERE crawl IS NOT NULL GROUP BY 1 ORDER BY 1")
+    if not brief:
+        f["formats"] = _rows(con, "SELECT format, count(*) AS shards, sum(documents)::BIGINT AS documents FROM shards GROUP BY 1 ORDER BY 2 DESC")
+        f["sources"] = _sources(con, base)
+        f["crawls"] = _rows(con, "SELECT crawl, count(*) AS documents FROM documents WHERE crawl IS NOT NULL GROUP BY 1 ORDER BY 1")
 
     # -- preprocessing: quarantine, duplicates, PII ---------------------------------------------------
-    f["quarantine"] = _rows(con, "SELECT kind, reason, count(*) AS records, coalesce(sum(n_bytes), 0)::BIGINT AS bytes "
-                                 "FROM quarantine GROUP BY 1, 2 ORDER BY 3 DESC, 2")
-    dd = _one(con, "SELECT * FROM dedup_runs ORDER BY run_at DESC LIMIT 1")
-    if dd:
-        dd["share_duplicates"] = dd["duplicates"] / dd["documents"] if dd.get("documents") else 0.0
-        f["duplicates"] = {"available": True, "last_run": dd,
-                           "top_domains": _rows(con, "SELECT * FROM duplicates_by_domain ORDER BY duplicates DESC, registered_domain LIMIT 10")}
-    else:
-        f["duplicates"] = {"available": False, "why": Md("near-duplicates were not clustered (run `provenance dedup`)")}
+    if not brief:
+        f["quarantine"] = _rows(con, "SELECT kind, reason, count(*) AS records, coalesce(sum(n_bytes), 0)::BIGINT AS bytes "
+                                     "FROM quarantine GROUP BY 1, 2 ORDER BY 3 DESC, 2")
+        dd = _one(con, "SELECT * FROM dedup_runs ORDER BY run_at DESC LIMIT 1")
+        if dd:
+            dd["share_duplicates"] = dd["duplicates"] / dd["documents"] if dd.get("documents") else 0.0
+            f["duplicates"] = {"available": True, "last_run": dd,
+                               "top_domains": _rows(con, "SELECT * FROM duplicates_by_domain ORDER BY duplicates DESC, registered_domain LIMIT 10")}
+        else:
+            f["duplicates"] = {"available": False, "why": Md("near-duplicates were not clustered (run `provenance dedup`)")}
     pii = _rows(con, "SELECT type, findings, documents, distinct_values, domains, share_documents FROM pii_by_type ORDER BY findings DESC, type")
     f["pii"] = {"available": True, "by_type": pii,
                 "documents_with_pii": _scalar(con, "SELECT count(*) FROM documents WHERE pii_count > 0") or 0,
@@ -335,23 +340,24 @@ def collect(led, *, top: int = 30, sme: bool = False, deciders: bool = True) -> 
         f["consent"] = {"available": False,
                         "why": Md("robots.txt consent was not evaluated (no robots.txt snapshots: `provenance robots import` "
                                   "or `robots fetch`)")}
-    f["page_signals"] = _rows(con, """SELECT source, use, allowed, count(DISTINCT (shard_id, position)) AS documents,
-                                      count(DISTINCT registered_domain) AS domains FROM page_signals GROUP BY ALL ORDER BY documents DESC, source, use""")
-    f["signal_deciders"] = signal_decider_rows(con) if deciders else {
-        "available": False, "rows": [], "why": Md("not computed here")}
-    f["tos"] = _rows(con, "SELECT rank, tos_class, domains, documents, words, non_commercial_docs, no_redistribution_docs, share_words "
-                          "FROM composition_by_tos_class ORDER BY rank")
+    if not brief:
+        f["page_signals"] = _rows(con, """SELECT source, use, allowed, count(DISTINCT (shard_id, position)) AS documents,
+                                          count(DISTINCT registered_domain) AS domains FROM page_signals GROUP BY ALL ORDER BY documents DESC, source, use""")
+        f["signal_deciders"] = signal_decider_rows(con)
+        f["tos"] = _rows(con, "SELECT rank, tos_class, domains, documents, words, non_commercial_docs, no_redistribution_docs, share_words "
+                              "FROM composition_by_tos_class ORDER BY rank")
 
     # -- licenses -----------------------------------------------------------------------------------
     f["license_families"] = _rows(con, "SELECT rank, family, licenses, documents, words, found_in_document, from_domain, share_documents, share_words "
                                        "FROM composition_by_license_family ORDER BY rank")
-    f["top_licenses"] = _rows(con, """
-        SELECT l.license, l.family, count(*) AS documents, sum(d.words)::BIGINT AS words,
-               count(*) FILTER (l.license_source = 'document') AS found_in_document
-        FROM document_licenses l JOIN documents d USING (shard_id, position)
-        WHERE l.license IS NOT NULL GROUP BY 1, 2 ORDER BY documents DESC, l.license LIMIT 15""")
-    f["license_where"] = license_where_rows(con)
-    f["code_matches"] = _rows(con, "SELECT * FROM code_matches_by_license ORDER BY matches DESC, license")
+    if not brief:
+        f["top_licenses"] = _rows(con, """
+            SELECT license, family, count(*) AS documents, sum(words)::BIGINT AS words,
+                   count(*) FILTER (license_source = 'document') AS found_in_document
+            FROM licensed_documents
+            WHERE license IS NOT NULL GROUP BY 1, 2 ORDER BY documents DESC, license LIMIT 15""")
+        f["license_where"] = license_where_rows(con)
+        f["code_matches"] = _rows(con, "SELECT * FROM code_matches_by_license ORDER BY matches DESC, license")
 
     # -- verdicts and takedowns -----------------------------------------------------------------------
     vr = _one(con, "SELECT evaluation_id, evaluated_at, policy, purpose, rules_hash, documents, included, excluded, review "
@@ -363,9 +369,10 @@ def collect(led, *, top: int = 30, sme: bool = False, deciders: bool = True) -> 
                                                    "ORDER BY documents DESC, reason LIMIT 15")}
     else:
         f["verdicts"] = {"available": False, "why": Md("no verdicts were evaluated (`provenance verdicts`)")}
-    f["takedowns"] = _rows(con, """SELECT r.request_id, r.kind, r.added_at, count(m.position) AS documents
-                                   FROM takedown_requests r LEFT JOIN takedown_matches m USING (request_id)
-                                   GROUP BY ALL ORDER BY r.added_at""")
+    if not brief:
+        f["takedowns"] = _rows(con, """SELECT r.request_id, r.kind, r.added_at, count(m.position) AS documents
+                                       FROM takedown_requests r LEFT JOIN takedown_matches m USING (request_id)
+                                       GROUP BY ALL ORDER BY r.added_at""")
 
     # -- the audit's own provenance -------------------------------------------------------------------
     f["runs"] = _rows(con, """SELECT run_id, started_at, finished_at, status, package_version, rules_hash, shards_total,
@@ -374,19 +381,20 @@ def collect(led, *, top: int = 30, sme: bool = False, deciders: bool = True) -> 
     f["rules_hashes"] = sorted({r["rules_hash"] for r in f["runs"] if r.get("rules_hash")}
                                | ({vr["rules_hash"]} if vr and vr.get("rules_hash") else set()))
 
-    # -- EU public summary: the top domains by content size -------------------------------------------
-    n_eu = eu_domain_count(c["domains"], sme)
-    f["eu"] = {
-        "sme": sme,
-        "rule": ("top 5% of domain names by content size, at most 1,000 (SME)" if sme
-                 else "top 10% of domain names by content size"),
-        "domains_total": c["domains"],
-        "domains_listed": n_eu,
-        "top_domains": _rows(con, """SELECT registered_domain, bytes, documents, bytes / sum(bytes) OVER () AS share_bytes
-                                     FROM (SELECT registered_domain, sum(bytes)::BIGINT AS bytes, count(*) AS documents
-                                           FROM documents WHERE registered_domain IS NOT NULL GROUP BY 1)
-                                     QUALIFY row_number() OVER (ORDER BY bytes DESC, registered_domain) <= ?
-                                     ORDER BY bytes DESC, registered_domain""", [n_eu]),
-    }
-    f["eu"]["share_bytes_listed"] = sum(r["share_bytes"] or 0 for r in f["eu"]["top_domains"])
+    if not brief:
+        # -- EU public summary: the top domains by content size -------------------------------------------
+        n_eu = eu_domain_count(c["domains"], sme)
+        f["eu"] = {
+            "sme": sme,
+            "rule": ("top 5% of domain names by content size, at most 1,000 (SME)" if sme
+                     else "top 10% of domain names by content size"),
+            "domains_total": c["domains"],
+            "domains_listed": n_eu,
+            "top_domains": _rows(con, """SELECT registered_domain, bytes, documents, bytes / sum(bytes) OVER () AS share_bytes
+                                         FROM (SELECT registered_domain, sum(bytes)::BIGINT AS bytes, count(*) AS documents
+                                               FROM documents WHERE registered_domain IS NOT NULL GROUP BY 1)
+                                         QUALIFY row_number() OVER (ORDER BY bytes DESC, registered_domain) <= ?
+                                         ORDER BY bytes DESC, registered_domain""", [n_eu]),
+        }
+        f["eu"]["share_bytes_listed"] = sum(r["share_bytes"] or 0 for r in f["eu"]["top_domains"])
     return f
