@@ -47,7 +47,6 @@ MAX_HASH = (1 << 32) - 1
 SMALL_BUCKET = 32  # buckets up to this size give every pair as a candidate
 
 
-
 def _shards(led) -> list[tuple[str, str]]:
     # in URI order: a cluster's representative is its first member in this order, and shard ids are hashes of
     # absolute paths (ordering by them made the choice, and per-domain duplicate counts, depend on the folder)

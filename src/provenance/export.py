@@ -214,7 +214,6 @@ def _read_options(config: dict) -> ReadOptions:
     return opts
 
 
-
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

@@ -39,7 +39,6 @@ def path_sql(url: str = "url") -> str:
 PATH_SQL = path_sql()
 
 
-
 def fetch_targets(led: Ledger) -> list[str]:
     """Every distinct ``host`` (or ``host:port`` for a non-default port) that documents come from: robots.txt
     applies per scheme, host and port (RFC 9309 §2.3); snapshots are stored per host. An IPv6 host with a
