@@ -19,13 +19,18 @@ import pytest
 from conftest import run_cli
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "src" / "provenance" / "ledger" / "migrations"
+
+
+def _view_sql(migration: str, view: str) -> str:
+    """A view's query as a migration file defines it."""
+    return re.search(rf"CREATE (?:OR REPLACE )?VIEW {view} AS\n(.*?);\n", (MIGRATIONS / migration).read_text(),
+                     re.S).group(1)
+
+
 # the view as 0012 defined it: the same counts, joining documents (the reference)
-JOINED = re.search(r"CREATE OR REPLACE VIEW consent_outcome_counts AS\n(.*?);\n",
-                   (MIGRATIONS / "0012_consent_outcome_counts.sql").read_text(), re.S).group(1)
+JOINED = _view_sql("0012_consent_outcome_counts.sql", "consent_outcome_counts")
 # and verdict_counts / verdict_reasons as 0004 defined them
-V0004 = (MIGRATIONS / "0004_verdicts.sql").read_text()
-VERDICT_VIEWS = {v: re.search(rf"CREATE VIEW {v} AS\n(.*?);\n", V0004, re.S).group(1)
-                 for v in ("verdict_counts", "verdict_reasons")}
+VERDICT_VIEWS = {v: _view_sql("0004_verdicts.sql", v) for v in ("verdict_counts", "verdict_reasons")}
 COUNTS = ("SELECT * FROM consent_outcome_counts ORDER BY ALL", "SELECT * FROM verdict_counts ORDER BY ALL",
           "SELECT * FROM verdict_reasons ORDER BY ALL")
 REFERENCE = (f"SELECT * FROM ({JOINED}) ORDER BY ALL",) + tuple(f"SELECT * FROM ({q}) ORDER BY ALL"
@@ -262,10 +267,6 @@ def test_verdicts_in_batches_of_shards_are_those_of_one_batch(sample, tmp_path, 
 
 
 # -- 0017: the compositions by category and license family read each document once -----------------------
-def _view_sql(migration: str, view: str) -> str:
-    return re.search(rf"CREATE VIEW {view} AS\n(.*?);\n", (MIGRATIONS / migration).read_text(), re.S).group(1)
-
-
 # the definitions before 0017: the lookups over documents, and the compositions joining them with documents again
 BEFORE_0017 = {v: _view_sql(m, v) for m, v in (("0003_rules.sql", "document_categories"),
                                                ("0003_rules.sql", "composition_by_category"),
